@@ -1,0 +1,145 @@
+import { Type } from 'typebox';
+import { requirePrincipal } from '../identity/auth.plugin.ts';
+import { AppError } from '../platform/errors.ts';
+import type { App } from '../platform/http/http-types.ts';
+import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../platform/http/schemas.ts';
+import { formatId, idPattern, parseId } from '../platform/ids.ts';
+import { entityLimits } from './entities.limits.ts';
+import type { EntitiesService } from './entities.service.ts';
+import { type Entity, entityTypes } from './entities.types.ts';
+
+const EntityTypeSchema = Type.Union(entityTypes.map((type) => Type.Literal(type)));
+
+const EntitySchema = Type.Object(
+  {
+    id: Type.String({ pattern: idPattern('entity') }),
+    name: Type.String(),
+    entityType: Type.Union([EntityTypeSchema, Type.Null()]),
+    baseCurrency: Type.String({ description: 'ISO 4217 code.' }),
+    fiscalYearEnd: Type.String({ description: 'Month and day, MM-DD.' }),
+    status: Type.Union([Type.Literal('active'), Type.Literal('archived')]),
+    createdBy: Type.String({ pattern: idPattern('user') }),
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Entity' },
+);
+
+const CreateEntityBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: entityLimits.nameLengthMax, pattern: '\\S' }),
+    entityType: Type.Optional(EntityTypeSchema),
+    baseCurrency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$' })),
+    fiscalYearEnd: Type.Optional(Type.String({ pattern: '^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$' })),
+  },
+  { additionalProperties: false },
+);
+
+const ListQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: entityLimits.pageSizeMax, default: entityLimits.pageSizeDefault }),
+    cursor: Type.Optional(Type.String({ maxLength: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+const EntityPageSchema = Type.Object({
+  items: Type.Array(Type.Ref('Entity')),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+export function renderEntity(entity: Entity) {
+  return {
+    id: formatId('entity', entity.id),
+    name: entity.name,
+    entityType: entity.entityType,
+    baseCurrency: entity.baseCurrency,
+    fiscalYearEnd: entity.fiscalYearEnd,
+    status: entity.status,
+    createdBy: formatId('user', entity.createdBy),
+    createdAt: entity.createdAt.toISOString(),
+    updatedAt: entity.updatedAt.toISOString(),
+  };
+}
+
+/** The cursor is opaque to clients: the last id of the page, base64url-encoded. */
+function decodeCursor(cursor: string | undefined): string | null {
+  if (cursor === undefined) return null;
+  const id = parseId('entity', Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (id === null) throw new AppError('PAGINATION_CURSOR_INVALID');
+  return id;
+}
+
+function encodeCursor(id: string | null): string | null {
+  return id === null ? null : Buffer.from(formatId('entity', id)).toString('base64url');
+}
+
+/** Client entities: the first tenant resource, end to end. */
+export async function entitiesRoutes(app: App, options: { entities: EntitiesService }): Promise<void> {
+  const { entities } = options;
+  app.addSchema(EntitySchema);
+  app.addHook('onRequest', app.authenticateTenant);
+
+  app.post(
+    '/v1/entities',
+    {
+      schema: {
+        summary: 'Create a client entity',
+        tags: ['entities'],
+        security: tenantSecurity,
+        headers: IdempotencyHeaders,
+        body: CreateEntityBody,
+        response: { 201: Type.Ref('Entity'), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const principal = requirePrincipal(request);
+      const result = await entities.create(
+        principal.tenant,
+        principal.userId,
+        request.body,
+        request.headers['idempotency-key'],
+        renderEntity,
+      );
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.code(result.status).header('location', `/v1/entities/${result.body.id}`).send(result.body);
+    },
+  );
+
+  app.get(
+    '/v1/entities',
+    {
+      schema: {
+        summary: 'List client entities, oldest first, a page at a time',
+        tags: ['entities'],
+        security: tenantSecurity,
+        querystring: ListQuery,
+        response: { 200: EntityPageSchema, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipal(request);
+      const page = await entities.list(principal.tenant, decodeCursor(request.query.cursor), request.query.limit);
+      return { items: page.items.map(renderEntity), nextCursor: encodeCursor(page.nextAfterId) };
+    },
+  );
+
+  app.get(
+    '/v1/entities/:entityId',
+    {
+      schema: {
+        summary: 'Read one client entity',
+        tags: ['entities'],
+        security: tenantSecurity,
+        params: Type.Object({ entityId: Type.String({ maxLength: 100 }) }),
+        response: { 200: Type.Ref('Entity'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipal(request);
+      const id = parseId('entity', request.params.entityId);
+      if (id === null) throw new AppError('ENTITY_NOT_FOUND');
+      return renderEntity(await entities.get(principal.tenant, id));
+    },
+  );
+}

@@ -1,0 +1,73 @@
+import type { TenantDb } from '../platform/database/tenant-scope.ts';
+import type { Entity, EntityPage } from './entities.types.ts';
+
+/**
+ * Client entities in PostgreSQL. No query names a tenant: the scope's row-level security
+ * supplies it, and inserts take the tenant id from the scope itself.
+ */
+interface EntityRow {
+  id: string;
+  name: string;
+  entity_type: Entity['entityType'];
+  base_currency: string;
+  fiscal_year_end: string;
+  status: Entity['status'];
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const columns = 'id, name, entity_type, base_currency, fiscal_year_end, status, created_by, created_at, updated_at';
+
+function fromRow(row: EntityRow): Entity {
+  return {
+    id: row.id,
+    name: row.name,
+    entityType: row.entity_type,
+    baseCurrency: row.base_currency,
+    fiscalYearEnd: row.fiscal_year_end,
+    status: row.status,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export async function insertEntity(db: TenantDb, entity: Entity): Promise<'inserted' | 'name_taken'> {
+  const result = await db.query(
+    `insert into entities (tenant_id, ${columns})
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+     on conflict (tenant_id, lower(name)) do nothing`,
+    [
+      db.tenantId,
+      entity.id,
+      entity.name,
+      entity.entityType,
+      entity.baseCurrency,
+      entity.fiscalYearEnd,
+      entity.status,
+      entity.createdBy,
+      entity.createdAt,
+    ],
+  );
+  return result.rowCount === 1 ? 'inserted' : 'name_taken';
+}
+
+export async function findEntity(db: TenantDb, id: string): Promise<Entity | null> {
+  const { rows } = await db.query<EntityRow>(`select ${columns} from entities where id = $1`, [id]);
+  return rows[0] ? fromRow(rows[0]) : null;
+}
+
+/** Keyset pagination on the time-ordered id: stable under concurrent inserts. */
+export async function listEntities(db: TenantDb, afterId: string | null, limit: number): Promise<EntityPage> {
+  const { rows } = await db.query<EntityRow>(
+    `select ${columns} from entities
+     where ($1::uuid is null or id > $1::uuid)
+     order by id
+     limit $2`,
+    [afterId, limit + 1],
+  );
+  const items = rows.slice(0, limit).map(fromRow);
+  const last = items.at(-1);
+  return { items, nextAfterId: rows.length > limit && last ? last.id : null };
+}

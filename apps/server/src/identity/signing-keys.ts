@@ -1,0 +1,56 @@
+import type { webcrypto } from 'node:crypto';
+import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import type pg from 'pg';
+import { newUuid } from '../platform/ids.ts';
+import type { Sealer } from '../platform/local-secrets.ts';
+
+/**
+ * Signing keys of the built-in issuer, shared by every instance through the database.
+ * Private keys are sealed with the master key before they are stored; only the owner role
+ * can read the table. The newest active key signs; the JWKS publishes all active keys.
+ */
+export const signingAlgorithm = 'ES256';
+
+export interface SigningKey {
+  kid: string;
+  privateKey: webcrypto.CryptoKey;
+  publicJwk: JWK;
+}
+
+async function generateSigningKey(ownerPool: pg.Pool, sealer: Sealer): Promise<void> {
+  const { publicKey, privateKey } = await generateKeyPair(signingAlgorithm, { extractable: true });
+  const kid = newUuid();
+  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: signingAlgorithm, use: 'sig' };
+  const privateJwk = await exportJWK(privateKey);
+  await ownerPool.query(
+    'insert into signing_keys (kid, algorithm, public_jwk, private_jwk_sealed) values ($1, $2, $3, $4)',
+    [kid, signingAlgorithm, publicJwk, sealer.seal(JSON.stringify(privateJwk))],
+  );
+}
+
+/** Loads the active keys, creating the first one on a new deployment. Newest first. */
+export async function loadSigningKeys(ownerPool: pg.Pool, sealer: Sealer): Promise<SigningKey[]> {
+  const select = () =>
+    ownerPool.query<{ kid: string; public_jwk: JWK; private_jwk_sealed: string }>(
+      'select kid, public_jwk, private_jwk_sealed from signing_keys where retired_at is null order by created_at desc, kid desc',
+    );
+  let { rows } = await select();
+  if (rows.length === 0) {
+    await generateSigningKey(ownerPool, sealer);
+    ({ rows } = await select());
+  }
+  const keys: SigningKey[] = [];
+  for (const row of rows) {
+    let privateJwk: JWK;
+    try {
+      privateJwk = JSON.parse(sealer.open(row.private_jwk_sealed)) as JWK;
+    } catch {
+      throw new Error(
+        `signing key ${row.kid} cannot be unsealed: COUNTINGHOUSE_MASTER_KEY differs from the one that sealed it`,
+      );
+    }
+    const privateKey = (await importJWK(privateJwk, signingAlgorithm)) as webcrypto.CryptoKey;
+    keys.push({ kid: row.kid, privateKey, publicJwk: row.public_jwk });
+  }
+  return keys;
+}

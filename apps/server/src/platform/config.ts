@@ -1,0 +1,68 @@
+import path from 'node:path';
+
+/**
+ * Everything the server reads from its environment, read once at start. Defaults make
+ * `npm start` work on a laptop; each variable is documented in docs/operations.md.
+ */
+export interface Config {
+  /** Folder for local state: embedded PostgreSQL data, generated keys. */
+  home: string;
+  host: string;
+  port: number;
+  /** Owner-role URL of an external PostgreSQL; when absent an embedded server starts. */
+  databaseUrl: string | undefined;
+  /** Operator bearer key; when absent one is generated and stored in `home`. */
+  operatorKey: string | undefined;
+  /** Key that seals secrets at rest (signing keys); generated in `home` when absent. */
+  masterKey: string | undefined;
+  logLevel: string;
+  /** Runtime (RLS-bound) pool size for the shared cluster. */
+  runtimePoolMax: number;
+}
+
+export const configLimits = {
+  portMax: 65_535,
+  runtimePoolMaxUpper: 200,
+} as const;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function integerFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[0-9]+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value > max) throw new ConfigError(`${name} must be at most ${max}, got ${value}`);
+  return value;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const databaseUrl = nonEmpty(env.DATABASE_URL);
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+  const operatorKey = nonEmpty(env.COUNTINGHOUSE_OPERATOR_KEY);
+  if (operatorKey !== undefined && operatorKey.length < 32) {
+    throw new ConfigError('COUNTINGHOUSE_OPERATOR_KEY must be at least 32 characters');
+  }
+  const masterKey = nonEmpty(env.COUNTINGHOUSE_MASTER_KEY);
+  if (masterKey !== undefined && !/^[0-9a-f]{64}$/.test(masterKey)) {
+    throw new ConfigError('COUNTINGHOUSE_MASTER_KEY must be 64 hex characters (32 bytes)');
+  }
+  return {
+    home: path.resolve(nonEmpty(env.COUNTINGHOUSE_HOME) ?? '.countinghouse'),
+    host: nonEmpty(env.HOST) ?? '127.0.0.1',
+    port: integerFrom(env, 'PORT', 4000, configLimits.portMax),
+    databaseUrl,
+    operatorKey,
+    masterKey,
+    logLevel: nonEmpty(env.LOG_LEVEL) ?? 'info',
+    runtimePoolMax: integerFrom(env, 'COUNTINGHOUSE_DB_POOL_MAX', 20, configLimits.runtimePoolMaxUpper),
+  };
+}

@@ -1,0 +1,77 @@
+import type pg from 'pg';
+import { assert } from '../assert.ts';
+
+/**
+ * Token vending (ARCHITECTURE.md 5): the only path from application code to tenant rows.
+ * A scope is vended for one verified tenant; it opens a transaction on the tenant's
+ * placement and sets `app.tenant_id` transaction-locally with a bound parameter, so the
+ * setting can never leak to another request through the pool. Row-level security then
+ * limits every statement in the scope to that tenant, even one that forgets its WHERE.
+ */
+
+/** Where a tenant's rows live, from the tenant registry. */
+export interface TenantPlacement {
+  model: 'pool' | 'bridge' | 'silo';
+  cluster: string;
+  database: string;
+}
+
+/** A verified tenant: built by the auth layer or the control plane, never from user input. */
+export interface TenantContext {
+  tenantId: string;
+  tier: string;
+  placement: TenantPlacement;
+}
+
+/** The handle a scope hands to stores: queries run inside the tenant's transaction. */
+export interface TenantDb {
+  readonly tenantId: string;
+  query<Row extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params?: unknown[],
+  ): Promise<pg.QueryResult<Row>>;
+}
+
+/** Resolves a placement to the runtime-role pool that serves it. */
+export interface RuntimePools {
+  poolFor(placement: TenantPlacement): pg.Pool;
+}
+
+export class TenantScopes {
+  readonly #pools: RuntimePools;
+
+  constructor(pools: RuntimePools) {
+    this.#pools = pools;
+  }
+
+  /** Runs `work` in one transaction scoped to the tenant; commits on success, rolls back on throw. */
+  async run<T>(tenant: TenantContext, work: (db: TenantDb) => Promise<T>): Promise<T> {
+    assert(tenant.tenantId.length === 36, 'tenant scope needs a tenant uuid');
+    const client = await this.#pools.poolFor(tenant.placement).connect();
+    let released = false;
+    try {
+      await client.query('begin');
+      const { rows } = await client.query<{ tenant: string }>(
+        `select set_config('app.tenant_id', $1, true) as tenant`,
+        [tenant.tenantId],
+      );
+      assert(rows[0]?.tenant === tenant.tenantId, 'tenant setting did not take');
+      const db: TenantDb = {
+        tenantId: tenant.tenantId,
+        query: (sql, params) => client.query(sql, params),
+      };
+      const result = await work(db);
+      await client.query('commit');
+      return result;
+    } catch (error) {
+      // A failed rollback means the connection is broken: destroy it rather than reuse it.
+      await client.query('rollback').catch((rollbackError: unknown) => {
+        client.release(rollbackError instanceof Error ? rollbackError : true);
+        released = true;
+      });
+      throw error;
+    } finally {
+      if (!released) client.release();
+    }
+  }
+}

@@ -1,0 +1,88 @@
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify from 'fastify';
+import type { Logger } from 'pino';
+import { entitiesRoutes } from '../../entities/entities.routes.ts';
+import { authPlugin } from '../../identity/auth.plugin.ts';
+import { identityRoutes } from '../../identity/identity.routes.ts';
+import { tenancyRoutes } from '../../tenancy/tenancy.routes.ts';
+import { formatId, newUuid } from '../ids.ts';
+import type { Platform } from '../platform.ts';
+import { installErrorHandling } from './error-handling.ts';
+import { healthRoutes } from './health.routes.ts';
+import type { App } from './http-types.ts';
+import { ProblemSchema } from './schemas.ts';
+import { buildValidator } from './validation.ts';
+
+export const httpLimits = {
+  bodyBytesMax: 256 * 1024,
+  requestTimeoutMs: 30_000,
+  /** How long shutdown waits for in-flight requests before closing connections. */
+  shutdownGraceMs: 10_000,
+} as const;
+
+const incomingRequestId = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Assembles the HTTP server: platform plugins first, then one encapsulated plugin per domain. */
+export async function buildHttpApp(platform: Platform, log: Logger): Promise<App> {
+  const app = Fastify({
+    loggerInstance: log,
+    bodyLimit: httpLimits.bodyBytesMax,
+    requestTimeout: httpLimits.requestTimeoutMs,
+    return503OnClosing: true,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && incomingRequestId.test(given) ? given : formatId('request', newUuid());
+    },
+    schemaController: { compilersFactory: { buildValidator } },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  app.addSchema(ProblemSchema);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  installErrorHandling(app);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Countinghouse API',
+        version: '0.1.0',
+        description:
+          'Multi-tenant financial operations for accounting firms. Errors are RFC 9457 problem+json with a stable `code`.',
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'Tenant access token from POST /v1/auth/token.',
+          },
+          operatorKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'The operator key (COUNTINGHOUSE_OPERATOR_KEY).',
+          },
+        },
+      },
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(authPlugin, {
+    tokens: platform.tokens,
+    tenancy: platform.tenancy,
+    operatorKey: platform.operatorKey,
+  });
+  await app.register(healthRoutes, { isReady: platform.isReady });
+  await app.register(identityRoutes, { identity: platform.identity, tokens: platform.tokens });
+  await app.register(tenancyRoutes, { tenancy: platform.tenancy });
+  await app.register(entitiesRoutes, { entities: platform.entities });
+  await app.ready();
+  return app;
+}

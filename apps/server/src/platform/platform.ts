@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { EntitiesService } from '../entities/entities.service.ts';
+import { IdentityService } from '../identity/identity.service.ts';
+import { loadSigningKeys } from '../identity/signing-keys.ts';
+import { TokenService } from '../identity/tokens.ts';
+import { OperatorKey } from '../tenancy/operator-key.ts';
+import { TenancyService } from '../tenancy/tenancy.service.ts';
+import { PgTenancyStore } from '../tenancy/tenancy.store.ts';
+import { sharedPoolPlacement } from '../tenancy/tiers.ts';
+import { assert } from './assert.ts';
+import type { Config } from './config.ts';
+import { bootstrapOwnerDatabase, prepareDatabase, verifyRuntimeRole } from './database/database-setup.ts';
+import { type EmbeddedCluster, startEmbeddedCluster } from './database/embedded-cluster.ts';
+import { type TenantPlacement, TenantScopes } from './database/tenant-scope.ts';
+import { ensureHome, randomToken, readOrCreateSecret, Sealer } from './local-secrets.ts';
+
+/**
+ * The composition root: starts or connects to PostgreSQL, migrates, checks the runtime
+ * role, and wires the services. The HTTP layer, the CLI and the tests all start here.
+ */
+export interface Platform {
+  ownerPool: pg.Pool;
+  runtimePool: pg.Pool;
+  scopes: TenantScopes;
+  tenancy: TenancyService;
+  identity: IdentityService;
+  tokens: TokenService;
+  entities: EntitiesService;
+  operatorKey: OperatorKey;
+  /** Set when this process generated the operator key, so it can be shown once. */
+  generatedOperatorKey: string | null;
+  isReady(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+const embeddedDatabaseName = 'countinghouse';
+const ownerPoolMax = 5;
+const connectionTimeoutMs = 5_000;
+const idleTimeoutMs = 30_000;
+
+async function resolveOwnerUrl(
+  config: Config,
+  log: Logger,
+): Promise<{ ownerUrl: string; cluster: EmbeddedCluster | null }> {
+  if (config.databaseUrl !== undefined) {
+    log.info('using the external PostgreSQL from DATABASE_URL');
+    return { ownerUrl: config.databaseUrl, cluster: null };
+  }
+  const cluster = await startEmbeddedCluster({ home: config.home, log });
+  try {
+    const ownerPassword = await readOrCreateSecret(config.home, 'pg-owner.secret', () => randomToken(24));
+    const ownerUrl = await bootstrapOwnerDatabase(cluster.superuserUrl, embeddedDatabaseName, ownerPassword.value);
+    return { ownerUrl, cluster };
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+}
+
+function makePool(connectionString: string, max: number, applicationName: string, log: Logger): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    connectionTimeoutMillis: connectionTimeoutMs,
+    idleTimeoutMillis: idleTimeoutMs,
+    application_name: applicationName,
+  });
+  // An idle client that loses its connection must not crash the process.
+  pool.on('error', (error) => log.warn({ err: error, pool: applicationName }, 'idle database connection failed'));
+  return pool;
+}
+
+export async function openPlatform(config: Config, log: Logger): Promise<Platform> {
+  await ensureHome(config.home);
+  const { ownerUrl, cluster } = await resolveOwnerUrl(config, log);
+  const pools: pg.Pool[] = [];
+  try {
+    const prepared = await prepareDatabase(ownerUrl, log);
+    const ownerPool = makePool(ownerUrl, ownerPoolMax, 'countinghouse-control', log);
+    const runtimePool = makePool(prepared.runtimeUrl, config.runtimePoolMax, 'countinghouse-runtime', log);
+    pools.push(ownerPool, runtimePool);
+    await verifyRuntimeRole(runtimePool);
+
+    const masterKey =
+      config.masterKey ??
+      (await readOrCreateSecret(config.home, 'master.key', () => randomBytes(32).toString('hex'))).value;
+    const operatorSecret = config.operatorKey
+      ? { value: config.operatorKey, created: false }
+      : await readOrCreateSecret(config.home, 'operator.key', () => `chop_${randomToken(32)}`);
+
+    const scopes = new TenantScopes({
+      poolFor(placement: TenantPlacement) {
+        // The lifecycle issue adds bridge and silo placements with their own pools.
+        assert(
+          placement.model === sharedPoolPlacement.model && placement.cluster === sharedPoolPlacement.cluster,
+          `no pool serves placement ${placement.model}/${placement.cluster}`,
+        );
+        return runtimePool;
+      },
+    });
+    const tokens = new TokenService(await loadSigningKeys(ownerPool, new Sealer(masterKey)));
+    const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, log);
+    return {
+      ownerPool,
+      runtimePool,
+      scopes,
+      tenancy,
+      identity: new IdentityService(tenancy, scopes, tokens),
+      tokens,
+      entities: new EntitiesService(scopes),
+      operatorKey: new OperatorKey(operatorSecret.value),
+      generatedOperatorKey: operatorSecret.created ? operatorSecret.value : null,
+      async isReady() {
+        return await runtimePool.query('select 1').then(
+          () => true,
+          () => false,
+        );
+      },
+      async close() {
+        await Promise.all(pools.map((pool) => pool.end()));
+        await cluster?.stop();
+      },
+    };
+  } catch (error) {
+    await Promise.all(pools.map((pool) => pool.end()));
+    await cluster?.stop();
+    throw error;
+  }
+}

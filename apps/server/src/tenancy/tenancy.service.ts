@@ -1,0 +1,89 @@
+import type { Logger } from 'pino';
+import { checkPasswordPolicy, hashPassword } from '../identity/passwords.ts';
+import { insertUser } from '../identity/users.store.ts';
+import type { TenantContext, TenantScopes } from '../platform/database/tenant-scope.ts';
+import { AppError } from '../platform/errors.ts';
+import { newUuid } from '../platform/ids.ts';
+import type { TenancyStore } from './tenancy.store.ts';
+import type { NewTenant, TenantRecord } from './tenancy.types.ts';
+import { findTier, sharedPoolPlacement } from './tiers.ts';
+
+// Registry lookups happen on every request; a short cache keeps them off the database
+// while a suspension still takes effect within this many milliseconds.
+const directoryCacheTtlMs = 5_000;
+const directoryCacheEntriesMax = 10_000;
+
+export function tenantContextOf(record: TenantRecord): TenantContext {
+  return { tenantId: record.id, tier: record.tier, placement: record.placement };
+}
+
+/** The control plane's tenant registry: onboarding and lookup. */
+export class TenancyService {
+  readonly #store: TenancyStore;
+  readonly #scopes: TenantScopes;
+  readonly #log: Logger;
+  readonly #cache = new Map<string, { record: TenantRecord; expiresAtMs: number }>();
+
+  constructor(store: TenancyStore, scopes: TenantScopes, log: Logger) {
+    this.#store = store;
+    this.#scopes = scopes;
+    this.#log = log;
+  }
+
+  /**
+   * Onboards a firm: registry row, then its first admin user inside the tenant's own scope.
+   * Errors: TENANT_UNKNOWN_TIER, IDENTITY_PASSWORD_TOO_SHORT, TENANT_NAME_TAKEN.
+   */
+  async createTenant(input: NewTenant): Promise<TenantRecord> {
+    const tier = findTier(input.tier);
+    if (!tier) throw new AppError('TENANT_UNKNOWN_TIER', `There is no tier named "${input.tier}".`);
+    checkPasswordPolicy(input.admin.password);
+    const passwordHash = await hashPassword(input.admin.password);
+    const now = new Date();
+    const record: TenantRecord = {
+      id: newUuid(),
+      name: input.name.trim(),
+      tier: tier.name,
+      status: 'provisioning',
+      placement: sharedPoolPlacement,
+      createdAt: now,
+      updatedAt: now,
+    };
+    if ((await this.#store.insert(record)) === 'name_taken') {
+      throw new AppError('TENANT_NAME_TAKEN', `A tenant named "${record.name}" already exists.`);
+    }
+    try {
+      await this.#scopes.run(tenantContextOf(record), (db) =>
+        insertUser(db, {
+          id: newUuid(),
+          tenantId: record.id,
+          email: input.admin.email.toLowerCase(),
+          passwordHash,
+          roles: ['owner'],
+        }),
+      );
+    } catch (error) {
+      // Nothing acknowledged yet: undo the registry row so a retry starts clean.
+      await this.#store.remove(record.id);
+      throw error;
+    }
+    await this.#store.setStatus(record.id, 'active');
+    this.#log.info({ tenantId: record.id, tier: record.tier }, 'tenant onboarded');
+    return { ...record, status: 'active' };
+  }
+
+  async getTenant(id: string): Promise<TenantRecord | null> {
+    return await this.#store.findById(id);
+  }
+
+  /** Cached registry lookup for the request path. */
+  async lookup(id: string): Promise<TenantRecord | null> {
+    const nowMs = Date.now();
+    const cached = this.#cache.get(id);
+    if (cached && cached.expiresAtMs > nowMs) return cached.record;
+    const record = await this.#store.findById(id);
+    if (this.#cache.size >= directoryCacheEntriesMax) this.#cache.clear();
+    if (record) this.#cache.set(id, { record, expiresAtMs: nowMs + directoryCacheTtlMs });
+    return record;
+  }
+}
