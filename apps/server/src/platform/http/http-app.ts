@@ -39,6 +39,8 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
     schemaController: { compilersFactory: { buildValidator } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
+  // The API speaks JSON only; Fastify's default text/plain parser would let text reach handlers.
+  app.removeContentTypeParser('text/plain');
   app.addSchema(ProblemSchema);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
