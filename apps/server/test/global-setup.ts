@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import pg from 'pg';
 import pino from 'pino';
@@ -36,8 +36,13 @@ async function ensureDatabase(ownerUrl: string): Promise<void> {
 
 export default async function setup(project: TestProject) {
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
-  project.provide('masterKey', randomBytes(32).toString('hex'));
   const external = process.env.DATABASE_URL;
+  // An external database outlives the run and keeps the signing key sealed on its first run,
+  // so its master key must be the same every run; an embedded cluster is new each time.
+  project.provide(
+    'masterKey',
+    external ? createHash('sha256').update(`countinghouse-test:${external}`).digest('hex') : randomBytes(32).toString('hex'),
+  );
   if (external) {
     await ensureDatabase(external);
     project.provide('ownerUrl', external);

@@ -17,15 +17,35 @@ export interface SigningKey {
   publicJwk: JWK;
 }
 
-async function generateSigningKey(ownerPool: pg.Pool, sealer: Sealer): Promise<void> {
-  const { publicKey, privateKey } = await generateKeyPair(signingAlgorithm, { extractable: true });
-  const kid = newUuid();
-  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: signingAlgorithm, use: 'sig' };
-  const privateJwk = await exportJWK(privateKey);
-  await ownerPool.query(
-    'insert into signing_keys (kid, algorithm, public_jwk, private_jwk_sealed) values ($1, $2, $3, $4)',
-    [kid, signingAlgorithm, publicJwk, sealer.seal(JSON.stringify(privateJwk))],
-  );
+// Instances starting together must agree on one first key, so creation is serialised.
+const signingKeyLockKey = 7_042_002;
+
+/** Creates the first signing key unless another instance created one while we waited. */
+async function generateFirstSigningKey(ownerPool: pg.Pool, sealer: Sealer): Promise<void> {
+  const client = await ownerPool.connect();
+  try {
+    await client.query('begin');
+    await client.query('select pg_advisory_xact_lock($1)', [signingKeyLockKey]);
+    const existing = await client.query('select 1 from signing_keys where retired_at is null limit 1');
+    if (existing.rowCount === 0) {
+      const { publicKey, privateKey } = await generateKeyPair(signingAlgorithm, { extractable: true });
+      const kid = newUuid();
+      const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: signingAlgorithm, use: 'sig' };
+      const privateJwk = await exportJWK(privateKey);
+      await client.query('insert into signing_keys (kid, algorithm, public_jwk, private_jwk_sealed) values ($1, $2, $3, $4)', [
+        kid,
+        signingAlgorithm,
+        publicJwk,
+        sealer.seal(JSON.stringify(privateJwk)),
+      ]);
+    }
+    await client.query('commit');
+  } catch (error) {
+    await client.query('rollback');
+    throw error;
+  } finally {
+    client.release();
+  }
 }
 
 /** Loads the active keys, creating the first one on a new deployment. Newest first. */
@@ -36,7 +56,7 @@ export async function loadSigningKeys(ownerPool: pg.Pool, sealer: Sealer): Promi
     );
   let { rows } = await select();
   if (rows.length === 0) {
-    await generateSigningKey(ownerPool, sealer);
+    await generateFirstSigningKey(ownerPool, sealer);
     ({ rows } = await select());
   }
   const keys: SigningKey[] = [];

@@ -12,7 +12,6 @@ export const errorCatalogue = {
     title: 'The request body must be application/json.',
   },
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route.' },
-  METHOD_NOT_ALLOWED: { status: 405, title: 'The route does not accept this method.' },
   IDEMPOTENCY_KEY_INVALID: {
     status: 400,
     title: 'The Idempotency-Key header must be 1 to 255 visible ASCII characters.',
@@ -35,7 +34,6 @@ export const errorCatalogue = {
   ENTITY_NAME_TAKEN: { status: 409, title: 'A client entity with this name already exists.' },
   PAGINATION_CURSOR_INVALID: { status: 400, title: 'The pagination cursor is invalid.' },
   SERVICE_NOT_READY: { status: 503, title: 'The service is not ready.' },
-  SERVICE_SHUTTING_DOWN: { status: 503, title: 'The service is shutting down.' },
   INTERNAL_ERROR: { status: 500, title: 'An unexpected error occurred.' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
