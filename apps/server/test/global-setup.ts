@@ -3,9 +3,9 @@ import fs from 'node:fs/promises';
 import pg from 'pg';
 import pino from 'pino';
 import type { TestProject } from 'vitest/node';
-import { randomToken } from '../src/platform/local-secrets.ts';
 import { bootstrapOwnerDatabase } from '../src/platform/database/database-setup.ts';
 import { defaultTemporaryHome, startEmbeddedCluster } from '../src/platform/database/embedded-cluster.ts';
+import { randomToken } from '../src/platform/local-secrets.ts';
 
 /**
  * One database for the whole run. With DATABASE_URL (CI's system PostgreSQL) the suite runs
@@ -41,7 +41,9 @@ export default async function setup(project: TestProject) {
   // so its master key must be the same every run; an embedded cluster is new each time.
   project.provide(
     'masterKey',
-    external ? createHash('sha256').update(`countinghouse-test:${external}`).digest('hex') : randomBytes(32).toString('hex'),
+    external
+      ? createHash('sha256').update(`countinghouse-test:${external}`).digest('hex')
+      : randomBytes(32).toString('hex'),
   );
   if (external) {
     await ensureDatabase(external);

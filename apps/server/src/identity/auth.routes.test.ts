@@ -262,7 +262,9 @@ describe('token attacks on a tenant route', () => {
   });
 
   it('answers AUTH_CREDENTIALS_MISSING without an Authorization header or with a non-bearer scheme', async () => {
-    for (const headers of [{}, { authorization: `Basic ${Buffer.from(`${firmA.email}:x`).toString('base64')}` }]) {
+    const basic = `Basic ${Buffer.from(`${firmA.email}:${adminPassword}`).toString('base64')}`;
+    const attempts: Array<Record<string, string>> = [{}, { authorization: basic }];
+    for (const headers of attempts) {
       const problem = problemOf(await listEntities(headers));
       expect(problem.status).toBe(401);
       expect(problem.contentType).toMatch(/^application\/problem\+json/);

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { checkPasswordPolicy, hashPassword } from '../identity/passwords.ts';
 import { insertUser } from '../identity/users.store.ts';
+import { assert } from '../platform/assert.ts';
 import type { TenantContext, TenantScopes } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
 import { newUuid } from '../platform/ids.ts';
@@ -67,9 +68,11 @@ export class TenancyService {
       await this.#store.remove(record.id);
       throw error;
     }
-    await this.#store.setStatus(record.id, 'active');
+    // The stored record, so the response carries the updatedAt the registry will show.
+    const active = await this.#store.setStatus(record.id, 'active');
+    assert(active !== null, `tenant ${record.id} vanished during onboarding`);
     this.#log.info({ tenantId: record.id, tier: record.tier }, 'tenant onboarded');
-    return { ...record, status: 'active' };
+    return active;
   }
 
   async getTenant(id: string): Promise<TenantRecord | null> {

@@ -5,7 +5,8 @@ import type { TenantRecord, TenantStatus } from './tenancy.types.ts';
 export interface TenancyStore {
   insert(record: TenantRecord): Promise<'inserted' | 'name_taken'>;
   findById(id: string): Promise<TenantRecord | null>;
-  setStatus(id: string, status: TenantStatus): Promise<void>;
+  /** Returns the updated record as stored, or null when there is no such tenant. */
+  setStatus(id: string, status: TenantStatus): Promise<TenantRecord | null>;
   remove(id: string): Promise<void>;
 }
 
@@ -64,8 +65,12 @@ export class PgTenancyStore implements TenancyStore {
     return rows[0] ? fromRow(rows[0]) : null;
   }
 
-  async setStatus(id: string, status: TenantStatus): Promise<void> {
-    await this.#pool.query('update tenants set status = $2, updated_at = now() where id = $1', [id, status]);
+  async setStatus(id: string, status: TenantStatus): Promise<TenantRecord | null> {
+    const { rows } = await this.#pool.query<TenantRow>(
+      'update tenants set status = $2, updated_at = now() where id = $1 returning *',
+      [id, status],
+    );
+    return rows[0] ? fromRow(rows[0]) : null;
   }
 
   async remove(id: string): Promise<void> {

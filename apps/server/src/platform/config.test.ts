@@ -1,0 +1,137 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+import { formatId, idPattern, newUuid, parseId } from './ids.ts';
+import { Sealer } from './local-secrets.ts';
+
+/** Pure units without a database: environment parsing, public ids, and sealing secrets at rest. */
+const masterKey = 'a1'.repeat(32);
+
+describe('loadConfig', () => {
+  it('fills in laptop defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toEqual({
+      home: path.resolve('.countinghouse'),
+      host: '127.0.0.1',
+      port: 4000,
+      databaseUrl: undefined,
+      operatorKey: undefined,
+      masterKey: undefined,
+      logLevel: 'info',
+      runtimePoolMax: 20,
+    });
+  });
+
+  it('treats empty variables as unset', () => {
+    const config = loadConfig({ PORT: '', HOST: '', DATABASE_URL: '', COUNTINGHOUSE_MASTER_KEY: '' });
+    expect(config).toMatchObject({ port: 4000, host: '127.0.0.1', databaseUrl: undefined, masterKey: undefined });
+  });
+
+  it('reads valid values', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      DATABASE_URL: 'postgresql://owner@db.internal:5432/books',
+      COUNTINGHOUSE_OPERATOR_KEY: 'k'.repeat(32),
+      COUNTINGHOUSE_MASTER_KEY: masterKey,
+      COUNTINGHOUSE_DB_POOL_MAX: '50',
+    });
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      databaseUrl: 'postgresql://owner@db.internal:5432/books',
+      operatorKey: 'k'.repeat(32),
+      masterKey,
+      runtimePoolMax: 50,
+    });
+  });
+
+  const invalid: Array<{ title: string; env: NodeJS.ProcessEnv; message: RegExp }> = [
+    { title: 'a non-numeric PORT', env: { PORT: 'abc' }, message: /PORT/ },
+    { title: 'a negative PORT', env: { PORT: '-1' }, message: /PORT/ },
+    { title: 'a PORT above 65535', env: { PORT: '65536' }, message: /PORT/ },
+    { title: 'a pool size above the limit', env: { COUNTINGHOUSE_DB_POOL_MAX: '201' }, message: /POOL_MAX/ },
+    { title: 'a MySQL DATABASE_URL', env: { DATABASE_URL: 'mysql://root@localhost/books' }, message: /DATABASE_URL/ },
+    {
+      title: 'an operator key of 31 characters',
+      env: { COUNTINGHOUSE_OPERATOR_KEY: 'k'.repeat(31) },
+      message: /OPERATOR_KEY/,
+    },
+    { title: 'a non-hex master key', env: { COUNTINGHOUSE_MASTER_KEY: 'zz'.repeat(32) }, message: /MASTER_KEY/ },
+    { title: 'a short master key', env: { COUNTINGHOUSE_MASTER_KEY: 'a1'.repeat(31) }, message: /MASTER_KEY/ },
+  ];
+
+  for (const testCase of invalid) {
+    it(`throws a ConfigError for ${testCase.title}`, () => {
+      expect(() => loadConfig(testCase.env)).toThrow(ConfigError);
+      expect(() => loadConfig(testCase.env)).toThrow(testCase.message);
+    });
+  }
+});
+
+describe('public ids', () => {
+  it('round-trips a uuid through formatId and parseId', () => {
+    const uuid = newUuid();
+    const id = formatId('tenant', uuid);
+    expect(id).toMatch(/^ten_[0-9a-f]{32}$/);
+    expect(id).toMatch(new RegExp(idPattern('tenant')));
+    expect(parseId('tenant', id)).toBe(uuid);
+  });
+
+  it('refuses an id of another kind', () => {
+    const uuid = newUuid();
+    expect(parseId('entity', formatId('tenant', uuid))).toBeNull();
+    expect(parseId('tenant', formatId('user', uuid))).toBeNull();
+    expect(parseId('tenant', uuid)).toBeNull();
+  });
+
+  it('refuses a wrong length, uppercase or non-hex characters', () => {
+    const hex = newUuid().replaceAll('-', '');
+    expect(parseId('tenant', `ten_${hex.slice(1)}`)).toBeNull();
+    expect(parseId('tenant', `ten_${hex}0`)).toBeNull();
+    expect(parseId('tenant', `ten_${'A'.repeat(32)}`)).toBeNull();
+    expect(parseId('tenant', `ten_${'g'.repeat(32)}`)).toBeNull();
+    expect(parseId('tenant', `TEN_${hex}`)).toBeNull();
+    expect(parseId('tenant', '')).toBeNull();
+  });
+});
+
+describe('Sealer', () => {
+  function tamperBody(sealed: string): string {
+    const parts = sealed.split('.');
+    const body = Buffer.from(parts[3] ?? '', 'base64url');
+    body[0] = (body[0] ?? 0) ^ 0x01;
+    parts[3] = body.toString('base64url');
+    return parts.join('.');
+  }
+
+  it('opens what it sealed, and never seals the same text twice the same way', () => {
+    const sealer = new Sealer(masterKey);
+    const secret = '{"kty":"EC","d":"private"}';
+    const sealed = sealer.seal(secret);
+    expect(sealed.startsWith('v1.')).toBe(true);
+    expect(sealed).not.toContain('private');
+    expect(sealer.open(sealed)).toBe(secret);
+    expect(sealer.seal(secret)).not.toBe(sealed);
+  });
+
+  it('refuses a tampered sealed string', () => {
+    const sealer = new Sealer(masterKey);
+    const sealed = sealer.seal('signing key material');
+    const tampered = tamperBody(sealed);
+    expect(tampered).not.toBe(sealed);
+    expect(() => sealer.open(tampered)).toThrow();
+  });
+
+  it('refuses a value sealed under another key', () => {
+    const sealed = new Sealer(masterKey).seal('signing key material');
+    expect(() => new Sealer('b2'.repeat(32)).open(sealed)).toThrow();
+  });
+
+  it('refuses an unknown format and a master key that is not 32 bytes', () => {
+    const sealer = new Sealer(masterKey);
+    expect(() => sealer.open('v2.a.b.c')).toThrow(/unknown format/);
+    expect(() => sealer.open('not sealed')).toThrow(/unknown format/);
+    expect(() => new Sealer('a1'.repeat(16))).toThrow(/32 bytes/);
+  });
+});
