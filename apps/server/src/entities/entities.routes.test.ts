@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestStack, type TestTenant, createTenant, startTestStack } from '../../test/harness.ts';
+import { createTenant, startTestStack, type TestStack, type TestTenant } from '../../test/harness.ts';
 
 /**
  * Client entities over HTTP: the happy path, idempotent retries, pagination, bad input
@@ -20,7 +20,12 @@ afterAll(async () => {
 });
 
 async function createEntity(tenant: TestTenant, payload: object, headers: Record<string, string> = {}) {
-  return await stack.app.inject({ method: 'POST', url: '/v1/entities', headers: { ...tenant.auth, ...headers }, payload });
+  return await stack.app.inject({
+    method: 'POST',
+    url: '/v1/entities',
+    headers: { ...tenant.auth, ...headers },
+    payload,
+  });
 }
 
 async function countEntities(tenant: TestTenant): Promise<number> {
@@ -125,13 +130,39 @@ describe('idempotency', () => {
 describe('bad input writes nothing', () => {
   const cases: Array<{ title: string; payload: string; contentType?: string; status: number; code: string }> = [
     { title: 'malformed JSON', payload: '{"name":', status: 400, code: 'REQUEST_INVALID_JSON' },
-    { title: 'an unknown field', payload: '{"name":"Ghost LLC","owner":"x"}', status: 400, code: 'REQUEST_VALIDATION_FAILED' },
-    { title: 'a number where a string belongs', payload: '{"name":42}', status: 400, code: 'REQUEST_VALIDATION_FAILED' },
-    { title: 'an unknown entity type', payload: '{"name":"Ghost LLC","entityType":"llp"}', status: 400, code: 'REQUEST_VALIDATION_FAILED' },
-    { title: 'a bad currency', payload: '{"name":"Ghost LLC","baseCurrency":"usd"}', status: 400, code: 'REQUEST_VALIDATION_FAILED' },
+    {
+      title: 'an unknown field',
+      payload: '{"name":"Ghost LLC","owner":"x"}',
+      status: 400,
+      code: 'REQUEST_VALIDATION_FAILED',
+    },
+    {
+      title: 'a number where a string belongs',
+      payload: '{"name":42}',
+      status: 400,
+      code: 'REQUEST_VALIDATION_FAILED',
+    },
+    {
+      title: 'an unknown entity type',
+      payload: '{"name":"Ghost LLC","entityType":"llp"}',
+      status: 400,
+      code: 'REQUEST_VALIDATION_FAILED',
+    },
+    {
+      title: 'a bad currency',
+      payload: '{"name":"Ghost LLC","baseCurrency":"usd"}',
+      status: 400,
+      code: 'REQUEST_VALIDATION_FAILED',
+    },
     { title: 'a blank name', payload: '{"name":"   "}', status: 400, code: 'REQUEST_VALIDATION_FAILED' },
     { title: 'an empty body', payload: '', status: 400, code: 'REQUEST_INVALID_JSON' },
-    { title: 'a body that is not JSON', payload: 'name=Ghost', contentType: 'text/plain', status: 415, code: 'REQUEST_UNSUPPORTED_MEDIA_TYPE' },
+    {
+      title: 'a body that is not JSON',
+      payload: 'name=Ghost',
+      contentType: 'text/plain',
+      status: 415,
+      code: 'REQUEST_UNSUPPORTED_MEDIA_TYPE',
+    },
     {
       title: 'an oversized body',
       payload: JSON.stringify({ name: 'x'.repeat(300 * 1024) }),

@@ -1,41 +1,40 @@
+import { entitiesErrors } from '../entities/entities.errors.ts';
+import { identityErrors } from '../identity/identity.errors.ts';
+import { tenancyErrors } from '../tenancy/tenancy.errors.ts';
+import { platformErrors } from './platform.errors.ts';
+
 /**
- * The one error catalogue. Every expected failure has a stable code, an HTTP status and a
- * public title. Codes are never reused or renamed; `docs/errors.md` is checked against this
- * list by a test so the documentation cannot drift.
+ * The one error catalogue, assembled from each domain's `<domain>.errors.ts`. Every expected
+ * failure has a stable code, an HTTP status and a public title. Codes are never reused or
+ * renamed. `docs/errors.md` is generated from this list (`npm run docs:errors`) and a test
+ * fails when it is out of date.
  */
+interface ErrorEntry {
+  status: number;
+  title: string;
+}
+
+const domainCatalogues: ReadonlyArray<Readonly<Record<string, ErrorEntry>>> = [
+  platformErrors,
+  identityErrors,
+  tenancyErrors,
+  entitiesErrors,
+];
+
 export const errorCatalogue = {
-  REQUEST_INVALID_JSON: { status: 400, title: 'The request body is not valid JSON.' },
-  REQUEST_VALIDATION_FAILED: { status: 400, title: 'The request does not match the schema.' },
-  REQUEST_BODY_TOO_LARGE: { status: 413, title: 'The request body is larger than allowed.' },
-  REQUEST_UNSUPPORTED_MEDIA_TYPE: {
-    status: 415,
-    title: 'The request body must be application/json.',
-  },
-  ROUTE_NOT_FOUND: { status: 404, title: 'No such route.' },
-  IDEMPOTENCY_KEY_INVALID: {
-    status: 400,
-    title: 'The Idempotency-Key header must be 1 to 255 visible ASCII characters.',
-  },
-  IDEMPOTENCY_KEY_REUSED: {
-    status: 409,
-    title: 'The Idempotency-Key was already used with a different request.',
-  },
-  AUTH_CREDENTIALS_MISSING: { status: 401, title: 'A bearer token is required.' },
-  AUTH_TOKEN_INVALID: { status: 401, title: 'The bearer token is invalid or expired.' },
-  AUTH_LOGIN_FAILED: { status: 401, title: 'The tenant, email or password is wrong.' },
-  AUTH_FORBIDDEN: { status: 403, title: 'Your role does not allow this operation.' },
-  OPERATOR_KEY_INVALID: { status: 401, title: 'The operator key is missing or wrong.' },
-  TENANT_UNKNOWN_TIER: { status: 400, title: 'The tier does not exist.' },
-  TENANT_NAME_TAKEN: { status: 409, title: 'A tenant with this name already exists.' },
-  TENANT_NOT_FOUND: { status: 404, title: 'The tenant does not exist.' },
-  TENANT_NOT_ACTIVE: { status: 403, title: 'The tenant is not active.' },
-  IDENTITY_PASSWORD_TOO_SHORT: { status: 400, title: 'The password is too short.' },
-  ENTITY_NOT_FOUND: { status: 404, title: 'The client entity does not exist.' },
-  ENTITY_NAME_TAKEN: { status: 409, title: 'A client entity with this name already exists.' },
-  PAGINATION_CURSOR_INVALID: { status: 400, title: 'The pagination cursor is invalid.' },
-  SERVICE_NOT_READY: { status: 503, title: 'The service is not ready.' },
-  INTERNAL_ERROR: { status: 500, title: 'An unexpected error occurred.' },
-} as const satisfies Record<string, { status: number; title: string }>;
+  ...platformErrors,
+  ...identityErrors,
+  ...tenancyErrors,
+  ...entitiesErrors,
+} as const satisfies Record<string, ErrorEntry>;
+
+// A code defined by two domains would silently shadow one of them.
+const definedCodes = domainCatalogues.flatMap((catalogue) => Object.keys(catalogue));
+if (new Set(definedCodes).size !== definedCodes.length) {
+  throw new Error(
+    `duplicate error codes: ${definedCodes.filter((code, index) => definedCodes.indexOf(code) !== index).join(', ')}`,
+  );
+}
 
 export type ErrorCode = keyof typeof errorCatalogue;
 

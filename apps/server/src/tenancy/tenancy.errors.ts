@@ -1,0 +1,8 @@
+/** Errors of the control plane's tenant registry and operator API. */
+export const tenancyErrors = {
+  OPERATOR_KEY_INVALID: { status: 401, title: 'The operator key is missing or wrong.' },
+  TENANT_UNKNOWN_TIER: { status: 400, title: 'The tier does not exist.' },
+  TENANT_NAME_TAKEN: { status: 409, title: 'A tenant with this name already exists.' },
+  TENANT_NOT_FOUND: { status: 404, title: 'The tenant does not exist.' },
+  TENANT_NOT_ACTIVE: { status: 403, title: 'The tenant is not active.' },
+} as const;
