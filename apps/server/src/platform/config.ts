@@ -16,6 +16,8 @@ export interface Config {
   /** Key that seals secrets at rest (signing keys); generated in `home` when absent. */
   masterKey: string | undefined;
   logLevel: string;
+  /** Tier catalogue file; the checked-in default when absent. */
+  tiersFile: string | undefined;
   /** Runtime (RLS-bound) pool size for the shared cluster. */
   runtimePoolMax: number;
 }
@@ -63,6 +65,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     operatorKey,
     masterKey,
     logLevel: nonEmpty(env.LOG_LEVEL) ?? 'info',
+    tiersFile: nonEmpty(env.COUNTINGHOUSE_TIERS_FILE),
     runtimePoolMax: integerFrom(env, 'COUNTINGHOUSE_DB_POOL_MAX', 20, configLimits.runtimePoolMaxUpper),
   };
 }

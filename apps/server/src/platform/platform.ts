@@ -8,7 +8,7 @@ import { TokenService } from '../identity/tokens.ts';
 import { OperatorKey } from '../tenancy/operator-key.ts';
 import { TenancyService } from '../tenancy/tenancy.service.ts';
 import { PgTenancyStore } from '../tenancy/tenancy.store.ts';
-import { sharedPoolPlacement } from '../tenancy/tiers.ts';
+import { sharedPoolPlacement, TierCatalogue } from '../tenancy/tiers.ts';
 import { assert } from './assert.ts';
 import type { Config } from './config.ts';
 import { bootstrapOwnerDatabase, prepareDatabase, verifyRuntimeRole } from './database/database-setup.ts';
@@ -21,6 +21,7 @@ import { ensureHome, randomToken, readOrCreateSecret, Sealer } from './local-sec
  * role, and wires the services. The HTTP layer, the CLI and the tests all start here.
  */
 export interface Platform {
+  tiers: TierCatalogue;
   ownerPool: pg.Pool;
   runtimePool: pg.Pool;
   scopes: TenantScopes;
@@ -73,6 +74,7 @@ function makePool(connectionString: string, max: number, applicationName: string
 }
 
 export async function openPlatform(config: Config, log: Logger): Promise<Platform> {
+  const tiers = TierCatalogue.load(config.tiersFile);
   await ensureHome(config.home);
   const { ownerUrl, cluster } = await resolveOwnerUrl(config, log);
   const pools: pg.Pool[] = [];
@@ -101,8 +103,9 @@ export async function openPlatform(config: Config, log: Logger): Promise<Platfor
       },
     });
     const tokens = new TokenService(await loadSigningKeys(ownerPool, new Sealer(masterKey)));
-    const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, log);
+    const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, tiers, log);
     return {
+      tiers,
       ownerPool,
       runtimePool,
       scopes,

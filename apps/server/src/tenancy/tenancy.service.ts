@@ -7,7 +7,7 @@ import { AppError } from '../platform/errors.ts';
 import { newUuid } from '../platform/ids.ts';
 import type { TenancyStore } from './tenancy.store.ts';
 import type { NewTenant, TenantRecord } from './tenancy.types.ts';
-import { findTier, sharedPoolPlacement } from './tiers.ts';
+import { sharedPoolPlacement, type TierCatalogue } from './tiers.ts';
 
 // Registry lookups happen on every request; a short cache keeps them off the database
 // while a suspension still takes effect within this many milliseconds.
@@ -23,10 +23,12 @@ export class TenancyService {
   readonly #store: TenancyStore;
   readonly #scopes: TenantScopes;
   readonly #log: Logger;
+  readonly #tiers: TierCatalogue;
   readonly #cache = new Map<string, { record: TenantRecord; expiresAtMs: number }>();
 
-  constructor(store: TenancyStore, scopes: TenantScopes, log: Logger) {
+  constructor(store: TenancyStore, scopes: TenantScopes, tiers: TierCatalogue, log: Logger) {
     this.#store = store;
+    this.#tiers = tiers;
     this.#scopes = scopes;
     this.#log = log;
   }
@@ -36,7 +38,7 @@ export class TenancyService {
    * Errors: TENANT_UNKNOWN_TIER, IDENTITY_PASSWORD_TOO_SHORT, TENANT_NAME_TAKEN.
    */
   async createTenant(input: NewTenant): Promise<TenantRecord> {
-    const tier = findTier(input.tier);
+    const tier = this.#tiers.find(input.tier);
     if (!tier) throw new AppError('TENANT_UNKNOWN_TIER', `There is no tier named "${input.tier}".`);
     checkPasswordPolicy(input.admin.password);
     const passwordHash = await hashPassword(input.admin.password);
