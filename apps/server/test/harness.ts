@@ -6,8 +6,8 @@ import { inject } from 'vitest';
 import { type Config, loadConfig } from '../src/platform/config.ts';
 import { buildHttpApp } from '../src/platform/http/http-app.ts';
 import type { App } from '../src/platform/http/http-types.ts';
-import { type Platform, openPlatform } from '../src/platform/platform.ts';
 import { randomToken } from '../src/platform/local-secrets.ts';
+import { openPlatform, type Platform } from '../src/platform/platform.ts';
 
 /**
  * The test harness: a real platform (PostgreSQL, roles, migrations, services) and the real
@@ -64,7 +64,9 @@ export interface TestTenant {
 /** Onboards a firm through the operator API and signs its admin in. */
 export async function createTenant(app: App, prefix = 'Firm'): Promise<TestTenant> {
   const name = uniqueName(prefix);
-  const email = `owner@${randomToken(6).toLowerCase().replace(/[^a-z0-9]/g, 'x')}.test`;
+  const email = `owner@${randomToken(6)
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, 'x')}.test`;
   const created = await app.inject({
     method: 'POST',
     url: '/v1/tenants',
@@ -86,5 +88,9 @@ export async function createTenant(app: App, prefix = 'Firm'): Promise<TestTenan
 /** Asserts a problem+json response with the given status and code. */
 export function problemOf(response: { statusCode: number; headers: Record<string, unknown>; json: <T>() => T }) {
   const contentType = String(response.headers['content-type'] ?? '');
-  return { status: response.statusCode, contentType, body: response.json<{ code: string; status: number; requestId: string }>() };
+  return {
+    status: response.statusCode,
+    contentType,
+    body: response.json<{ code: string; status: number; requestId: string }>(),
+  };
 }

@@ -78,7 +78,11 @@ describe('npm start on the embedded default', () => {
     const created = await fetch(`${first.url}/v1/tenants`, {
       method: 'POST',
       headers: { authorization: `Bearer ${operatorKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'Restart CPA', tier: 'starter', admin: { email: 'a@restart.test', password: 'a long enough password' } }),
+      body: JSON.stringify({
+        name: 'Restart CPA',
+        tier: 'starter',
+        admin: { email: 'a@restart.test', password: 'a long enough password' },
+      }),
     });
     expect(created.status).toBe(201);
     const tenantId = ((await created.json()) as { id: string }).id;

@@ -32,12 +32,10 @@ async function generateFirstSigningKey(ownerPool: pg.Pool, sealer: Sealer): Prom
       const kid = newUuid();
       const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: signingAlgorithm, use: 'sig' };
       const privateJwk = await exportJWK(privateKey);
-      await client.query('insert into signing_keys (kid, algorithm, public_jwk, private_jwk_sealed) values ($1, $2, $3, $4)', [
-        kid,
-        signingAlgorithm,
-        publicJwk,
-        sealer.seal(JSON.stringify(privateJwk)),
-      ]);
+      await client.query(
+        'insert into signing_keys (kid, algorithm, public_jwk, private_jwk_sealed) values ($1, $2, $3, $4)',
+        [kid, signingAlgorithm, publicJwk, sealer.seal(JSON.stringify(privateJwk))],
+      );
     }
     await client.query('commit');
   } catch (error) {

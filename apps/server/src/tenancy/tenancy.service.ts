@@ -2,7 +2,12 @@ import type { Logger } from 'pino';
 import { checkPasswordPolicy, hashPassword } from '../identity/passwords.ts';
 import { insertUser } from '../identity/users.store.ts';
 import { assert } from '../platform/assert.ts';
-import type { TenantContext, TenantScopes } from '../platform/database/tenant-scope.ts';
+import {
+  allEntities,
+  type EntityScope,
+  type TenantContext,
+  type TenantScopes,
+} from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
 import { newUuid } from '../platform/ids.ts';
 import type { TenancyStore } from './tenancy.store.ts';
@@ -14,8 +19,9 @@ import { sharedPoolPlacement, type TierCatalogue } from './tiers.ts';
 const directoryCacheTtlMs = 5_000;
 const directoryCacheEntriesMax = 10_000;
 
-export function tenantContextOf(record: TenantRecord): TenantContext {
-  return { tenantId: record.id, tier: record.tier, placement: record.placement };
+/** The scope for a tenant; the control plane and owners see every client entity. */
+export function tenantContextOf(record: TenantRecord, entityScope: EntityScope = allEntities): TenantContext {
+  return { tenantId: record.id, tier: record.tier, placement: record.placement, entityScope };
 }
 
 /** The control plane's tenant registry: onboarding and lookup. */

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, type TestStack, type TestTenant, startTestStack, uniqueName } from '../../../test/harness.ts';
+import { createTenant, startTestStack, type TestStack, type TestTenant, uniqueName } from '../../../test/harness.ts';
 import { tenantContextOf } from '../../tenancy/tenancy.service.ts';
 import { newUuid, parseId } from '../ids.ts';
 import type { TenantContext } from './tenant-scope.ts';
@@ -179,7 +179,9 @@ describe('writes inside a tenant scope', () => {
       );
       expect(touched.rowCount, `${table} row of A is not visible to A`).toBe(1);
       await expect(
-        scopes.run(firmA.context, (db) => db.query(`update ${table} set tenant_id = $1 where id = $2`, [firmB.uuid, id])),
+        scopes.run(firmA.context, (db) =>
+          db.query(`update ${table} set tenant_id = $1 where id = $2`, [firmB.uuid, id]),
+        ),
       ).rejects.toMatchObject(rlsViolation);
     }
     const stillA = await rowsInScope(firmA, 'entities');

@@ -16,11 +16,28 @@ export interface TenantPlacement {
   database: string;
 }
 
+/**
+ * Which client entities of the tenant the caller may touch: the second row-level condition
+ * (least privilege per client). Entity-owned tables carry a RESTRICTIVE policy on
+ * `entity_visible(entity_id)`, which reads `app.entity_scope`: `*` for all entities, else a
+ * uuid array literal. Unset, it matches no entity (fail closed).
+ */
+export type EntityScope = { kind: 'all' } | { kind: 'only'; entityIds: readonly string[] };
+
+export const allEntities: EntityScope = { kind: 'all' };
+
 /** A verified tenant: built by the auth layer or the control plane, never from user input. */
 export interface TenantContext {
   tenantId: string;
   tier: string;
   placement: TenantPlacement;
+  entityScope: EntityScope;
+}
+
+function entityScopeSetting(scope: EntityScope): string {
+  if (scope.kind === 'all') return '*';
+  for (const id of scope.entityIds) assert(/^[0-9a-f-]{36}$/.test(id), 'entity scope holds uuids only');
+  return `{${scope.entityIds.join(',')}}`;
 }
 
 /** The handle a scope hands to stores: queries run inside the tenant's transaction. */
@@ -52,8 +69,8 @@ export class TenantScopes {
     try {
       await client.query('begin');
       const { rows } = await client.query<{ tenant: string }>(
-        `select set_config('app.tenant_id', $1, true) as tenant`,
-        [tenant.tenantId],
+        `select set_config('app.tenant_id', $1, true) as tenant, set_config('app.entity_scope', $2, true)`,
+        [tenant.tenantId, entityScopeSetting(tenant.entityScope)],
       );
       assert(rows[0]?.tenant === tenant.tenantId, 'tenant setting did not take');
       const db: TenantDb = {
