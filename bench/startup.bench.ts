@@ -55,7 +55,9 @@ async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -190,9 +192,15 @@ function summary(label: string, values: number[]): string {
   return `startup ${label}: median ${seconds(median(values))} (min ${seconds(Math.min(...values))}, max ${seconds(Math.max(...values))}) over ${values.length} run${values.length === 1 ? '' : 's'}`;
 }
 
+function loadAverage(): string {
+  return (os.loadavg()[0] ?? 0).toFixed(2);
+}
+
 async function main(): Promise<void> {
   if (process.env.DATABASE_URL) console.log('note: DATABASE_URL is ignored; this benchmark always starts embedded');
-  console.log(`startup benchmark: ${runs} run(s), ${os.cpus().length} CPU(s), node ${process.version}`);
+  console.log(
+    `startup benchmark: ${runs} run(s), ${os.cpus().length} CPU(s), load average ${loadAverage()}, node ${process.version}`,
+  );
   console.log('(phase offsets are from spawn; firstLog = first log line, i.e. node + tsx + imports)');
   const fresh: StartResult[] = [];
   const existing: StartResult[] = [];
@@ -215,6 +223,7 @@ async function main(): Promise<void> {
       await fs.rm(home, { recursive: true, force: true });
     }
   }
+  console.log(`load average now ${loadAverage()} (other work on the machine skews these figures)`);
   console.log(`stop (SIGTERM to exit): median ${seconds(median([...fresh, ...existing].map((r) => r.stopMs)))}`);
   console.log(
     summary(
