@@ -74,7 +74,7 @@ async function isReady(url: string): Promise<boolean> {
   );
 }
 
-/** After a failure: stop a PostgreSQL a killed server left behind (fast shutdown via SIGINT). */
+/** After a failure or interrupt: stop a PostgreSQL a killed server left behind (fast shutdown via SIGINT). */
 async function stopOrphanPostgres(home: string): Promise<void> {
   const pidText = await fs.readFile(path.join(home, 'pg', 'postmaster.pid'), 'utf8').catch(() => '');
   const pid = Number(pidText.split('\n')[0]);
@@ -94,7 +94,9 @@ async function stopOrphanPostgres(home: string): Promise<void> {
   }
 }
 
-let current: { child: ChildProcess; home: string } | null = null;
+/** The server being timed, so Ctrl-C can stop it; cleanup itself stays on the main path. */
+let current: ChildProcess | null = null;
+let interrupted = false;
 
 async function stopChild(child: ChildProcess): Promise<number> {
   const started = performance.now();
@@ -117,7 +119,7 @@ async function timeOneStart(home: string): Promise<StartResult> {
   const spawnedAtEpochMs = Date.now();
   const t0 = performance.now();
   const child = spawn(process.execPath, [binary, 'start'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  current = { child, home };
+  current = child;
   const phases: Partial<Record<Phase, number>> = {};
   let output = '';
   let pending = '';
@@ -152,6 +154,7 @@ async function timeOneStart(home: string): Promise<StartResult> {
   const deadline = t0 + startTimeoutMs;
   try {
     for (;;) {
+      if (interrupted) throw new Error('interrupted');
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`server exited before it was ready (${child.exitCode ?? child.signalCode})`);
       }
@@ -160,7 +163,7 @@ async function timeOneStart(home: string): Promise<StartResult> {
       await sleep(pollIntervalMs);
     }
   } catch (error) {
-    child.kill('SIGKILL');
+    await stopChild(child).catch(() => undefined);
     await stopOrphanPostgres(home);
     current = null;
     throw new Error(`${(error as Error).message}\n--- server output (tail) ---\n${output.slice(-4_000)}`);
@@ -207,6 +210,7 @@ async function main(): Promise<void> {
   for (let run = 1; run <= runs; run++) {
     const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-bench-startup-'));
     try {
+      if (interrupted) break;
       // When we run as root, PostgreSQL runs as the `postgres` OS user and must reach the folder.
       await fs.chmod(home, 0o755);
       const first = await timeOneStart(home);
@@ -220,10 +224,11 @@ async function main(): Promise<void> {
         `run ${run} existing: ready ${seconds(second.readyMs)} (stop ${seconds(second.stopMs)}) [${phaseLine(second)}]`,
       );
     } finally {
+      await stopOrphanPostgres(home);
       await fs.rm(home, { recursive: true, force: true });
     }
   }
-  console.log(`load average now ${loadAverage()} (other work on the machine skews these figures)`);
+  console.log(`load average now ${loadAverage()} (includes this benchmark's own load; other work skews the figures)`);
   console.log(`stop (SIGTERM to exit): median ${seconds(median([...fresh, ...existing].map((r) => r.stopMs)))}`);
   console.log(
     summary(
@@ -239,15 +244,16 @@ async function main(): Promise<void> {
   );
 }
 
-// Ctrl-C: stop the server we started (and its PostgreSQL) and remove its folder before exiting.
-process.once('SIGINT', () => {
-  const running = current;
-  const cleanup = running
-    ? stopChild(running.child)
-        .catch(() => stopOrphanPostgres(running.home))
-        .finally(() => fs.rm(running.home, { recursive: true, force: true }))
-    : Promise.resolve();
-  cleanup.finally(() => process.exit(130));
+// Ctrl-C: ask the server we started to stop; the main path then stops any PostgreSQL it left
+// and removes the folder. Repeated signals (a terminal's and tsx's relay) are ignored.
+process.on('SIGINT', () => {
+  if (interrupted) return;
+  interrupted = true;
+  current?.kill('SIGTERM');
 });
 
-await main();
+await main().catch((error: unknown) => {
+  if (!interrupted) throw error;
+  console.error('interrupted: stopped the server and removed the temporary folder');
+  process.exitCode = 130;
+});
