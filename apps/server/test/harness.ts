@@ -1,12 +1,13 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
+import type { DestinationStream } from 'pino';
 import { inject } from 'vitest';
 import { type Config, loadConfig } from '../src/platform/config.ts';
 import { buildHttpApp } from '../src/platform/http/http-app.ts';
 import type { App } from '../src/platform/http/http-types.ts';
 import { randomToken } from '../src/platform/local-secrets.ts';
+import { createLogger } from '../src/platform/logger.ts';
 import { openPlatform, type Platform } from '../src/platform/platform.ts';
 
 /**
@@ -24,7 +25,7 @@ export interface TestStack {
   close(): Promise<void>;
 }
 
-export async function startTestStack(): Promise<TestStack> {
+export async function startTestStack(options: { logDestination?: DestinationStream } = {}): Promise<TestStack> {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-stack-'));
   const config: Config = {
     ...loadConfig({}),
@@ -34,7 +35,8 @@ export async function startTestStack(): Promise<TestStack> {
     operatorKey,
     runtimePoolMax: 5,
   };
-  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const level = options.logDestination ? 'info' : (process.env.TEST_LOG_LEVEL ?? 'silent');
+  const log = createLogger(level, options.logDestination);
   const platform = await openPlatform(config, log);
   const app = await buildHttpApp(platform, log);
   return {

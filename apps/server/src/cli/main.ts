@@ -1,5 +1,5 @@
-import pino from 'pino';
 import { ConfigError, loadConfig } from '../platform/config.ts';
+import { createLogger } from '../platform/logger.ts';
 import { startServer } from '../platform/server.ts';
 
 /** `countinghouse start` runs the whole stack; more commands join as domains need them. */
@@ -21,10 +21,7 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const log = pino({
-    level: config.logLevel,
-    redact: { paths: ['req.headers.authorization', 'password', '*.password', 'admin.password'], censor: '[redacted]' },
-  });
+  const log = createLogger(config.logLevel);
   try {
     await startServer(config, log);
   } catch (error) {
