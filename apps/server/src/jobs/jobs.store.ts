@@ -80,7 +80,7 @@ export async function insertJobs(db: TenantDb, jobs: readonly JobInsert[]): Prom
   await db.query('insert into job_tenants (tenant_id) values ($1) on conflict (tenant_id) do nothing', [db.tenantId]);
   const { rows } = await db.query<JobRow>(
     `insert into jobs (tenant_id, id, kind, status, priority, payload, max_attempts, created_by)
-     select $1, j.id, j.kind, 'queued', j.priority, j.payload, j.max_attempts, j.created_by
+     select $1, j.id, j.kind, 'queued', j.priority, coalesce(j.payload, 'null'::jsonb), j.max_attempts, j.created_by
        from jsonb_to_recordset($2::jsonb)
          as j(id uuid, kind text, priority smallint, payload jsonb, max_attempts integer, created_by uuid)
      returning ${jobColumns}`,
