@@ -93,21 +93,34 @@ describe('fair scheduling', () => {
     // the next five slots that free up, all within one job-duration of its submission. Proven
     // from the database's timestamps, and ordinally: no A job starts between B's submission and
     // B's last start.
-    const kind = sleepKind(400);
+    // Durations vary (300–480 ms) so A's slots free up at staggered times, as real jobs do,
+    // rather than in lock-step; B's submission then falls at an arbitrary point of A's cycle.
+    const kind: JobKind<unknown> = {
+      kind: uniqueKind('varied'),
+      parsePayload: (payload) => payload,
+      run: async ({ payload, signal }) => {
+        await sleepUnlessAborted((payload as { ms: number }).ms, signal);
+        return null;
+      },
+    };
     const queue = testQueue(stack, catalogueWith(stack, { jobConcurrency: 10 }), [kind]);
     queues.push(queue);
     const [firmA, firmB] = await Promise.all([createTenant(stack.app, 'Fair A'), createTenant(stack.app, 'Fair B')]);
     const [a, b] = [uuidOf(firmA), uuidOf(firmB)];
     await queue.jobs.submit(
       await contextOf(stack, firmA),
-      Array.from({ length: 1_000 }, (_, index) => ({ kind: kind.kind, payload: { index } })),
+      Array.from({ length: 1_000 }, (_, index) => ({ kind: kind.kind, payload: { ms: 300 + (index % 7) * 30 } })),
     );
     queue.startWorkers(2, { slots: 5 });
-    await eventually(async () => ((await statusCounts(a)).running === 10 ? true : undefined));
+    // A is in its steady state: all ten slots busy, and a couple of rounds done.
+    await eventually(async () => {
+      const counts = await statusCounts(a);
+      return counts.running === 10 && (counts.succeeded ?? 0) >= 20 ? true : undefined;
+    });
 
     const submitted = await queue.jobs.submit(
       await contextOf(stack, firmB),
-      Array.from({ length: 5 }, (_, index) => ({ kind: kind.kind, payload: { index } })),
+      Array.from({ length: 5 }, () => ({ kind: kind.kind, payload: { ms: 300 } })),
     );
     await eventually(async () => ((await statusCounts(b)).succeeded === 5 ? true : undefined));
     await queue.stopWorkers();
