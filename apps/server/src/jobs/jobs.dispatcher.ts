@@ -40,6 +40,15 @@ export function backoffMs(attempt: number, baseMs: number = jobLimits.backoffBas
   return Math.round(nominal * (1 + jobLimits.backoffJitterRatio * random()));
 }
 
+// The status an attempt's outcome ($5) leads to; a failure retries until the attempts run out.
+const nextStatus = `(case $5::text
+    when 'succeeded' then 'succeeded'
+    when 'cancelled' then 'cancelled'
+    when 'dead' then 'dead'
+    when 'released' then 'queued'
+    else case when attempts >= max_attempts then 'dead' else 'queued' end
+  end)`;
+
 function clip(text: string, lengthMax: number): string {
   return text.length > lengthMax ? `${text.slice(0, lengthMax - 1)}…` : text;
 }
@@ -95,20 +104,17 @@ export class JobDispatcher {
     return result.rowCount === 1;
   }
 
-  /** Records how an attempt ended; false when the attempt had already lost the job. */
+  /**
+   * Records how an attempt ended, in one statement (the job and its attempt row together);
+   * false when the attempt had already lost the job.
+   */
   async finish(job: ClaimedJob, outcome: AttemptOutcome): Promise<boolean> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('begin');
-      const updated = await client.query<{ status: string }>(
-        `update jobs
-            set status = case $5::text
-                  when 'succeeded' then 'succeeded'
-                  when 'cancelled' then 'cancelled'
-                  when 'dead' then 'dead'
-                  when 'released' then 'queued'
-                  else case when attempts >= max_attempts then 'dead' else 'queued' end
-                end,
+    const error = 'error' in outcome && outcome.error !== null ? clip(outcome.error, jobLimits.errorLengthMax) : null;
+    const { rows } = await this.#pool.query<{ status: string }>(
+      `with done as (
+         update jobs
+            set status = ${nextStatus},
+                finished_at = case when ${nextStatus} in ('succeeded', 'cancelled', 'dead') then clock_timestamp() end,
                 result = case when $5::text = 'succeeded' then $6::jsonb else result end,
                 last_error = coalesce($7::text, last_error),
                 attempts = case when $5::text = 'released' then attempts - 1 else attempts end,
@@ -119,46 +125,26 @@ export class JobDispatcher {
                 lease_expires_at = null,
                 updated_at = clock_timestamp()
           where tenant_id = $1 and id = $2 and status = 'running' and lease_owner = $3 and attempts = $4
-          returning status`,
-        [
-          job.tenantId,
-          job.id,
-          job.leaseOwner,
-          job.attempts,
-          outcome.kind,
-          outcome.kind === 'succeeded' ? JSON.stringify(outcome.result) : null,
-          'error' in outcome && outcome.error !== null ? clip(outcome.error, jobLimits.errorLengthMax) : null,
-          outcome.kind === 'failed' ? outcome.retryDelayMs : 0,
-        ],
-      );
-      const status = updated.rows[0]?.status;
-      if (status === undefined) {
-        await client.query('rollback');
-        return false;
-      }
-      await client.query(
-        `update jobs set finished_at = clock_timestamp() where tenant_id = $1 and id = $2 and status in ('succeeded', 'cancelled', 'dead')`,
-        [job.tenantId, job.id],
-      );
-      await client.query(
-        `update job_attempts set ended_at = clock_timestamp(), outcome = $4, error = $5
-          where tenant_id = $1 and job_id = $2 and attempt = $3`,
-        [
-          job.tenantId,
-          job.id,
-          job.attempts,
-          outcome.kind === 'dead' ? 'failed' : outcome.kind,
-          'error' in outcome && outcome.error !== null ? clip(outcome.error, jobLimits.errorLengthMax) : null,
-        ],
-      );
-      await client.query('commit');
-      return true;
-    } catch (error) {
-      await client.query('rollback').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+          returning status
+       ), attempt as (
+         update job_attempts
+            set ended_at = clock_timestamp(), outcome = $9, error = $7
+          where tenant_id = $1 and job_id = $2 and attempt = $4 and exists (select 1 from done)
+       )
+       select status from done`,
+      [
+        job.tenantId,
+        job.id,
+        job.leaseOwner,
+        job.attempts,
+        outcome.kind,
+        outcome.kind === 'succeeded' ? JSON.stringify(outcome.result) : null,
+        error,
+        outcome.kind === 'failed' ? outcome.retryDelayMs : 0,
+        outcome.kind === 'dead' ? 'failed' : outcome.kind,
+      ],
+    );
+    return rows.length === 1;
   }
 
   /**

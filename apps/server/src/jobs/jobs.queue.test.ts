@@ -91,8 +91,9 @@ describe('fair scheduling', () => {
     // Ten worker slots (two workers of five), A alone fills them all and has 1,000 jobs queued.
     // B submits 5: the claim prefers the tenant with fewer running jobs per weight, so B takes
     // the next five slots that free up, all within one job-duration of its submission. Proven
-    // from the database's timestamps, and ordinally: no A job starts between B's submission and
-    // B's last start.
+    // from the database's timestamps, and ordinally: between B's submission and B's last start,
+    // A starts at most one job per worker (a claim already in flight when B's jobs committed,
+    // which could not see them); a scheduler that merely alternated would start four.
     // Durations vary (300–480 ms) so A's slots free up at staggered times, as real jobs do,
     // rather than in lock-step; B's submission then falls at an arbitrary point of A's cycle.
     const kind: JobKind<unknown> = {
@@ -111,7 +112,7 @@ describe('fair scheduling', () => {
       await contextOf(stack, firmA),
       Array.from({ length: 1_000 }, (_, index) => ({ kind: kind.kind, payload: { ms: 300 + (index % 7) * 30 } })),
     );
-    queue.startWorkers(2, { slots: 5 });
+    const workerCount = queue.startWorkers(2, { slots: 5 }).length;
     // A is in its steady state: all ten slots busy, and a couple of rounds done.
     await eventually(async () => {
       const counts = await statusCounts(a);
@@ -145,7 +146,7 @@ describe('fair scheduling', () => {
     const aStartsBetween = ofA.filter(
       (row) => row.started_at.getTime() > bSubmittedMs && row.started_at.getTime() < bLastStartMs,
     );
-    expect(aStartsBetween).toEqual([]);
+    expect(aStartsBetween.length).toBeLessThanOrEqual(workerCount);
     // A kept working all along: it is slowed to its fair share, not stopped.
     expect(ofA.length).toBeGreaterThan(10);
     await cancelQueued(a);

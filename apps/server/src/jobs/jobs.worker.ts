@@ -267,6 +267,8 @@ export class JobWorker {
     this.#stopping = true;
     for (const timer of this.#timers) clearInterval(timer);
     if (this.#pollTimer) clearTimeout(this.#pollTimer);
+    // A claim in flight may still hand us a job: let it land so it is stopped with the rest.
+    while (this.#filling) await new Promise((resolve) => setTimeout(resolve, 10));
     const entries = [...this.#running.values()];
     for (const entry of entries) this.#abort(entry, 'shutdown');
     let graceTimer: NodeJS.Timeout | undefined;
@@ -275,7 +277,6 @@ export class JobWorker {
     });
     await Promise.race([Promise.all(entries.map((entry) => entry.settled)), grace]);
     clearTimeout(graceTimer);
-    while (this.#filling) await new Promise((resolve) => setTimeout(resolve, 10));
     this.#log.info({ abandoned: this.#running.size }, 'job worker stopped');
   }
 }
@@ -338,7 +339,8 @@ export function createJobWorker(
     scopes: platform.scopes,
     log,
     async tenantContext(tenantId) {
-      const record = await platform.tenancy.getTenant(tenantId);
+      // The registry's short cache, as for requests: a suspension takes effect within seconds.
+      const record = await platform.tenancy.lookup(tenantId);
       return record && record.status === 'active' ? tenantContextOf(record) : null;
     },
   });
