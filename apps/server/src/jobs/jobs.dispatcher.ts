@@ -117,7 +117,8 @@ export class JobDispatcher {
                 finished_at = case when ${nextStatus} in ('succeeded', 'cancelled', 'dead') then clock_timestamp() end,
                 result = case when $5::text = 'succeeded' then $6::jsonb else result end,
                 last_error = coalesce($7::text, last_error),
-                attempts = case when $5::text = 'released' then attempts - 1 else attempts end,
+                -- A released attempt (shutdown) does not count against the job: it gets one more.
+                max_attempts = case when $5::text = 'released' then least(max_attempts + 1, 100) else max_attempts end,
                 run_after = case when $5::text = 'failed' then clock_timestamp() + $8 * interval '1 millisecond'
                                  else clock_timestamp() end,
                 progress_percent = case when $5::text = 'succeeded' then 100 else progress_percent end,

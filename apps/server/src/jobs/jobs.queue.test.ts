@@ -381,8 +381,18 @@ describe('cancellation, progress and timeouts', () => {
     expect(detail.job.lastError).toBe('the handler ran past its time limit');
   });
 
-  it('puts running jobs back in the queue without using an attempt when a worker shuts down', async () => {
-    const kind = sleepKind(60_000);
+  it('puts running jobs back in the queue when a worker shuts down, and the next worker runs them', async () => {
+    // The first attempt waits until the shutdown aborts it; it is recorded as released and the
+    // job gets that attempt back (maxAttempts grows by one). A new worker then runs attempt 2.
+    const kind: JobKind<unknown> = {
+      kind: uniqueKind('interrupted'),
+      parsePayload: (payload) => payload,
+      maxAttempts: 2,
+      run: async ({ job, signal }) => {
+        if (job.attempts === 1) await sleepUnlessAborted(60_000, signal);
+        return { attempt: job.attempts };
+      },
+    };
     const queue = testQueue(stack, catalogueWith(stack, {}), [kind]);
     queues.push(queue);
     const firm = await createTenant(stack.app, 'Shutdown');
@@ -392,9 +402,14 @@ describe('cancellation, progress and timeouts', () => {
     const tenantId = uuidOf(firm);
     await eventually(async () => ((await statusCounts(tenantId)).running === 1 ? true : undefined));
     await queue.stopWorkers();
-    const detail = await queue.jobs.get(tenant, job?.id ?? '');
-    expect(detail.job).toMatchObject({ status: 'queued', attempts: 0 });
-    expect(detail.attempts.map((attempt) => attempt.outcome)).toEqual(['released']);
-    await cancelQueued(tenantId);
+    const released = await queue.jobs.get(tenant, job?.id ?? '');
+    expect(released.job).toMatchObject({ status: 'queued', attempts: 1, maxAttempts: 3 });
+    expect(released.attempts.map((attempt) => attempt.outcome)).toEqual(['released']);
+
+    queue.startWorkers(1);
+    await eventually(async () => ((await statusCounts(tenantId)).succeeded === 1 ? true : undefined));
+    const done = await queue.jobs.get(tenant, job?.id ?? '');
+    expect(done.job).toMatchObject({ status: 'succeeded', attempts: 2, result: { attempt: 2 } });
+    expect(done.attempts.map((attempt) => attempt.outcome)).toEqual(['released', 'succeeded']);
   });
 });

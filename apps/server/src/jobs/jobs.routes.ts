@@ -111,7 +111,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function jobsRoutes(app: App, options: { jobs: JobsService }): Promise<void> {
   const { jobs } = options;
   let closing = false;
-  app.addHook('onClose', async () => {
+  // preClose, not onClose: the server waits for open connections before onClose runs, and
+  // event streams must end first.
+  app.addHook('preClose', async () => {
     closing = true;
   });
   app.addSchema(JobSchema);

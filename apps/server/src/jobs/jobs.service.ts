@@ -6,15 +6,7 @@ import { newUuid } from '../platform/ids.ts';
 import type { JobDispatcher } from './jobs.dispatcher.ts';
 import { jobLimits } from './jobs.limits.ts';
 import type { JobRegistry } from './jobs.registry.ts';
-import {
-  cancelJob,
-  findJob,
-  findJobSummary,
-  insertJobs,
-  type JobInsert,
-  listAttempts,
-  listJobs,
-} from './jobs.store.ts';
+import { cancelJob, findJobSummary, insertJobs, type JobInsert, listAttempts, listJobs } from './jobs.store.ts';
 import type { Job, JobAttempt, JobPage, JobStatus, NewJob, TenantJobCounts } from './jobs.types.ts';
 
 /** Batch jobs as tenants and the operator see them: submit, read, list, watch, cancel. */
@@ -94,10 +86,10 @@ export class JobsService {
     return outcome;
   }
 
-  /** Errors: JOB_NOT_FOUND (also for another tenant's job, so existence is not revealed). */
+  /** The job (without its payload) and its attempts. Errors: JOB_NOT_FOUND (also for another tenant's job). */
   async get(tenant: TenantContext, id: string): Promise<{ job: Job; attempts: JobAttempt[] }> {
     const found = await this.#scopes.run(tenant, async (db) => {
-      const job = await findJob(db, id);
+      const job = await findJobSummary(db, id);
       return job ? { job, attempts: await listAttempts(db, id) } : null;
     });
     if (!found) throw new AppError('JOB_NOT_FOUND');

@@ -101,11 +101,6 @@ export async function insertJobs(db: TenantDb, jobs: readonly JobInsert[]): Prom
   return rows.map(jobFromRow);
 }
 
-export async function findJob(db: TenantDb, id: string): Promise<Job | null> {
-  const { rows } = await db.query<JobRow>(`select ${jobColumns} from jobs where id = $1`, [id]);
-  return rows[0] ? jobFromRow(rows[0]) : null;
-}
-
 /** The job without its payload: what an event stream re-reads every poll. */
 export async function findJobSummary(db: TenantDb, id: string): Promise<Job | null> {
   const { rows } = await db.query<JobRow>(`select ${summaryColumns} from jobs where id = $1`, [id]);
