@@ -188,6 +188,40 @@ describe('fair scheduling', () => {
   });
 });
 
+describe('priorities', () => {
+  it("runs a tenant's higher-priority jobs first, in submission order within a priority", async () => {
+    const kind = sleepKind(1);
+    const queue = testQueue(stack, catalogueWith(stack, { jobConcurrency: 1 }), [kind]);
+    queues.push(queue);
+    const firm = await createTenant(stack.app, 'Priority');
+    const submitted = await queue.jobs.submit(
+      await contextOf(stack, firm),
+      [0, -5, 10, 0, 10].map((priority, index) => ({ kind: kind.kind, payload: { index }, priority })),
+    );
+    queue.startWorkers(1, { slots: 1 });
+    const tenantId = uuidOf(firm);
+    await eventually(async () => ((await statusCounts(tenantId)).succeeded === 5 ? true : undefined));
+    const order = (await attemptsOf([tenantId])).map((row) => submitted.findIndex((job) => job.id === row.job_id));
+    expect(order).toEqual([2, 4, 0, 3, 1]);
+  });
+});
+
+describe('the dispatcher is the owner role only', () => {
+  it('refuses the claim function to the runtime role, and its policy does not apply to it', async () => {
+    // The runtime role (every tenant request) may not call jobs_claim, and with no tenant set
+    // it sees no job at all, although the owner-only policy dispatcher_all exists.
+    await expect(
+      stack.platform.runtimePool.query(`select * from jobs_claim('x', array['any'], '{}'::jsonb, 1000, 10)`),
+    ).rejects.toMatchObject({ code: '42501' });
+    const { rows } = await stack.platform.runtimePool.query('select count(*)::integer as count from jobs');
+    expect(rows[0]).toEqual({ count: 0 });
+    const owner = await stack.platform.ownerPool.query<{ count: number }>(
+      'select count(*)::integer as count from jobs',
+    );
+    expect(owner.rows[0]?.count).toBeGreaterThan(0);
+  });
+});
+
 describe('per-tenant caps', () => {
   it('never runs more of one tenant’s jobs at once than its tier allows, across two workers', async () => {
     // Eight slots over two workers, two tenants capped at 3 with 20 jobs each. The peak is
