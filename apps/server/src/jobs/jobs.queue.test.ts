@@ -222,6 +222,31 @@ describe('the dispatcher is the owner role only', () => {
   });
 });
 
+describe('a broken row', () => {
+  it("does not stop the queue for other tenants when one tenant's claim fails", async () => {
+    // A stray attempt row makes claiming X's job fail (duplicate attempt number). The claim
+    // undoes that tenant's try, reports it, and serves Y; X's job stays queued, untouched.
+    const kind = sleepKind(1);
+    const queue = testQueue(stack, catalogueWith(stack, {}), [kind]);
+    queues.push(queue);
+    // Made one after the other: tenant ids are time-ordered, so X sorts (and is tried) first.
+    const firmX = await createTenant(stack.app, 'Broken X');
+    const firmY = await createTenant(stack.app, 'Fine Y');
+    const [x, y] = [uuidOf(firmX), uuidOf(firmY)];
+    expect(x < y).toBe(true);
+    const [poisoned] = await queue.jobs.submit(await contextOf(stack, firmX), [{ kind: kind.kind, payload: null }]);
+    await stack.platform.ownerPool.query(
+      `insert into job_attempts (tenant_id, job_id, attempt, worker, started_at) values ($1, $2, 1, 'stray', now())`,
+      [x, poisoned?.id],
+    );
+    await queue.jobs.submit(await contextOf(stack, firmY), [{ kind: kind.kind, payload: null }]);
+    queue.startWorkers(1, { slots: 1 });
+    await eventually(async () => ((await statusCounts(y)).succeeded === 1 ? true : undefined));
+    expect(await statusCounts(x)).toEqual({ queued: 1 });
+    await cancelQueued(x);
+  });
+});
+
 describe('per-tenant caps', () => {
   it('never runs more of one tenant’s jobs at once than its tier allows, across two workers', async () => {
     // Eight slots over two workers, two tenants capped at 3 with 20 jobs each. The peak is

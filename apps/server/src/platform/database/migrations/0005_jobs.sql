@@ -135,32 +135,39 @@ begin
      limit p_tenants_max
        for update of t skip locked
   loop
-    select count(*) into v_running from jobs r where r.tenant_id = v_candidate.tenant_id and r.status = 'running';
-    continue when v_running >= v_candidate.cap;
+    -- One tenant's broken row must not stop the queue for every tenant: a claim that fails is
+    -- undone (to the block's savepoint), reported, and the next tenant is tried.
+    begin
+      select count(*) into v_running from jobs r where r.tenant_id = v_candidate.tenant_id and r.status = 'running';
+      continue when v_running >= v_candidate.cap;
 
-    update jobs j
-       set status = 'running',
-           attempts = j.attempts + 1,
-           lease_owner = p_worker,
-           lease_expires_at = clock_timestamp() + p_lease_ms * interval '1 millisecond',
-           started_at = coalesce(j.started_at, clock_timestamp()),
-           updated_at = clock_timestamp()
-     where j.tenant_id = v_candidate.tenant_id
-       and j.id = (select q.id from jobs q
-                    where q.tenant_id = v_candidate.tenant_id and q.status = 'queued'
-                      and q.run_after <= clock_timestamp() and q.kind = any (p_kinds)
-                    order by q.priority desc, q.run_after, q.id
-                    limit 1
-                      for update skip locked)
-    returning j.* into v_job;
-    continue when not found;
+      update jobs j
+         set status = 'running',
+             attempts = j.attempts + 1,
+             lease_owner = p_worker,
+             lease_expires_at = clock_timestamp() + p_lease_ms * interval '1 millisecond',
+             started_at = coalesce(j.started_at, clock_timestamp()),
+             updated_at = clock_timestamp()
+       where j.tenant_id = v_candidate.tenant_id
+         and j.id = (select q.id from jobs q
+                      where q.tenant_id = v_candidate.tenant_id and q.status = 'queued'
+                        and q.run_after <= clock_timestamp() and q.kind = any (p_kinds)
+                      order by q.priority desc, q.run_after, q.id
+                      limit 1
+                        for update skip locked)
+      returning j.* into v_job;
+      continue when not found;
 
-    insert into job_attempts (tenant_id, job_id, attempt, worker, started_at)
-    values (v_job.tenant_id, v_job.id, v_job.attempts, p_worker, clock_timestamp());
-    update job_tenants
-       set pass = greatest(pass, v_virtual) + 1.0 / v_candidate.weight,
-           last_claimed_at = clock_timestamp()
-     where tenant_id = v_candidate.tenant_id;
+      insert into job_attempts (tenant_id, job_id, attempt, worker, started_at)
+      values (v_job.tenant_id, v_job.id, v_job.attempts, p_worker, clock_timestamp());
+      update job_tenants
+         set pass = greatest(pass, v_virtual) + 1.0 / v_candidate.weight,
+             last_claimed_at = clock_timestamp()
+       where tenant_id = v_candidate.tenant_id;
+    exception when others then
+      raise warning 'jobs_claim: claiming for tenant % failed: %', v_candidate.tenant_id, sqlerrm;
+      continue;
+    end;
     return next v_job;
     return;
   end loop;
