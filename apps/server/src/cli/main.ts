@@ -1,13 +1,17 @@
 import { ConfigError, loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/logger.ts';
 import { startServer } from '../platform/server.ts';
+import { runWorker } from './worker.ts';
 
-/** `countinghouse start` runs the whole stack; more commands join as domains need them. */
-const usage = 'usage: countinghouse start';
+/**
+ * `countinghouse start` runs the whole stack; `countinghouse worker` runs only job workers,
+ * for scaling batch work out on an external PostgreSQL.
+ */
+const usage = 'usage: countinghouse start | countinghouse worker';
 
 async function main(argv: string[]): Promise<void> {
   const command = argv[0] ?? 'start';
-  if (command !== 'start') {
+  if (command !== 'start' && command !== 'worker') {
     process.stderr.write(`${usage}\n`);
     process.exitCode = 2;
     return;
@@ -22,8 +26,16 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel);
+  if (command === 'worker' && config.databaseUrl === undefined) {
+    process.stderr.write(
+      'countinghouse: `worker` needs DATABASE_URL (the embedded database serves one process; use `start` there)\n',
+    );
+    process.exitCode = 2;
+    return;
+  }
   try {
-    await startServer(config, log);
+    if (command === 'worker') await runWorker(config, log);
+    else await startServer(config, log);
   } catch (error) {
     log.fatal({ err: error }, 'countinghouse could not start');
     process.exitCode = 1;

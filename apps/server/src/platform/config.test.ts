@@ -19,6 +19,8 @@ describe('loadConfig', () => {
       masterKey: undefined,
       logLevel: 'info',
       runtimePoolMax: 20,
+      jobWorkerSlots: 4,
+      jobPollMs: 500,
     });
   });
 
@@ -35,8 +37,12 @@ describe('loadConfig', () => {
       COUNTINGHOUSE_OPERATOR_KEY: 'k'.repeat(32),
       COUNTINGHOUSE_MASTER_KEY: masterKey,
       COUNTINGHOUSE_DB_POOL_MAX: '50',
+      COUNTINGHOUSE_JOB_WORKERS: '0',
+      COUNTINGHOUSE_JOB_POLL_MS: '100',
     });
     expect(config).toMatchObject({
+      jobWorkerSlots: 0,
+      jobPollMs: 100,
       port: 8080,
       host: '0.0.0.0',
       databaseUrl: 'postgresql://owner@db.internal:5432/books',
@@ -51,6 +57,8 @@ describe('loadConfig', () => {
     { title: 'a negative PORT', env: { PORT: '-1' }, message: /PORT/ },
     { title: 'a PORT above 65535', env: { PORT: '65536' }, message: /PORT/ },
     { title: 'a pool size above the limit', env: { COUNTINGHOUSE_DB_POOL_MAX: '201' }, message: /POOL_MAX/ },
+    { title: 'too many job worker slots', env: { COUNTINGHOUSE_JOB_WORKERS: '65' }, message: /JOB_WORKERS/ },
+    { title: 'a fractional job poll interval', env: { COUNTINGHOUSE_JOB_POLL_MS: '1.5' }, message: /JOB_POLL_MS/ },
     { title: 'a MySQL DATABASE_URL', env: { DATABASE_URL: 'mysql://root@localhost/books' }, message: /DATABASE_URL/ },
     {
       title: 'an operator key of 31 characters',

@@ -20,11 +20,17 @@ export interface Config {
   tiersFile: string | undefined;
   /** Runtime (RLS-bound) pool size for the shared cluster. */
   runtimePoolMax: number;
+  /** Job slots of the worker a server runs in-process (0: none); also the slots of `countinghouse worker`. */
+  jobWorkerSlots: number;
+  /** How often an idle job worker looks for work. */
+  jobPollMs: number;
 }
 
 export const configLimits = {
   portMax: 65_535,
   runtimePoolMaxUpper: 200,
+  jobWorkerSlotsMax: 64,
+  jobPollMsMax: 60_000,
 } as const;
 
 export class ConfigError extends Error {
@@ -67,5 +73,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: nonEmpty(env.LOG_LEVEL) ?? 'info',
     tiersFile: nonEmpty(env.COUNTINGHOUSE_TIERS_FILE),
     runtimePoolMax: integerFrom(env, 'COUNTINGHOUSE_DB_POOL_MAX', 20, configLimits.runtimePoolMaxUpper),
+    jobWorkerSlots: integerFrom(env, 'COUNTINGHOUSE_JOB_WORKERS', 4, configLimits.jobWorkerSlotsMax),
+    jobPollMs: Math.max(10, integerFrom(env, 'COUNTINGHOUSE_JOB_POLL_MS', 500, configLimits.jobPollMsMax)),
   };
 }

@@ -9,6 +9,7 @@ export const idPrefixes = {
   tenant: 'ten',
   user: 'usr',
   entity: 'ent',
+  job: 'job',
   request: 'req',
 } as const;
 

@@ -5,6 +5,10 @@ import { EntitiesService } from '../entities/entities.service.ts';
 import { IdentityService } from '../identity/identity.service.ts';
 import { loadSigningKeys } from '../identity/signing-keys.ts';
 import { TokenService } from '../identity/tokens.ts';
+import { JobDispatcher } from '../jobs/jobs.dispatcher.ts';
+import { JobRegistry } from '../jobs/jobs.registry.ts';
+import { JobsService } from '../jobs/jobs.service.ts';
+import { entityImportJob } from '../jobs/kinds/entity-import.ts';
 import { OperatorKey } from '../tenancy/operator-key.ts';
 import { TenancyService } from '../tenancy/tenancy.service.ts';
 import { PgTenancyStore } from '../tenancy/tenancy.store.ts';
@@ -29,6 +33,10 @@ export interface Platform {
   identity: IdentityService;
   tokens: TokenService;
   entities: EntitiesService;
+  /** Batch jobs: the handlers this process knows, the dispatcher (owner role) and the tenant API. */
+  jobRegistry: JobRegistry;
+  jobDispatcher: JobDispatcher;
+  jobs: JobsService;
   operatorKey: OperatorKey;
   /** Set when this process generated the operator key, so it can be shown once. */
   generatedOperatorKey: string | null;
@@ -104,6 +112,8 @@ export async function openPlatform(config: Config, log: Logger): Promise<Platfor
     });
     const tokens = new TokenService(await loadSigningKeys(ownerPool, new Sealer(masterKey)));
     const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, tiers, log);
+    const jobRegistry = new JobRegistry().register(entityImportJob);
+    const jobDispatcher = new JobDispatcher(ownerPool, tiers);
     return {
       tiers,
       ownerPool,
@@ -113,6 +123,9 @@ export async function openPlatform(config: Config, log: Logger): Promise<Platfor
       identity: new IdentityService(tenancy, scopes, tokens),
       tokens,
       entities: new EntitiesService(scopes),
+      jobRegistry,
+      jobDispatcher,
+      jobs: new JobsService(scopes, jobRegistry, jobDispatcher),
       operatorKey: new OperatorKey(operatorSecret.value),
       generatedOperatorKey: operatorSecret.created ? operatorSecret.value : null,
       async isReady() {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { createJobWorker, type JobWorker } from '../jobs/jobs.worker.ts';
 import type { Config } from './config.ts';
 import { buildHttpApp, httpLimits } from './http/http-app.ts';
 import type { App } from './http/http-types.ts';
@@ -24,6 +25,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await platform.close();
     throw error;
   }
+  // Batch jobs run in-process by default; COUNTINGHOUSE_JOB_WORKERS=0 leaves them to `countinghouse worker`.
+  let worker: JobWorker | null = null;
+  if (config.jobWorkerSlots > 0) {
+    worker = createJobWorker(platform, log, { slots: config.jobWorkerSlots, pollMs: config.jobPollMs });
+    platform.jobs.onSubmitted(() => worker?.wake());
+    worker.start();
+  }
   const url = `http://${config.host}:${config.port}`;
   if (platform.generatedOperatorKey) {
     process.stdout.write(
@@ -39,6 +47,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const forceClose = setTimeout(() => app.server.closeAllConnections(), httpLimits.shutdownGraceMs);
       await app.close();
       clearTimeout(forceClose);
+      await worker?.stop();
       await platform.close();
       log.info('shutdown complete');
     })();

@@ -46,6 +46,9 @@ const TierSchema = Type.Object(
     limits: Type.Object(
       {
         jobConcurrency: Positive('Jobs of this tenant running at once.'),
+        jobWeight: Type.Optional(
+          Positive('Share of job starts against other tenants when workers are busy; jobConcurrency when absent.'),
+        ),
         statementTimeoutMs: Positive('PostgreSQL statement_timeout inside the tenant scope.'),
         storageBytesMax: Positive('Storage the tenant may use.'),
         inFlightRequestsMax: Positive('Requests of this tenant in flight at once (bulkhead).'),

@@ -41,6 +41,11 @@ export async function loadMigrations(): Promise<Migration[]> {
   return migrations;
 }
 
+function quoteRole(role: string): string {
+  if (role === '') throw new Error('cannot quote an empty role name');
+  return `"${role.replaceAll('"', '""')}"`;
+}
+
 /** Applies pending migrations; the caller holds the setup advisory lock. */
 export async function applyMigrations(client: pg.ClientBase, runtimeRole: string): Promise<number[]> {
   await client.query(`create table if not exists schema_migrations (
@@ -53,7 +58,10 @@ export async function applyMigrations(client: pg.ClientBase, runtimeRole: string
     'select version, checksum from schema_migrations',
   );
   const applied = new Map(rows.map((row) => [row.version, row.checksum]));
-  const quotedRole = `"${runtimeRole.replaceAll('"', '""')}"`;
+  const quotedRole = quoteRole(runtimeRole);
+  // The owner role is whoever runs migrations; policies that only the dispatcher may use name it.
+  const owner = await client.query<{ role: string }>('select current_user::text as role');
+  const quotedOwner = quoteRole(owner.rows[0]?.role ?? '');
   const newlyApplied: number[] = [];
   for (const migration of await loadMigrations()) {
     const checksum = applied.get(migration.version);
@@ -65,7 +73,9 @@ export async function applyMigrations(client: pg.ClientBase, runtimeRole: string
     }
     await client.query('begin');
     try {
-      await client.query(migration.sql.replaceAll('{{runtime_role}}', quotedRole));
+      await client.query(
+        migration.sql.replaceAll('{{runtime_role}}', quotedRole).replaceAll('{{owner_role}}', quotedOwner),
+      );
       await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [
         migration.version,
         migration.name,

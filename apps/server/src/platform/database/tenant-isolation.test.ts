@@ -53,6 +53,20 @@ async function seedFirm(prefix: string): Promise<Firm> {
     if (created.statusCode !== 201) throw new Error(`entity creation failed: ${created.body}`);
   }
 
+  // An import job (jobs, job_tenants), and an attempt row as the dispatcher writes one (job_attempts).
+  const imported = await stack.app.inject({
+    method: 'POST',
+    url: '/v1/entities/imports',
+    headers: { ...tenant.auth, 'content-type': 'text/csv' },
+    payload: `name\n${uniqueName(`${prefix} Imported`)}`,
+  });
+  if (imported.statusCode !== 202) throw new Error(`import failed: ${imported.body}`);
+  const jobId = parseId('job', imported.json<{ jobId: string }>().jobId);
+  await stack.platform.ownerPool.query(
+    `insert into job_attempts (tenant_id, job_id, attempt, worker, started_at) values ($1, $2, 1, 'canary', now())`,
+    [uuid, jobId],
+  );
+
   const userId = await stack.platform.scopes.run(context, async (db) => {
     const { rows } = await db.query<{ id: string }>('select id from users where email = $1', [tenant.email]);
     return rows[0]?.id;

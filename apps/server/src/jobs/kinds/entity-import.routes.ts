@@ -1,0 +1,94 @@
+import { Type } from 'typebox';
+import { requirePrincipal } from '../../identity/auth.plugin.ts';
+import { AppError } from '../../platform/errors.ts';
+import type { App } from '../../platform/http/http-types.ts';
+import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
+import { formatId, idPattern } from '../../platform/ids.ts';
+import type { JobsService } from '../jobs.service.ts';
+import type { Job } from '../jobs.types.ts';
+import {
+  checkRowCount,
+  entityImportKind,
+  entityImportLimits,
+  type ImportRow,
+  importColumns,
+  rowsFromCsv,
+} from './entity-import.ts';
+
+// Rows of a JSON list are checked one by one by the job and reported per row (an unknown
+// field is a row error), so the request schema only fixes the shape: a list of objects.
+const JsonRows = Type.Array(
+  Type.Object(Object.fromEntries(importColumns.map((column) => [column, Type.Optional(Type.Unknown())])), {
+    additionalProperties: true,
+    description: `Fields: ${importColumns.join(', ')}.`,
+  }),
+  { maxItems: entityImportLimits.rowsMax },
+);
+
+const ImportAccepted = Type.Object({
+  jobId: Type.String({ pattern: idPattern('job') }),
+  status: Type.String(),
+  links: Type.Object({ job: Type.String(), events: Type.String() }),
+});
+
+function renderAccepted(job: Job) {
+  const jobId = formatId('job', job.id);
+  return { jobId, status: job.status, links: { job: `/v1/jobs/${jobId}`, events: `/v1/jobs/${jobId}/events` } };
+}
+
+/** POST /v1/entities/imports: queue an import of client entities and answer 202 with the job. */
+export async function entityImportRoutes(app: App, options: { jobs: JobsService }): Promise<void> {
+  const { jobs } = options;
+  // Encapsulated: text/csv is accepted by this plugin's routes only.
+  app.addContentTypeParser(
+    'text/csv',
+    { parseAs: 'string', bodyLimit: entityImportLimits.bodyBytesMax },
+    (_request, body, done) => done(null, body),
+  );
+  app.addHook('onRequest', app.authenticateTenant);
+
+  app.post(
+    '/v1/entities/imports',
+    {
+      bodyLimit: entityImportLimits.bodyBytesMax,
+      schema: {
+        summary: 'Import client entities from CSV (text/csv, header row) or a JSON list; runs as a job',
+        description: `Answers 202 with the job to watch (GET /v1/jobs/{id}, or its events). Columns: ${importColumns.join(', ')}; at most ${entityImportLimits.rowsMax} rows. Each row is validated like POST /v1/entities and reported as created, duplicate or invalid.`,
+        tags: ['entities', 'jobs'],
+        security: tenantSecurity,
+        headers: IdempotencyHeaders,
+        body: {
+          content: {
+            'application/json': { schema: JsonRows },
+            'text/csv': { schema: Type.String({ description: 'CSV with a header row.' }) },
+          },
+        },
+        response: { 202: ImportAccepted, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const principal = requirePrincipal(request);
+      const body: unknown = request.body;
+      let source: 'csv' | 'json';
+      let rows: ImportRow[];
+      if (typeof body === 'string') {
+        source = 'csv';
+        rows = rowsFromCsv(body);
+      } else if (Array.isArray(body)) {
+        source = 'json';
+        checkRowCount(body.length);
+        rows = body as ImportRow[];
+      } else {
+        throw new AppError('REQUEST_VALIDATION_FAILED', 'The body must be CSV text or a JSON list of rows.');
+      }
+      const result = await jobs.submitIdempotent(
+        principal.tenant,
+        { kind: entityImportKind, payload: { createdBy: principal.userId, source, rows }, createdBy: principal.userId },
+        { key: request.headers['idempotency-key'], route: 'POST /v1/entities/imports', request: { source, rows } },
+        renderAccepted,
+      );
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.code(result.status).header('location', result.body.links.job).send(result.body);
+    },
+  );
+}

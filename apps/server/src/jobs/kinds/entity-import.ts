@@ -1,0 +1,221 @@
+import { CsvError, parse } from 'csv-parse/sync';
+import { entityLimits } from '../../entities/entities.limits.ts';
+import { insertEntity } from '../../entities/entities.store.ts';
+import { type Entity, type EntityType, entityTypes } from '../../entities/entities.types.ts';
+import { assert } from '../../platform/assert.ts';
+import { AppError } from '../../platform/errors.ts';
+import { formatId, newUuid } from '../../platform/ids.ts';
+import type { JobContext, JobKind, JsonValue } from '../jobs.types.ts';
+
+/**
+ * The first real job kind: importing client entities from a CSV file or a JSON list. The
+ * request is checked for shape only (readable CSV, known columns, row count); every row is
+ * validated by the job and reported one by one, so one bad row never sinks the others.
+ *
+ * Idempotent twice over: the request takes an Idempotency-Key (a retried POST returns the
+ * same job), and the job commits each batch of rows together with its checkpoint in one
+ * tenant transaction, so a retried or recovered attempt resumes after the last committed
+ * batch and never creates an entity twice. A name that already exists is reported as
+ * `duplicate`, so importing the same file again creates nothing.
+ */
+export const entityImportKind = 'entities.import';
+
+export const entityImportLimits = {
+  rowsMax: 5_000,
+  /** Rows per tenant transaction (and per checkpoint). */
+  batchRows: 100,
+  bodyBytesMax: 2 * 1024 * 1024,
+  csvFieldBytesMax: 4_096,
+  maxAttempts: 5,
+  timeoutMs: 10 * 60_000,
+} as const;
+
+export const importColumns = ['name', 'entityType', 'baseCurrency', 'fiscalYearEnd'] as const;
+type ImportColumn = (typeof importColumns)[number];
+
+/** One input row, as given: CSV cells are strings; a JSON list may hold anything. */
+export type ImportRow = Record<string, JsonValue>;
+
+export interface EntityImportPayload {
+  createdBy: string;
+  source: 'csv' | 'json';
+  rows: ImportRow[];
+}
+
+export interface RowReport {
+  row: number;
+  status: 'created' | 'duplicate' | 'invalid';
+  entityId?: string;
+  name?: string;
+  errors?: string[];
+}
+
+export interface ImportReport {
+  rows: number;
+  created: number;
+  duplicates: number;
+  invalid: number;
+  report: RowReport[];
+}
+
+interface Checkpoint {
+  nextRow: number;
+  report: RowReport[];
+}
+
+/** Reads CSV text with a header row into rows. Errors: IMPORT_CSV_INVALID, IMPORT_EMPTY, IMPORT_TOO_MANY_ROWS. */
+export function rowsFromCsv(text: string): ImportRow[] {
+  let records: string[][];
+  try {
+    records = parse(text, {
+      bom: true,
+      trim: true,
+      skip_empty_lines: true,
+      max_record_size: entityImportLimits.csvFieldBytesMax * importColumns.length,
+      to_line: entityImportLimits.rowsMax + 2,
+    });
+  } catch (error) {
+    if (error instanceof CsvError) throw new AppError('IMPORT_CSV_INVALID', error.message);
+    throw error;
+  }
+  const [header, ...body] = records;
+  if (header === undefined) throw new AppError('IMPORT_EMPTY');
+  const unknown = header.filter((column) => !(importColumns as readonly string[]).includes(column));
+  if (unknown.length > 0) {
+    throw new AppError(
+      'IMPORT_CSV_INVALID',
+      `Unknown column(s) ${unknown.map((column) => `"${column}"`).join(', ')}; the columns are ${importColumns.join(', ')}.`,
+    );
+  }
+  if (!header.includes('name')) throw new AppError('IMPORT_CSV_INVALID', 'The header row must name a "name" column.');
+  if (new Set(header).size !== header.length) throw new AppError('IMPORT_CSV_INVALID', 'A column is named twice.');
+  checkRowCount(body.length);
+  // Empty cells mean "not given", so defaults apply as they would to a JSON field left out.
+  return body.map((cells) =>
+    Object.fromEntries(header.flatMap((column, index) => (cells[index] ? [[column, cells[index]]] : []))),
+  );
+}
+
+/** Errors: IMPORT_EMPTY, IMPORT_TOO_MANY_ROWS. */
+export function checkRowCount(count: number): void {
+  if (count === 0) throw new AppError('IMPORT_EMPTY');
+  if (count > entityImportLimits.rowsMax) {
+    throw new AppError('IMPORT_TOO_MANY_ROWS', `An import holds at most ${entityImportLimits.rowsMax} rows.`);
+  }
+}
+
+type ValidRow = Pick<Entity, 'name' | 'entityType' | 'baseCurrency' | 'fiscalYearEnd'>;
+
+const fieldRules: Record<ImportColumn, { pattern: RegExp; message: string }> = {
+  name: { pattern: /\S/, message: 'must be a non-blank text' },
+  entityType: {
+    pattern: new RegExp(`^(${entityTypes.join('|')})$`),
+    message: `must be one of ${entityTypes.join(', ')}`,
+  },
+  baseCurrency: { pattern: /^[A-Z]{3}$/, message: 'must be an ISO 4217 code such as USD' },
+  fiscalYearEnd: { pattern: /^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$/, message: 'must be MM-DD' },
+};
+
+/** The same rules as POST /v1/entities, applied to one row; returns the row or its errors. */
+export function validateRow(row: ImportRow): { valid: ValidRow } | { errors: string[] } {
+  const errors: string[] = [];
+  for (const field of Object.keys(row)) {
+    if (!(importColumns as readonly string[]).includes(field)) errors.push(`${field}: is not a known field`);
+  }
+  for (const field of importColumns) {
+    const value = row[field];
+    if (value === undefined) continue;
+    if (typeof value !== 'string') errors.push(`${field}: must be a string`);
+    else if (!fieldRules[field].pattern.test(value)) errors.push(`${field}: ${fieldRules[field].message}`);
+  }
+  const name = typeof row.name === 'string' ? row.name.trim() : '';
+  if (row.name === undefined) errors.push('name: is required');
+  else if (name.length > entityLimits.nameLengthMax) errors.push(`name: is longer than ${entityLimits.nameLengthMax}`);
+  if (errors.length > 0) return { errors };
+  return {
+    valid: {
+      name,
+      entityType: (row.entityType as EntityType | undefined) ?? null,
+      baseCurrency: (row.baseCurrency as string | undefined) ?? 'USD',
+      fiscalYearEnd: (row.fiscalYearEnd as string | undefined) ?? '12-31',
+    },
+  };
+}
+
+function parsePayload(payload: JsonValue): EntityImportPayload {
+  assert(typeof payload === 'object' && payload !== null && !Array.isArray(payload), 'import payload is an object');
+  const { createdBy, source, rows } = payload;
+  assert(typeof createdBy === 'string' && /^[0-9a-f-]{36}$/.test(createdBy), 'import payload names its user');
+  assert(source === 'csv' || source === 'json', 'import payload names its source');
+  assert(Array.isArray(rows), 'import payload holds rows');
+  for (const row of rows) assert(typeof row === 'object' && row !== null && !Array.isArray(row), 'rows are objects');
+  return { createdBy, source, rows: rows as ImportRow[] };
+}
+
+function checkpointOf(value: JsonValue | null): Checkpoint {
+  if (value === null) return { nextRow: 0, report: [] };
+  const checkpoint = value as unknown as Checkpoint;
+  assert(Number.isInteger(checkpoint.nextRow) && Array.isArray(checkpoint.report), 'import checkpoint shape');
+  return checkpoint;
+}
+
+function summarise(rows: number, report: RowReport[]): ImportReport {
+  const count = (status: RowReport['status']) => report.filter((entry) => entry.status === status).length;
+  return { rows, created: count('created'), duplicates: count('duplicate'), invalid: count('invalid'), report };
+}
+
+async function runImport(context: JobContext<EntityImportPayload>): Promise<JsonValue> {
+  const { payload, signal } = context;
+  const total = payload.rows.length;
+  let { nextRow, report } = checkpointOf(context.job.checkpoint);
+  while (nextRow < total) {
+    signal.throwIfAborted();
+    const batchEnd = Math.min(nextRow + entityImportLimits.batchRows, total);
+    const batch = payload.rows.slice(nextRow, batchEnd);
+    const start = nextRow;
+    // Entities and the checkpoint saying they are done commit together, or neither does.
+    report = await context.scopes.run(context.tenant, async (db) => {
+      const batchReport: RowReport[] = [];
+      for (const [offset, row] of batch.entries()) {
+        batchReport.push(await importRow(db, row, start + offset + 1, payload.createdBy));
+      }
+      const next = [...report, ...batchReport];
+      await context.saveCheckpoint(db, { nextRow: batchEnd, report: next } as unknown as JsonValue);
+      return next;
+    });
+    nextRow = batchEnd;
+    context.progress((nextRow / total) * 100, `${nextRow} of ${total} rows`);
+  }
+  return summarise(total, report) as unknown as JsonValue;
+}
+
+async function importRow(
+  db: Parameters<typeof insertEntity>[0],
+  row: ImportRow,
+  rowNumber: number,
+  createdBy: string,
+): Promise<RowReport> {
+  const checked = validateRow(row);
+  if ('errors' in checked) return { row: rowNumber, status: 'invalid', errors: checked.errors };
+  const now = new Date();
+  const entity: Entity = {
+    ...checked.valid,
+    id: newUuid(),
+    status: 'active',
+    createdBy,
+    createdAt: now,
+    updatedAt: now,
+  };
+  if ((await insertEntity(db, entity)) === 'name_taken') {
+    return { row: rowNumber, status: 'duplicate', name: entity.name };
+  }
+  return { row: rowNumber, status: 'created', entityId: formatId('entity', entity.id), name: entity.name };
+}
+
+export const entityImportJob: JobKind<EntityImportPayload> = {
+  kind: entityImportKind,
+  parsePayload,
+  run: runImport,
+  maxAttempts: entityImportLimits.maxAttempts,
+  timeoutMs: entityImportLimits.timeoutMs,
+};
