@@ -7,7 +7,7 @@ import { type Config, loadConfig } from '../src/platform/config.ts';
 import { buildHttpApp } from '../src/platform/http/http-app.ts';
 import type { App } from '../src/platform/http/http-types.ts';
 import { randomToken } from '../src/platform/local-secrets.ts';
-import { openPlatform, type Platform } from '../src/platform/platform.ts';
+import { openPlatform, type Platform, type PlatformOptions } from '../src/platform/platform.ts';
 
 /**
  * The test harness: a real platform (PostgreSQL, roles, migrations, services) and the real
@@ -24,7 +24,12 @@ export interface TestStack {
   close(): Promise<void>;
 }
 
-export async function startTestStack(): Promise<TestStack> {
+export interface TestStackOptions extends PlatformOptions {
+  /** Settings over the test defaults, e.g. `redisUrl` or the shedding budget. */
+  config?: Partial<Config>;
+}
+
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-stack-'));
   const config: Config = {
     ...loadConfig({}),
@@ -33,9 +38,10 @@ export async function startTestStack(): Promise<TestStack> {
     masterKey: inject('masterKey'),
     operatorKey,
     runtimePoolMax: 5,
+    ...options.config,
   };
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const platform = await openPlatform(config, log);
+  const platform = await openPlatform(config, log, options.clock ? { clock: options.clock } : {});
   const app = await buildHttpApp(platform, log);
   return {
     platform,
@@ -83,6 +89,21 @@ export async function createTenant(app: App, prefix = 'Firm'): Promise<TestTenan
   if (signedIn.statusCode !== 200) throw new Error(`sign-in failed: ${signedIn.body}`);
   const token = signedIn.json<{ access_token: string }>().access_token;
   return { id, name, email, token, auth: { authorization: `Bearer ${token}` } };
+}
+
+/** A clock for the rate limiter that moves only when a test says so. */
+export class ManualClock {
+  nowMs: number;
+
+  constructor(startMs = Date.UTC(2026, 0, 15, 12)) {
+    this.nowMs = startMs;
+  }
+
+  readonly read = (): number => this.nowMs;
+
+  advance(ms: number): void {
+    this.nowMs += ms;
+  }
 }
 
 /** Asserts a problem+json response with the given status and code. */

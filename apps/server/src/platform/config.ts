@@ -20,11 +20,23 @@ export interface Config {
   tiersFile: string | undefined;
   /** Runtime (RLS-bound) pool size for the shared cluster. */
   runtimePoolMax: number;
+  /** Redis for rate-limit state shared by several instances; in-process state when absent. */
+  redisUrl: string | undefined;
+  /** Share (percent) of each plan an instance enforces alone while Redis is unreachable. */
+  rateLimitFallbackPercent: number;
+  /** Global in-flight request budget of one instance (load shedding). */
+  requestsInFlightMax: number;
+  /** Report-class requests are shed from this share (percent) of the budget on. */
+  shedReportsAtPercent: number;
+  /** Batch work is shed from this share (percent) of the budget on. */
+  shedBatchAtPercent: number;
 }
 
 export const configLimits = {
   portMax: 65_535,
   runtimePoolMaxUpper: 200,
+  requestsInFlightMaxUpper: 100_000,
+  percentMax: 100,
 } as const;
 
 export class ConfigError extends Error {
@@ -37,6 +49,12 @@ function integerFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, max
   if (!/^[0-9]+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
   const value = Number(raw);
   if (value > max) throw new ConfigError(`${name} must be at most ${max}, got ${value}`);
+  return value;
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
+  const value = integerFrom(env, name, fallback, max);
+  if (value < 1) throw new ConfigError(`${name} must be at least 1, got ${value}`);
   return value;
 }
 
@@ -57,6 +75,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (masterKey !== undefined && !/^[0-9a-f]{64}$/.test(masterKey)) {
     throw new ConfigError('COUNTINGHOUSE_MASTER_KEY must be 64 hex characters (32 bytes)');
   }
+  const redisUrl = nonEmpty(env.REDIS_URL);
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError('REDIS_URL must start with redis:// or rediss://');
+  }
   return {
     home: path.resolve(nonEmpty(env.COUNTINGHOUSE_HOME) ?? '.countinghouse'),
     host: nonEmpty(env.HOST) ?? '127.0.0.1',
@@ -67,5 +89,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: nonEmpty(env.LOG_LEVEL) ?? 'info',
     tiersFile: nonEmpty(env.COUNTINGHOUSE_TIERS_FILE),
     runtimePoolMax: integerFrom(env, 'COUNTINGHOUSE_DB_POOL_MAX', 20, configLimits.runtimePoolMaxUpper),
+    redisUrl,
+    rateLimitFallbackPercent: positive(env, 'COUNTINGHOUSE_RATE_LIMIT_FALLBACK_PERCENT', 50, configLimits.percentMax),
+    requestsInFlightMax: positive(
+      env,
+      'COUNTINGHOUSE_REQUESTS_IN_FLIGHT_MAX',
+      256,
+      configLimits.requestsInFlightMaxUpper,
+    ),
+    shedReportsAtPercent: positive(env, 'COUNTINGHOUSE_SHED_REPORTS_AT_PERCENT', 75, configLimits.percentMax),
+    shedBatchAtPercent: positive(env, 'COUNTINGHOUSE_SHED_BATCH_AT_PERCENT', 50, configLimits.percentMax),
   };
 }

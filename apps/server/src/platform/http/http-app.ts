@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import { entitiesRoutes } from '../../entities/entities.routes.ts';
 import { authPlugin } from '../../identity/auth.plugin.ts';
 import { identityRoutes } from '../../identity/identity.routes.ts';
+import { limitsPlugin } from '../../limits/limits.plugin.ts';
+import { limitsRoutes } from '../../limits/limits.routes.ts';
 import { tenancyRoutes } from '../../tenancy/tenancy.routes.ts';
 import { formatId, newUuid } from '../ids.ts';
 import type { Platform } from '../platform.ts';
@@ -81,10 +83,12 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
     tenancy: platform.tenancy,
     operatorKey: platform.operatorKey,
   });
+  await app.register(limitsPlugin, { limits: platform.limits });
   await app.register(healthRoutes, { isReady: platform.isReady });
   await app.register(identityRoutes, { identity: platform.identity, tokens: platform.tokens });
   await app.register(tenancyRoutes, { tenancy: platform.tenancy });
   await app.register(entitiesRoutes, { entities: platform.entities });
+  await app.register(limitsRoutes, { limits: platform.limits });
   await app.ready();
   return app;
 }
