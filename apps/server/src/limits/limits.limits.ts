@@ -31,4 +31,3 @@ assert(
   limitsLimits.redisCommandTimeoutMs < limitsLimits.connectionWaitMsMax,
   'a Redis call must be shorter than a wait',
 );
-assert(limitsLimits.routeWeightMax <= limitsLimits.burstMax, 'a weight fits in the largest bucket');

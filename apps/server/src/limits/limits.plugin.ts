@@ -11,8 +11,8 @@ declare module 'fastify' {
   }
 }
 
-/** Probes are never shed or counted: an overloaded instance must still say it is alive. */
-const exemptUrls: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
+/** Probes and the limits report are never shed or counted: an overloaded instance must still say so. */
+const exemptUrls: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/v1/admin/limits']);
 
 function routeClassOf(request: FastifyRequest): RouteClass {
   const declared = request.routeOptions.config.routeClass;

@@ -164,7 +164,7 @@ export class LimitsService implements TenantScopeGate {
         }),
       );
     }
-    const cost = Math.min(costOf(plan.usagePlan, routeClass), plan.usagePlan.burst);
+    const cost = costOf(plan.usagePlan, routeClass);
     let decision: RateDecision;
     try {
       decision = await this.#rates.consume({ tenantId, usagePlan: plan.usagePlan, cost, nowMs: this.#clock() });

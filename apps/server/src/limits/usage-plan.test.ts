@@ -171,7 +171,6 @@ describe('effective plans', () => {
     });
     expect(planProblems(plan)).toEqual([
       'usagePlan.burst must be at least ratePerSecond',
-      'usagePlan.routeWeights.report must be at most burst',
       'usagePlan.quota.offsetDays must be 0 for DAY',
     ]);
     expect(planProblems(effectivePlanOf(tier, { usagePlan: { quota: { period: 'WEEK', offsetDays: 7 } } }))).toEqual([
@@ -179,8 +178,9 @@ describe('effective plans', () => {
     ]);
   });
 
-  it('costs a class by its weight and an unnamed class at 1', () => {
+  it('costs a class by its weight, an unnamed class at 1, and never more than burst', () => {
     expect(costOf(tier.usagePlan, 'report')).toBe(tier.usagePlan.routeWeights.report);
     expect(costOf(tier.usagePlan, 'batch')).toBe(1);
+    expect(costOf({ ...tier.usagePlan, burst: 3 }, 'report')).toBe(3);
   });
 });

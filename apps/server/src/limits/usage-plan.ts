@@ -41,18 +41,18 @@ export function planProblems(plan: EffectivePlan): string[] {
   const { usagePlan } = plan;
   const problems: string[] = [];
   if (usagePlan.burst < usagePlan.ratePerSecond) problems.push('usagePlan.burst must be at least ratePerSecond');
-  for (const [routeClass, weight] of Object.entries(usagePlan.routeWeights)) {
-    if (weight > usagePlan.burst) problems.push(`usagePlan.routeWeights.${routeClass} must be at most burst`);
-  }
   const { period, offsetDays } = usagePlan.quota;
   if (period === 'DAY' && offsetDays !== 0) problems.push('usagePlan.quota.offsetDays must be 0 for DAY');
   if (period === 'WEEK' && offsetDays > 6) problems.push('usagePlan.quota.offsetDays must be at most 6 for WEEK');
   return problems;
 }
 
-/** Cost of one request of a route class under a plan. */
+/**
+ * Cost of one request of a route class under a plan: its weight (1 when unnamed), and at
+ * most `burst`, so that a heavy class is slow under a small plan but never impossible.
+ */
 export function costOf(usagePlan: UsagePlan, routeClass: string): number {
-  return usagePlan.routeWeights[routeClass] ?? 1;
+  return Math.min(usagePlan.routeWeights[routeClass] ?? 1, usagePlan.burst);
 }
 
 /**
