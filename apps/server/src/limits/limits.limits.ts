@@ -11,6 +11,8 @@ export const limitsLimits = {
   connectionWaitMsMax: 2_000,
   /** Waiters per tenant for a connection slot; beyond it the request fails at once. */
   connectionWaitersMax: 64,
+  /** Callers remembered as certain to be refused (penalty-box.ts). */
+  penaltyEntriesMax: 10_000,
   /** Retry-After for bulkhead and shedding refusals. */
   retryAfterSecondsOverloaded: 1,
   /** Redis: connect and per-command timeouts, and the reconnect interval while it is down. */

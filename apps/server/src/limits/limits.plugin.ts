@@ -14,6 +14,12 @@ declare module 'fastify' {
 /** Probes and the limits report are never shed or counted: an overloaded instance must still say so. */
 const exemptUrls: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/v1/admin/limits']);
 
+/** The bearer credential, as the auth hooks read it; the penalty box's key. */
+function bearerOf(request: FastifyRequest): string | null {
+  const match = /^Bearer ([^\s]+)$/i.exec(request.headers.authorization ?? '');
+  return match?.[1] ?? null;
+}
+
 function routeClassOf(request: FastifyRequest): RouteClass {
   const declared = request.routeOptions.config.routeClass;
   if (declared !== undefined) return declared;
@@ -45,10 +51,21 @@ function setRateLimitHeaders(reply: FastifyReply, decision: RateDecision, burst:
 export const limitsPlugin = fastifyPlugin(
   async (app: App, options: { limits: LimitsService }) => {
     const { limits } = options;
+    // Root onRequest runs before each route's authentication: a caller certain to be refused
+    // is answered without verifying its token again (penalty-box.ts).
+    app.addHook('onRequest', async (request, reply) => {
+      const callerKey = bearerOf(request);
+      if (callerKey === null) return;
+      const early = limits.refuseEarly(callerKey);
+      if (early === null) return;
+      setRateLimitHeaders(reply, early.decision, early.burst);
+      throw early.error;
+    });
     app.addHook('preParsing', async (request, reply, payload) => {
       if (request.routeOptions.url !== undefined && exemptUrls.has(request.routeOptions.url)) return payload;
       const tenant = request.principal?.tenant ?? null;
-      const admission = await limits.admit(tenant, routeClassOf(request));
+      const callerKey = tenant === null ? undefined : (bearerOf(request) ?? undefined);
+      const admission = await limits.admit(tenant, routeClassOf(request), callerKey);
       if (admission.decision !== null && tenant !== null) {
         const plan = await limits.planOf(tenant);
         setRateLimitHeaders(reply, admission.decision, plan.usagePlan.burst);

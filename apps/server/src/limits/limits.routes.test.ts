@@ -140,7 +140,14 @@ describe('usage plan over HTTP', () => {
     expect(problem.body.code).toBe('RATE_LIMITED');
     expect(refused.headers['retry-after']).toBe('1');
     expect(rateHeaders(refused)).toEqual({ limit: '3', remaining: '0', reset: '3' });
-    clock.advance(1_000);
+    // The next one is answered from the penalty box, before the token is verified again: same answer.
+    const again = await list(firm);
+    expect(problemOf(again).body.code).toBe('RATE_LIMITED');
+    expect(again.headers['retry-after']).toBe('1');
+    expect(rateHeaders(again)).toEqual({ limit: '3', remaining: '0', reset: '3' });
+    clock.advance(999);
+    expect((await list(firm)).statusCode).toBe(429);
+    clock.advance(1);
     expect((await list(firm)).statusCode).toBe(200);
     expect((await list(firm)).statusCode).toBe(429);
   });

@@ -16,6 +16,7 @@ import type {
   TenantJobCounts,
   TenantLimitCounts,
 } from './limits.types.ts';
+import { PenaltyBox } from './penalty-box.ts';
 import { parseStoredOverrides } from './plan-overrides.schema.ts';
 import type { RateLimitStore, RateLimitStoreStatus } from './rate-limit.store.ts';
 import { costOf, effectivePlanOf, planProblems } from './usage-plan.ts';
@@ -98,6 +99,7 @@ export class LimitsService implements TenantScopeGate {
   readonly #inFlight = new TenantSemaphores();
   readonly #connections = new TenantSemaphores();
   readonly #counts = new Map<string, TenantLimitCounts>();
+  readonly #penalties = new PenaltyBox(limitsLimits.penaltyEntriesMax, limitsLimits.planCacheTtlMs);
   #requestsInFlight = 0;
   #jobCounts: JobCountsSource | null = null;
 
@@ -120,11 +122,28 @@ export class LimitsService implements TenantScopeGate {
   }
 
   /**
+   * Before authentication: the standing refusal of a caller (its bearer credential) that
+   * was refused moments ago and is certain to be refused again; null when there is none.
+   * Refusals: RATE_LIMITED, QUOTA_EXHAUSTED.
+   */
+  refuseEarly(callerKey: string): { error: AppError; decision: RateDecision; burst: number } | null {
+    const penalty = this.#penalties.find(callerKey, this.#clock());
+    if (penalty === null) return null;
+    const counts = this.#countsOf(penalty.tenantId);
+    const retry = { retryAfterSeconds: retryAfterSeconds(penalty.decision.retryAfterMs) };
+    if (penalty.outcome === 'rate_limited') counts.rateLimited += 1;
+    else counts.quotaExhausted += 1;
+    const code = penalty.outcome === 'rate_limited' ? 'RATE_LIMITED' : 'QUOTA_EXHAUSTED';
+    return { error: new AppError(code, undefined, retry), decision: penalty.decision, burst: penalty.burst };
+  }
+
+  /**
    * Admits or refuses one request. `tenant` is null for operator and anonymous routes,
-   * which are only subject to shedding.
+   * which are only subject to shedding; `callerKey` (the verified credential) lets a
+   * refusal answer that caller's next requests early (`refuseEarly`).
    * Refusals: SERVICE_OVERLOADED, TENANT_CONCURRENCY_LIMITED, RATE_LIMITED, QUOTA_EXHAUSTED.
    */
-  async admit(tenant: TenantContext | null, routeClass: RouteClass): Promise<Admission> {
+  async admit(tenant: TenantContext | null, routeClass: RouteClass, callerKey?: string): Promise<Admission> {
     if (this.#requestsInFlight >= this.#shedThreshold(routeClass)) {
       if (tenant) this.#countsOf(tenant.tenantId).shed += 1;
       return await this.#refuse(
@@ -138,7 +157,7 @@ export class LimitsService implements TenantScopeGate {
     if (tenant === null) return { outcome: 'admitted', decision: null, release: this.#releaser(null) };
     let result: TenantAdmission;
     try {
-      result = await this.#admitTenant(tenant, routeClass);
+      result = await this.#admitTenant(tenant, routeClass, callerKey);
     } catch (error) {
       this.#requestsInFlight -= 1;
       throw error;
@@ -151,7 +170,7 @@ export class LimitsService implements TenantScopeGate {
   }
 
   /** The tenant's bulkhead, then its bucket and quota; holds an in-flight slot when accepted. */
-  async #admitTenant(tenant: TenantContext, routeClass: RouteClass): Promise<TenantAdmission> {
+  async #admitTenant(tenant: TenantContext, routeClass: RouteClass, callerKey?: string): Promise<TenantAdmission> {
     const { tenantId } = tenant;
     const plan = await this.planOf(tenant);
     const counts = this.#countsOf(tenantId);
@@ -166,8 +185,9 @@ export class LimitsService implements TenantScopeGate {
     }
     const cost = costOf(plan.usagePlan, routeClass);
     let decision: RateDecision;
+    const nowMs = this.#clock();
     try {
-      decision = await this.#rates.consume({ tenantId, usagePlan: plan.usagePlan, cost, nowMs: this.#clock() });
+      decision = await this.#rates.consume({ tenantId, usagePlan: plan.usagePlan, cost, nowMs });
     } catch (error) {
       this.#inFlight.release(tenantId);
       throw error;
@@ -178,6 +198,10 @@ export class LimitsService implements TenantScopeGate {
       return { outcome: 'accepted', decision };
     }
     this.#inFlight.release(tenantId);
+    // A degraded store answers from a per-instance share; its refusals say nothing about the shared bucket.
+    if (callerKey !== undefined && this.#rates.status().state === 'healthy') {
+      this.#penalties.record(callerKey, tenantId, plan.usagePlan.burst, decision, nowMs);
+    }
     const retry = { retryAfterSeconds: retryAfterSeconds(decision.retryAfterMs) };
     if (decision.outcome === 'rate_limited') {
       counts.rateLimited += 1;
@@ -296,6 +320,7 @@ export class LimitsService implements TenantScopeGate {
     const stored = await this.#plans.setOverrides(tenantId, overrides);
     if (!stored) throw new AppError('TENANT_NOT_FOUND');
     this.#planCache.delete(tenantId);
+    this.#penalties.forgetTenant(tenantId);
     this.#log.info({ tenantId, overrides }, 'plan overrides set');
     return this.#view(tenantId, stored.tier, stored.overrides);
   }

@@ -59,6 +59,8 @@ export interface RateDecision {
   bucketRemaining: number;
   /** Milliseconds until the bucket is full again. */
   bucketFullInMs: number;
+  /** Milliseconds until the bucket holds at least one whole token (0 when it does). */
+  nextTokenInMs: number;
   quotaUsed: number;
   quotaLimit: number;
   /** Milliseconds until the quota window rolls over. */

@@ -35,6 +35,7 @@ function contract(name: string, open: () => Promise<RateLimitStore>) {
         outcome: 'accepted',
         bucketRemaining: 9,
         bucketFullInMs: 200,
+        nextTokenInMs: 0,
         quotaUsed: 1,
         quotaLimit: 25,
         quotaResetInMs: 10_000,

@@ -151,6 +151,7 @@ export function decisionOf(
     outcome: state.outcome,
     bucketRemaining: Math.floor(state.milliTokens / 1000),
     bucketFullInMs,
+    nextTokenInMs: Math.max(0, Math.ceil((1000 - state.milliTokens) / input.ratePerSecond)),
     quotaUsed: state.quotaUsed,
     quotaLimit: input.quotaLimit,
     quotaResetInMs,
