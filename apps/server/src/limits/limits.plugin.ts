@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
+import { assert } from '../platform/assert.ts';
 import type { App } from '../platform/http/http-types.ts';
 import type { LimitsService } from './limits.service.ts';
 import type { RateDecision, RouteClass } from './limits.types.ts';
@@ -51,6 +52,7 @@ function setRateLimitHeaders(reply: FastifyReply, decision: RateDecision, burst:
 export const limitsPlugin = fastifyPlugin(
   async (app: App, options: { limits: LimitsService }) => {
     const { limits } = options;
+    const admittedTenantRequests = new WeakSet<FastifyRequest>();
     // Root onRequest runs before each route's authentication: a caller certain to be refused
     // is answered without verifying its token again (penalty-box.ts).
     app.addHook('onRequest', async (request, reply) => {
@@ -71,12 +73,21 @@ export const limitsPlugin = fastifyPlugin(
         setRateLimitHeaders(reply, admission.decision, plan.usagePlan.burst);
       }
       if (admission.outcome === 'refused') {
-        request.log.info({ code: admission.error.code }, 'request refused by limits');
+        request.log.debug({ code: admission.error.code }, 'request refused by limits');
         throw admission.error;
       }
+      if (tenant !== null) admittedTenantRequests.add(request);
       // 'close' fires once the response is done or the client went away, whichever is first.
       reply.raw.once('close', admission.release);
       return payload;
+    });
+    // A route that authenticates tenants after onRequest would slip past its usage plan. (Routes
+    // of plugins registered before the auth plugin do not have the principal property at all.)
+    app.addHook('preHandler', async (request) => {
+      assert(
+        (request.principal ?? null) === null || admittedTenantRequests.has(request),
+        `route ${request.routeOptions.url} authenticated a tenant after onRequest: limits were not applied`,
+      );
     });
   },
   { name: 'limits', fastify: '5.x', dependencies: ['auth'] },
