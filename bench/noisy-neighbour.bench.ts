@@ -7,7 +7,15 @@
  * accepted rate against its plan (goal within ±5 %). Bounded: setup, a warm-up, two phases
  * of --seconds each, and a hard deadline.
  *
+ * The flood comes from a child process, so that it does not delay the quiet tenants' own
+ * clock; it still shares the machine's cores with the server, which a real noisy client
+ * would not. Also printed: the server process's CPU in each phase (Linux), to tell a
+ * starved server (a busy machine) from a slow one.
+ *
  *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10]
+ *
+ * Diagnostics: BENCH_DEBUG=1 prints each quiet request slower than 200 ms and the server's
+ * output; BENCH_SERVER_LOG=<file> with BENCH_SERVER_LOG_LEVEL=info keeps the server's log.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
