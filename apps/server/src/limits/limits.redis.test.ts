@@ -14,8 +14,10 @@ import {
  * Scaled out: two app instances (two test stacks on one database) share Redis and enforce
  * ONE combined limit, exactly; when Redis goes away mid-way each instance falls back to its
  * share of the plan, keeps answering, and shows the alert to the operator until Redis is
- * back. Runs when REDIS_URL is set (CI sets redis://127.0.0.1:6379). Redis "goes away"
- * through a loopback TCP relay the test owns, so the shared Redis itself is never stopped.
+ * back. The two-instance tests run when REDIS_URL is set (describe.runIf; CI sets
+ * redis://127.0.0.1:6379). Redis "goes away" through a loopback TCP relay the test owns, so
+ * the shared Redis itself is never stopped. The last test points an instance at a closed
+ * port and runs everywhere.
  */
 const redisUrl = process.env.REDIS_URL;
 const operator = { authorization: `Bearer ${operatorKey}` };
@@ -150,5 +152,31 @@ describe.runIf(redisUrl)('two instances sharing Redis', () => {
     expect((await list(second, firm)).statusCode).toBe(429);
     clock.advance(500);
     expect((await list(second, firm)).statusCode).toBe(200);
+  });
+});
+
+describe('an instance whose Redis is not there at all', () => {
+  // A closed loopback port: runs everywhere, with or without REDIS_URL.
+  it('starts, serves within its share of the plan, and shows the alert', async () => {
+    const stack = await startTestStack({
+      clock: new ManualClock().read,
+      config: { redisUrl: 'redis://127.0.0.1:1', rateLimitFallbackPercent: 25 },
+    });
+    try {
+      const firm = await createTenant(stack.app, 'No Redis');
+      const statuses: number[] = [];
+      for (let index = 0; index < 12; index += 1) {
+        statuses.push((await stack.app.inject({ method: 'GET', url: '/v1/entities', headers: firm.auth })).statusCode);
+      }
+      // A quarter of starter's burst of 40.
+      expect(statuses).toEqual([...Array(10).fill(200), 429, 429]);
+      const report = await stack.app.inject({ method: 'GET', url: '/v1/admin/limits', headers: operator });
+      expect(report.json()).toMatchObject({
+        store: { kind: 'redis', state: 'degraded' },
+        alerts: [{ code: 'RATE_LIMIT_STORE_UNREACHABLE' }],
+      });
+    } finally {
+      await stack.close();
+    }
   });
 });
