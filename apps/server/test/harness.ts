@@ -8,7 +8,7 @@ import { buildHttpApp } from '../src/platform/http/http-app.ts';
 import type { App } from '../src/platform/http/http-types.ts';
 import { randomToken } from '../src/platform/local-secrets.ts';
 import { createLogger } from '../src/platform/logger.ts';
-import { openPlatform, type Platform } from '../src/platform/platform.ts';
+import { openPlatform, type Platform, type PlatformOptions } from '../src/platform/platform.ts';
 
 /**
  * The test harness: a real platform (PostgreSQL, roles, migrations, services) and the real
@@ -25,7 +25,14 @@ export interface TestStack {
   close(): Promise<void>;
 }
 
-export async function startTestStack(options: { logDestination?: DestinationStream } = {}): Promise<TestStack> {
+export interface TestStackOptions extends PlatformOptions {
+  /** Settings over the test defaults, e.g. `redisUrl` or the shedding budget. */
+  config?: Partial<Config>;
+  /** Where log lines go; when set, the level is `info` so tests can read request logs. */
+  logDestination?: DestinationStream;
+}
+
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-stack-'));
   const config: Config = {
     ...loadConfig({}),
@@ -34,10 +41,11 @@ export async function startTestStack(options: { logDestination?: DestinationStre
     masterKey: inject('masterKey'),
     operatorKey,
     runtimePoolMax: 5,
+    ...options.config,
   };
   const level = options.logDestination ? 'info' : (process.env.TEST_LOG_LEVEL ?? 'silent');
   const log = createLogger(level, options.logDestination);
-  const platform = await openPlatform(config, log);
+  const platform = await openPlatform(config, log, options.clock ? { clock: options.clock } : {});
   const app = await buildHttpApp(platform, log);
   return {
     platform,
@@ -85,6 +93,21 @@ export async function createTenant(app: App, prefix = 'Firm'): Promise<TestTenan
   if (signedIn.statusCode !== 200) throw new Error(`sign-in failed: ${signedIn.body}`);
   const token = signedIn.json<{ access_token: string }>().access_token;
   return { id, name, email, token, auth: { authorization: `Bearer ${token}` } };
+}
+
+/** A clock for the rate limiter that moves only when a test says so. */
+export class ManualClock {
+  nowMs: number;
+
+  constructor(startMs = Date.UTC(2026, 0, 15, 12)) {
+    this.nowMs = startMs;
+  }
+
+  readonly read = (): number => this.nowMs;
+
+  advance(ms: number): void {
+    this.nowMs += ms;
+  }
 }
 
 /** Asserts a problem+json response with the given status and code. */

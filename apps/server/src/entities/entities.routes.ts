@@ -83,6 +83,7 @@ export async function entitiesRoutes(app: App, options: { entities: EntitiesServ
   app.post(
     '/v1/entities',
     {
+      config: { routeClass: 'write' },
       schema: {
         summary: 'Create a client entity',
         tags: ['entities'],
@@ -109,6 +110,7 @@ export async function entitiesRoutes(app: App, options: { entities: EntitiesServ
   app.get(
     '/v1/entities',
     {
+      config: { routeClass: 'read' },
       schema: {
         summary: 'List client entities, oldest first, a page at a time',
         tags: ['entities'],
@@ -127,6 +129,7 @@ export async function entitiesRoutes(app: App, options: { entities: EntitiesServ
   app.get(
     '/v1/entities/:entityId',
     {
+      config: { routeClass: 'read' },
       schema: {
         summary: 'Read one client entity',
         tags: ['entities'],

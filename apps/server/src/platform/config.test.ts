@@ -21,6 +21,11 @@ describe('loadConfig', () => {
       runtimePoolMax: 20,
       jobWorkerSlots: 4,
       jobPollMs: 500,
+      redisUrl: undefined,
+      rateLimitFallbackPercent: 50,
+      requestsInFlightMax: 256,
+      shedReportsAtPercent: 75,
+      shedBatchAtPercent: 50,
     });
   });
 
@@ -39,6 +44,11 @@ describe('loadConfig', () => {
       COUNTINGHOUSE_DB_POOL_MAX: '50',
       COUNTINGHOUSE_JOB_WORKERS: '0',
       COUNTINGHOUSE_JOB_POLL_MS: '100',
+      REDIS_URL: 'redis://cache.internal:6379/2',
+      COUNTINGHOUSE_RATE_LIMIT_FALLBACK_PERCENT: '34',
+      COUNTINGHOUSE_REQUESTS_IN_FLIGHT_MAX: '1000',
+      COUNTINGHOUSE_SHED_REPORTS_AT_PERCENT: '80',
+      COUNTINGHOUSE_SHED_BATCH_AT_PERCENT: '40',
     });
     expect(config).toMatchObject({
       jobWorkerSlots: 0,
@@ -49,6 +59,11 @@ describe('loadConfig', () => {
       operatorKey: 'k'.repeat(32),
       masterKey,
       runtimePoolMax: 50,
+      redisUrl: 'redis://cache.internal:6379/2',
+      rateLimitFallbackPercent: 34,
+      requestsInFlightMax: 1000,
+      shedReportsAtPercent: 80,
+      shedBatchAtPercent: 40,
     });
   });
 
@@ -66,6 +81,10 @@ describe('loadConfig', () => {
       message: /OPERATOR_KEY/,
     },
     { title: 'a non-hex master key', env: { COUNTINGHOUSE_MASTER_KEY: 'zz'.repeat(32) }, message: /MASTER_KEY/ },
+    { title: 'an http REDIS_URL', env: { REDIS_URL: 'http://cache:6379' }, message: /REDIS_URL/ },
+    { title: 'a fallback share of 0', env: { COUNTINGHOUSE_RATE_LIMIT_FALLBACK_PERCENT: '0' }, message: /FALLBACK/ },
+    { title: 'a shed share above 100', env: { COUNTINGHOUSE_SHED_REPORTS_AT_PERCENT: '101' }, message: /SHED_REPORTS/ },
+    { title: 'an in-flight budget of 0', env: { COUNTINGHOUSE_REQUESTS_IN_FLIGHT_MAX: '0' }, message: /IN_FLIGHT/ },
     { title: 'a short master key', env: { COUNTINGHOUSE_MASTER_KEY: 'a1'.repeat(31) }, message: /MASTER_KEY/ },
   ];
 

@@ -24,6 +24,16 @@ export interface Config {
   jobWorkerSlots: number;
   /** How often an idle job worker looks for work. */
   jobPollMs: number;
+  /** Redis for rate-limit state shared by several instances; in-process state when absent. */
+  redisUrl: string | undefined;
+  /** Share (percent) of each plan an instance enforces alone while Redis is unreachable. */
+  rateLimitFallbackPercent: number;
+  /** Global in-flight request budget of one instance (load shedding). */
+  requestsInFlightMax: number;
+  /** Report-class requests are shed from this share (percent) of the budget on. */
+  shedReportsAtPercent: number;
+  /** Batch work is shed from this share (percent) of the budget on. */
+  shedBatchAtPercent: number;
 }
 
 export const configLimits = {
@@ -31,6 +41,8 @@ export const configLimits = {
   runtimePoolMaxUpper: 200,
   jobWorkerSlotsMax: 64,
   jobPollMsMax: 60_000,
+  requestsInFlightMaxUpper: 100_000,
+  percentMax: 100,
 } as const;
 
 export class ConfigError extends Error {
@@ -43,6 +55,12 @@ function integerFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, max
   if (!/^[0-9]+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
   const value = Number(raw);
   if (value > max) throw new ConfigError(`${name} must be at most ${max}, got ${value}`);
+  return value;
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
+  const value = integerFrom(env, name, fallback, max);
+  if (value < 1) throw new ConfigError(`${name} must be at least 1, got ${value}`);
   return value;
 }
 
@@ -63,6 +81,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (masterKey !== undefined && !/^[0-9a-f]{64}$/.test(masterKey)) {
     throw new ConfigError('COUNTINGHOUSE_MASTER_KEY must be 64 hex characters (32 bytes)');
   }
+  const redisUrl = nonEmpty(env.REDIS_URL);
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError('REDIS_URL must start with redis:// or rediss://');
+  }
   return {
     home: path.resolve(nonEmpty(env.COUNTINGHOUSE_HOME) ?? '.countinghouse'),
     host: nonEmpty(env.HOST) ?? '127.0.0.1',
@@ -75,5 +97,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     runtimePoolMax: integerFrom(env, 'COUNTINGHOUSE_DB_POOL_MAX', 20, configLimits.runtimePoolMaxUpper),
     jobWorkerSlots: integerFrom(env, 'COUNTINGHOUSE_JOB_WORKERS', 4, configLimits.jobWorkerSlotsMax),
     jobPollMs: Math.max(10, integerFrom(env, 'COUNTINGHOUSE_JOB_POLL_MS', 500, configLimits.jobPollMsMax)),
+    redisUrl,
+    rateLimitFallbackPercent: positive(env, 'COUNTINGHOUSE_RATE_LIMIT_FALLBACK_PERCENT', 50, configLimits.percentMax),
+    requestsInFlightMax: positive(
+      env,
+      'COUNTINGHOUSE_REQUESTS_IN_FLIGHT_MAX',
+      256,
+      configLimits.requestsInFlightMaxUpper,
+    ),
+    shedReportsAtPercent: positive(env, 'COUNTINGHOUSE_SHED_REPORTS_AT_PERCENT', 75, configLimits.percentMax),
+    shedBatchAtPercent: positive(env, 'COUNTINGHOUSE_SHED_BATCH_AT_PERCENT', 50, configLimits.percentMax),
   };
 }

@@ -1,6 +1,7 @@
 import { entitiesErrors } from '../entities/entities.errors.ts';
 import { identityErrors } from '../identity/identity.errors.ts';
 import { jobsErrors } from '../jobs/jobs.errors.ts';
+import { limitsErrors } from '../limits/limits.errors.ts';
 import { tenancyErrors } from '../tenancy/tenancy.errors.ts';
 import { platformErrors } from './platform.errors.ts';
 
@@ -21,6 +22,7 @@ const domainCatalogues: ReadonlyArray<Readonly<Record<string, ErrorEntry>>> = [
   tenancyErrors,
   entitiesErrors,
   jobsErrors,
+  limitsErrors,
 ];
 
 export const errorCatalogue = {
@@ -29,6 +31,7 @@ export const errorCatalogue = {
   ...tenancyErrors,
   ...entitiesErrors,
   ...jobsErrors,
+  ...limitsErrors,
 } as const satisfies Record<string, ErrorEntry>;
 
 // A code defined by two domains would silently shadow one of them.

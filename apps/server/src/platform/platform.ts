@@ -9,6 +9,10 @@ import { JobDispatcher } from '../jobs/jobs.dispatcher.ts';
 import { JobRegistry } from '../jobs/jobs.registry.ts';
 import { JobsService } from '../jobs/jobs.service.ts';
 import { entityImportJob } from '../jobs/kinds/entity-import.ts';
+import { type Clock, LimitsService } from '../limits/limits.service.ts';
+import { PgPlanStore } from '../limits/limits.store.ts';
+import { RedisRateLimitStore } from '../limits/rate-limit.redis.ts';
+import { MemoryRateLimitStore, type RateLimitStore } from '../limits/rate-limit.store.ts';
 import { OperatorKey } from '../tenancy/operator-key.ts';
 import { TenancyService } from '../tenancy/tenancy.service.ts';
 import { PgTenancyStore } from '../tenancy/tenancy.store.ts';
@@ -37,6 +41,7 @@ export interface Platform {
   jobRegistry: JobRegistry;
   jobDispatcher: JobDispatcher;
   jobs: JobsService;
+  limits: LimitsService;
   operatorKey: OperatorKey;
   /** Set when this process generated the operator key, so it can be shown once. */
   generatedOperatorKey: string | null;
@@ -81,11 +86,29 @@ function makePool(connectionString: string, max: number, applicationName: string
   return pool;
 }
 
-export async function openPlatform(config: Config, log: Logger): Promise<Platform> {
+export interface PlatformOptions {
+  /** The rate limiter's clock; tests inject one to step time exactly. */
+  clock?: Clock;
+}
+
+async function openRateLimitStore(config: Config, log: Logger): Promise<RateLimitStore> {
+  if (config.redisUrl === undefined) return new MemoryRateLimitStore();
+  log.info('rate-limit state in Redis from REDIS_URL');
+  const store = new RedisRateLimitStore({
+    url: config.redisUrl,
+    fallbackPercent: config.rateLimitFallbackPercent,
+    log,
+  });
+  await store.waitUntilReady();
+  return store;
+}
+
+export async function openPlatform(config: Config, log: Logger, options: PlatformOptions = {}): Promise<Platform> {
   const tiers = TierCatalogue.load(config.tiersFile);
   await ensureHome(config.home);
   const { ownerUrl, cluster } = await resolveOwnerUrl(config, log);
   const pools: pg.Pool[] = [];
+  let rates: RateLimitStore | null = null;
   try {
     const prepared = await prepareDatabase(ownerUrl, log);
     const ownerPool = makePool(ownerUrl, ownerPoolMax, 'countinghouse-control', log);
@@ -100,16 +123,32 @@ export async function openPlatform(config: Config, log: Logger): Promise<Platfor
       ? { value: config.operatorKey, created: false }
       : await readOrCreateSecret(config.home, 'operator.key', () => `chop_${randomToken(32)}`);
 
-    const scopes = new TenantScopes({
-      poolFor(placement: TenantPlacement) {
-        // The lifecycle issue adds bridge and silo placements with their own pools.
-        assert(
-          placement.model === sharedPoolPlacement.model && placement.cluster === sharedPoolPlacement.cluster,
-          `no pool serves placement ${placement.model}/${placement.cluster}`,
-        );
-        return runtimePool;
+    rates = await openRateLimitStore(config, log);
+    const limits = new LimitsService({
+      tiers,
+      plans: new PgPlanStore(ownerPool),
+      rates,
+      shedding: {
+        requestsInFlightMax: config.requestsInFlightMax,
+        shedReportsAtPercent: config.shedReportsAtPercent,
+        shedBatchAtPercent: config.shedBatchAtPercent,
       },
+      log,
+      ...(options.clock ? { clock: options.clock } : {}),
     });
+    const scopes = new TenantScopes(
+      {
+        poolFor(placement: TenantPlacement) {
+          // The lifecycle issue adds bridge and silo placements with their own pools.
+          assert(
+            placement.model === sharedPoolPlacement.model && placement.cluster === sharedPoolPlacement.cluster,
+            `no pool serves placement ${placement.model}/${placement.cluster}`,
+          );
+          return runtimePool;
+        },
+      },
+      limits,
+    );
     const tokens = new TokenService(await loadSigningKeys(ownerPool, new Sealer(masterKey)));
     const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, tiers, log);
     const jobRegistry = new JobRegistry().register(entityImportJob);
@@ -126,6 +165,7 @@ export async function openPlatform(config: Config, log: Logger): Promise<Platfor
       jobRegistry,
       jobDispatcher,
       jobs: new JobsService(scopes, jobRegistry, jobDispatcher),
+      limits,
       operatorKey: new OperatorKey(operatorSecret.value),
       generatedOperatorKey: operatorSecret.created ? operatorSecret.value : null,
       async isReady() {
@@ -135,11 +175,13 @@ export async function openPlatform(config: Config, log: Logger): Promise<Platfor
         );
       },
       async close() {
+        await limits.close();
         await Promise.all(pools.map((pool) => pool.end()));
         await cluster?.stop();
       },
     };
   } catch (error) {
+    await rates?.close();
     await Promise.all(pools.map((pool) => pool.end()));
     await cluster?.stop();
     throw error;

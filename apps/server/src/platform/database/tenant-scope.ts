@@ -54,23 +54,64 @@ export interface RuntimePools {
   poolFor(placement: TenantPlacement): pg.Pool;
 }
 
+/** What a gate grants a scope: the statement timeout to apply and the way back out. */
+export interface TenantScopePass {
+  statementTimeoutMs: number;
+  leave(): void;
+}
+
+/**
+ * Admission to a tenant scope, checked before a pooled connection is taken: the limits
+ * domain caps the connections one tenant may hold (a bulkhead) and names its tier's
+ * statement timeout. It may throw an AppError (a busy bulkhead).
+ */
+export interface TenantScopeGate {
+  enterScope(tenant: TenantContext): Promise<TenantScopePass>;
+}
+
+/** No bulkhead and no statement timeout (0 = none): for tools and tests without limits. */
+export const openScopeGate: TenantScopeGate = {
+  enterScope: async () => ({ statementTimeoutMs: 0, leave: () => {} }),
+};
+
 export class TenantScopes {
   readonly #pools: RuntimePools;
+  readonly #gate: TenantScopeGate;
 
-  constructor(pools: RuntimePools) {
+  constructor(pools: RuntimePools, gate: TenantScopeGate = openScopeGate) {
     this.#pools = pools;
+    this.#gate = gate;
   }
 
-  /** Runs `work` in one transaction scoped to the tenant; commits on success, rolls back on throw. */
+  /**
+   * Runs `work` in one transaction scoped to the tenant; commits on success, rolls back on
+   * throw. The gate is passed first, so a tenant at its connection cap waits (bounded)
+   * without holding a pooled connection.
+   */
   async run<T>(tenant: TenantContext, work: (db: TenantDb) => Promise<T>): Promise<T> {
     assert(tenant.tenantId.length === 36, 'tenant scope needs a tenant uuid');
+    const pass = await this.#gate.enterScope(tenant);
+    try {
+      return await this.#runConnected(tenant, pass.statementTimeoutMs, work);
+    } finally {
+      pass.leave();
+    }
+  }
+
+  async #runConnected<T>(
+    tenant: TenantContext,
+    statementTimeoutMs: number,
+    work: (db: TenantDb) => Promise<T>,
+  ): Promise<T> {
+    assert(Number.isInteger(statementTimeoutMs) && statementTimeoutMs >= 0, 'statement timeout is whole milliseconds');
     const client = await this.#pools.poolFor(tenant.placement).connect();
     let released = false;
     try {
       await client.query('begin');
       const { rows } = await client.query<{ tenant: string }>(
-        `select set_config('app.tenant_id', $1, true) as tenant, set_config('app.entity_scope', $2, true)`,
-        [tenant.tenantId, entityScopeSetting(tenant.entityScope)],
+        `select set_config('app.tenant_id', $1, true) as tenant, set_config('app.entity_scope', $2, true),
+                set_config('statement_timeout', $3, true)`,
+        [tenant.tenantId, entityScopeSetting(tenant.entityScope), String(statementTimeoutMs)],
       );
       assert(rows[0]?.tenant === tenant.tenantId, 'tenant setting did not take');
       const db: TenantDb = {

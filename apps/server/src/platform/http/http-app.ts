@@ -8,6 +8,8 @@ import { authPlugin } from '../../identity/auth.plugin.ts';
 import { identityRoutes } from '../../identity/identity.routes.ts';
 import { jobsAdminRoutes, jobsRoutes } from '../../jobs/jobs.routes.ts';
 import { entityImportRoutes } from '../../jobs/kinds/entity-import.routes.ts';
+import { limitsPlugin } from '../../limits/limits.plugin.ts';
+import { limitsRoutes } from '../../limits/limits.routes.ts';
 import { tenancyRoutes } from '../../tenancy/tenancy.routes.ts';
 import { formatId, newUuid } from '../ids.ts';
 import type { Platform } from '../platform.ts';
@@ -83,6 +85,7 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
     tenancy: platform.tenancy,
     operatorKey: platform.operatorKey,
   });
+  await app.register(limitsPlugin, { limits: platform.limits });
   await app.register(healthRoutes, { isReady: platform.isReady });
   await app.register(identityRoutes, { identity: platform.identity, tokens: platform.tokens });
   await app.register(tenancyRoutes, { tenancy: platform.tenancy });
@@ -90,6 +93,7 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
   await app.register(entityImportRoutes, { jobs: platform.jobs });
   await app.register(jobsRoutes, { jobs: platform.jobs });
   await app.register(jobsAdminRoutes, { jobs: platform.jobs });
+  await app.register(limitsRoutes, { limits: platform.limits });
   await app.ready();
   return app;
 }

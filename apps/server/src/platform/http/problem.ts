@@ -33,6 +33,9 @@ export function toProblem(error: AppError, request: FastifyRequest): Problem {
 
 export function sendProblem(reply: FastifyReply, error: AppError): FastifyReply {
   const problem = toProblem(error, reply.request);
+  // A refusal that names when to come back (429, 503) says so in the standard header too.
+  const retryAfterSeconds = error.extensions.retryAfterSeconds;
+  if (typeof retryAfterSeconds === 'number') reply.header('retry-after', String(retryAfterSeconds));
   return reply.code(problem.status).type('application/problem+json').send(problem);
 }
 

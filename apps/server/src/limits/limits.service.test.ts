@@ -1,0 +1,104 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { allEntities, type TenantContext } from '../platform/database/tenant-scope.ts';
+import { newUuid } from '../platform/ids.ts';
+import { sharedPoolPlacement, TierCatalogue } from '../tenancy/tiers.ts';
+import { TenantSemaphores } from './bulkhead.ts';
+import { LimitsService } from './limits.service.ts';
+import type { PlanStore } from './limits.store.ts';
+import type { RouteClass } from './limits.types.ts';
+import { MemoryRateLimitStore } from './rate-limit.store.ts';
+
+/**
+ * Admission without HTTP or a database: under overload interactive requests win over report
+ * classes and batch work (each class is shed at its own share of the in-flight budget),
+ * releases give the budget back, and the semaphores behind the bulkheads grant in order and
+ * time out. Plans come from an in-memory PlanStore; nothing sleeps except the one bounded wait.
+ */
+const tiers = TierCatalogue.load();
+const plans: PlanStore = {
+  find: async () => ({ tier: 'starter', overrides: {} }),
+  setOverrides: async () => null,
+};
+
+function tenant(): TenantContext {
+  return { tenantId: newUuid(), tier: 'starter', placement: sharedPoolPlacement, entityScope: allEntities };
+}
+
+function service() {
+  return new LimitsService({
+    tiers,
+    plans,
+    rates: new MemoryRateLimitStore(),
+    shedding: { requestsInFlightMax: 8, shedReportsAtPercent: 75, shedBatchAtPercent: 50 },
+    log: pino({ level: 'silent' }),
+    clock: () => 0,
+  });
+}
+
+describe('load shedding by route class', () => {
+  it('sheds batch at half the budget, reports at three quarters, interactive only when full', async () => {
+    const limits = service();
+    const firms = Array.from({ length: 8 }, tenant);
+    const releases: Array<() => void> = [];
+    const admit = async (firm: TenantContext | null, routeClass: RouteClass) => {
+      const admission = await limits.admit(firm, routeClass);
+      if (admission.outcome === 'admitted') releases.push(admission.release);
+      return admission.outcome === 'admitted' ? 'admitted' : admission.error.code;
+    };
+    for (const firm of firms.slice(0, 4)) expect(await admit(firm, 'read')).toBe('admitted');
+    expect(await admit(firms[4] as TenantContext, 'batch')).toBe('SERVICE_OVERLOADED');
+    expect(await admit(firms[4] as TenantContext, 'report')).toBe('admitted');
+    expect(await admit(firms[5] as TenantContext, 'write')).toBe('admitted');
+    expect(await admit(firms[6] as TenantContext, 'report')).toBe('SERVICE_OVERLOADED');
+    expect(await admit(firms[6] as TenantContext, 'read')).toBe('admitted');
+    expect(await admit(null, 'read')).toBe('admitted');
+    expect(await admit(firms[7] as TenantContext, 'read')).toBe('SERVICE_OVERLOADED');
+    expect(await admit(null, 'write')).toBe('SERVICE_OVERLOADED');
+    const snapshot = await limits.snapshot();
+    expect(snapshot.instance.requestsInFlight).toBe(8);
+    const shedOf = (firm: TenantContext | undefined) =>
+      snapshot.tenants.find((entry) => entry.tenantId === firm?.tenantId)?.counts.shed;
+    expect([shedOf(firms[4]), shedOf(firms[6]), shedOf(firms[7])]).toEqual([1, 1, 1]);
+    for (const release of releases) {
+      release();
+      release();
+    }
+    expect((await limits.snapshot()).instance.requestsInFlight).toBe(0);
+    expect(await admit(firms[7] as TenantContext, 'batch')).toBe('admitted');
+  });
+
+  it('reports queued and running jobs through the jobs hook once one is registered', async () => {
+    const limits = service();
+    const firm = tenant();
+    expect((await limits.snapshot()).tenants).toEqual([]);
+    limits.setJobCountsSource({ countsByTenant: async () => new Map([[firm.tenantId, { queued: 7, running: 1 }]]) });
+    const [entry] = (await limits.snapshot()).tenants;
+    expect(entry).toMatchObject({ tenantId: firm.tenantId, jobs: { queued: 7, running: 1 }, counts: { accepted: 0 } });
+  });
+});
+
+describe('tenant semaphores', () => {
+  it('grant up to max, queue in order, hand a released slot to the oldest waiter, and time out', async () => {
+    const slots = new TenantSemaphores();
+    expect(slots.tryAcquire('a', 2)).toBe(true);
+    expect(slots.tryAcquire('a', 2)).toBe(true);
+    expect(slots.tryAcquire('a', 2)).toBe(false);
+    expect(slots.tryAcquire('b', 2)).toBe(true);
+    const order: string[] = [];
+    const first = slots.acquire('a', 2, 10_000, 2).then((granted) => order.push(`first:${granted}`));
+    const second = slots.acquire('a', 2, 10_000, 2).then((granted) => order.push(`second:${granted}`));
+    expect(await slots.acquire('a', 2, 10_000, 2)).toBe(false);
+    slots.release('a');
+    slots.release('a');
+    await Promise.all([first, second]);
+    expect(order).toEqual(['first:true', 'second:true']);
+    expect(slots.held('a')).toBe(2);
+    expect(await slots.acquire('a', 2, 20, 2)).toBe(false);
+    slots.release('a');
+    slots.release('a');
+    slots.release('b');
+    expect([slots.held('a'), slots.held('b')]).toEqual([0, 0]);
+    expect(() => slots.release('a')).toThrow(/not held/);
+  });
+});

@@ -1,0 +1,366 @@
+import type { Logger } from 'pino';
+import { assert } from '../platform/assert.ts';
+import type { TenantContext, TenantScopeGate, TenantScopePass } from '../platform/database/tenant-scope.ts';
+import { AppError } from '../platform/errors.ts';
+import type { TierCatalogue } from '../tenancy/tiers.ts';
+import { TenantSemaphores } from './bulkhead.ts';
+import { limitsLimits } from './limits.limits.ts';
+import type { PlanStore } from './limits.store.ts';
+import type {
+  EffectivePlan,
+  JobCountsSource,
+  LimitsAlert,
+  PlanOverrides,
+  RateDecision,
+  RouteClass,
+  TenantJobCounts,
+  TenantLimitCounts,
+} from './limits.types.ts';
+import { PenaltyBox } from './penalty-box.ts';
+import { parseStoredOverrides } from './plan-overrides.schema.ts';
+import type { RateLimitStore, RateLimitStoreStatus } from './rate-limit.store.ts';
+import { costOf, effectivePlanOf, planProblems } from './usage-plan.ts';
+
+/** Global load-shedding settings (configuration). */
+export interface SheddingSettings {
+  /** Requests in flight on this instance at once; interactive work is shed only at this level. */
+  requestsInFlightMax: number;
+  /** Report-class requests are shed once in-flight requests reach this share of the budget. */
+  shedReportsAtPercent: number;
+  /** Batch work is shed once in-flight requests reach this share of the budget. */
+  shedBatchAtPercent: number;
+}
+
+export type Clock = () => number;
+
+export interface LimitsServiceOptions {
+  tiers: TierCatalogue;
+  plans: PlanStore;
+  rates: RateLimitStore;
+  shedding: SheddingSettings;
+  log: Logger;
+  /** The limiter's clock in milliseconds; tests inject one to step time exactly. */
+  clock?: Clock;
+}
+
+/** The outcome of admitting one request: data, rendered by the HTTP layer. */
+export type Admission =
+  | { outcome: 'admitted'; decision: RateDecision | null; release: () => void }
+  | { outcome: 'refused'; decision: RateDecision | null; error: AppError };
+
+type Refusal = Extract<Admission, { outcome: 'refused' }>;
+type TenantAdmission = { outcome: 'accepted'; decision: RateDecision } | Refusal;
+
+export interface TenantPlanView {
+  tenantId: string;
+  tier: string;
+  overrides: PlanOverrides;
+  effective: EffectivePlan;
+}
+
+export interface LimitsSnapshot {
+  instance: { requestsInFlight: number } & SheddingSettings;
+  store: RateLimitStoreStatus;
+  alerts: LimitsAlert[];
+  tenants: Array<{ tenantId: string; counts: TenantLimitCounts; jobs: TenantJobCounts | null }>;
+}
+
+function zeroCounts(): TenantLimitCounts {
+  return {
+    accepted: 0,
+    rateLimited: 0,
+    quotaExhausted: 0,
+    concurrencyLimited: 0,
+    connectionsBusy: 0,
+    shed: 0,
+    inFlight: 0,
+    databaseConnectionsHeld: 0,
+  };
+}
+
+function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+/**
+ * Usage plans, bulkheads and load shedding. Request admission runs in this order, so a
+ * refused request costs the tenant nothing it did not use: shed under global overload
+ * (by route class), then the tenant's in-flight cap, then its token bucket and quota.
+ * Counts are per instance since start.
+ */
+export class LimitsService implements TenantScopeGate {
+  readonly #tiers: TierCatalogue;
+  readonly #plans: PlanStore;
+  readonly #rates: RateLimitStore;
+  readonly #shedding: SheddingSettings;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #planCache = new Map<string, { plan: EffectivePlan; expiresAtMs: number }>();
+  readonly #inFlight = new TenantSemaphores();
+  readonly #connections = new TenantSemaphores();
+  readonly #counts = new Map<string, TenantLimitCounts>();
+  readonly #penalties = new PenaltyBox(limitsLimits.penaltyEntriesMax, limitsLimits.planCacheTtlMs);
+  #requestsInFlight = 0;
+  #jobCounts: JobCountsSource | null = null;
+
+  constructor(options: LimitsServiceOptions) {
+    this.#tiers = options.tiers;
+    this.#plans = options.plans;
+    this.#rates = options.rates;
+    this.#shedding = options.shedding;
+    this.#log = options.log;
+    this.#clock = options.clock ?? Date.now;
+    for (const tier of options.tiers.list()) {
+      const problems = planProblems(effectivePlanOf(tier, {}));
+      assert(problems.length === 0, `tier ${tier.name}: ${problems.join('; ')}`);
+    }
+  }
+
+  /** The jobs domain registers here to add queued and running counts to the operator view. */
+  setJobCountsSource(source: JobCountsSource): void {
+    this.#jobCounts = source;
+  }
+
+  /**
+   * Before authentication: the standing refusal of a caller (its bearer credential) that
+   * was refused moments ago and is certain to be refused again; null when there is none.
+   * Refusals: RATE_LIMITED, QUOTA_EXHAUSTED.
+   */
+  refuseEarly(callerKey: string): { error: AppError; decision: RateDecision; burst: number } | null {
+    const penalty = this.#penalties.find(callerKey, this.#clock());
+    if (penalty === null) return null;
+    const counts = this.#countsOf(penalty.tenantId);
+    const retry = { retryAfterSeconds: retryAfterSeconds(penalty.decision.retryAfterMs) };
+    if (penalty.outcome === 'rate_limited') counts.rateLimited += 1;
+    else counts.quotaExhausted += 1;
+    const code = penalty.outcome === 'rate_limited' ? 'RATE_LIMITED' : 'QUOTA_EXHAUSTED';
+    return { error: new AppError(code, undefined, retry), decision: penalty.decision, burst: penalty.burst };
+  }
+
+  /**
+   * Admits or refuses one request. `tenant` is null for operator and anonymous routes,
+   * which are only subject to shedding; `callerKey` (the verified credential) lets a
+   * refusal answer that caller's next requests early (`refuseEarly`).
+   * Refusals: SERVICE_OVERLOADED, TENANT_CONCURRENCY_LIMITED, RATE_LIMITED, QUOTA_EXHAUSTED.
+   */
+  async admit(tenant: TenantContext | null, routeClass: RouteClass, callerKey?: string): Promise<Admission> {
+    if (this.#requestsInFlight >= this.#shedThreshold(routeClass)) {
+      if (tenant) this.#countsOf(tenant.tenantId).shed += 1;
+      return await this.#refuse(
+        tenant,
+        new AppError('SERVICE_OVERLOADED', `Shed ${routeClass} request.`, {
+          retryAfterSeconds: limitsLimits.retryAfterSecondsOverloaded,
+        }),
+      );
+    }
+    this.#requestsInFlight += 1;
+    if (tenant === null) return { outcome: 'admitted', decision: null, release: this.#releaser(null) };
+    let result: TenantAdmission;
+    try {
+      result = await this.#admitTenant(tenant, routeClass, callerKey);
+    } catch (error) {
+      this.#requestsInFlight -= 1;
+      throw error;
+    }
+    if (result.outcome === 'refused') {
+      this.#requestsInFlight -= 1;
+      return result;
+    }
+    return { outcome: 'admitted', decision: result.decision, release: this.#releaser(tenant.tenantId) };
+  }
+
+  /** The tenant's bulkhead, then its bucket and quota; holds an in-flight slot when accepted. */
+  async #admitTenant(tenant: TenantContext, routeClass: RouteClass, callerKey?: string): Promise<TenantAdmission> {
+    const { tenantId } = tenant;
+    const plan = await this.planOf(tenant);
+    const counts = this.#countsOf(tenantId);
+    if (!this.#inFlight.tryAcquire(tenantId, plan.bounds.inFlightRequestsMax)) {
+      counts.concurrencyLimited += 1;
+      return await this.#refuse(
+        tenant,
+        new AppError('TENANT_CONCURRENCY_LIMITED', undefined, {
+          retryAfterSeconds: limitsLimits.retryAfterSecondsOverloaded,
+        }),
+      );
+    }
+    const cost = costOf(plan.usagePlan, routeClass);
+    let decision: RateDecision;
+    const nowMs = this.#clock();
+    try {
+      decision = await this.#rates.consume({ tenantId, usagePlan: plan.usagePlan, cost, nowMs });
+    } catch (error) {
+      this.#inFlight.release(tenantId);
+      throw error;
+    }
+    if (decision.outcome === 'accepted') {
+      counts.accepted += 1;
+      counts.inFlight += 1;
+      return { outcome: 'accepted', decision };
+    }
+    this.#inFlight.release(tenantId);
+    // A degraded store answers from a per-instance share; its refusals say nothing about the shared bucket.
+    if (callerKey !== undefined && this.#rates.status().state === 'healthy') {
+      this.#penalties.record(callerKey, tenantId, plan.usagePlan.burst, decision, nowMs);
+    }
+    const retry = { retryAfterSeconds: retryAfterSeconds(decision.retryAfterMs) };
+    if (decision.outcome === 'rate_limited') {
+      counts.rateLimited += 1;
+      return { outcome: 'refused', decision, error: new AppError('RATE_LIMITED', undefined, retry) };
+    }
+    counts.quotaExhausted += 1;
+    return { outcome: 'refused', decision, error: new AppError('QUOTA_EXHAUSTED', undefined, retry) };
+  }
+
+  /** A refusal before the bucket was consulted still reports the bucket, read at no cost. */
+  async #refuse(tenant: TenantContext | null, error: AppError): Promise<Refusal> {
+    if (tenant === null) return { outcome: 'refused', decision: null, error };
+    const plan = await this.planOf(tenant);
+    const decision = await this.#rates.consume({
+      tenantId: tenant.tenantId,
+      usagePlan: plan.usagePlan,
+      cost: 0,
+      nowMs: this.#clock(),
+    });
+    return { outcome: 'refused', decision, error };
+  }
+
+  #releaser(tenantId: string | null): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#requestsInFlight -= 1;
+      if (tenantId === null) return;
+      this.#inFlight.release(tenantId);
+      this.#countsOf(tenantId).inFlight -= 1;
+    };
+  }
+
+  #shedThreshold(routeClass: RouteClass): number {
+    const { requestsInFlightMax, shedReportsAtPercent, shedBatchAtPercent } = this.#shedding;
+    if (routeClass === 'report') return Math.floor((requestsInFlightMax * shedReportsAtPercent) / 100);
+    if (routeClass === 'batch') return Math.floor((requestsInFlightMax * shedBatchAtPercent) / 100);
+    return requestsInFlightMax;
+  }
+
+  /**
+   * The tenant scope's gate: a slot of the tenant's database connections (bounded wait) and
+   * its statement timeout. Errors: DATABASE_CONNECTIONS_BUSY.
+   */
+  async enterScope(tenant: TenantContext): Promise<TenantScopePass> {
+    const { tenantId } = tenant;
+    const plan = await this.planOf(tenant);
+    const granted = await this.#connections.acquire(
+      tenantId,
+      plan.bounds.databaseConnectionsMax,
+      limitsLimits.connectionWaitMsMax,
+      limitsLimits.connectionWaitersMax,
+    );
+    const counts = this.#countsOf(tenantId);
+    if (!granted) {
+      counts.connectionsBusy += 1;
+      throw new AppError('DATABASE_CONNECTIONS_BUSY', undefined, {
+        retryAfterSeconds: limitsLimits.retryAfterSecondsOverloaded,
+      });
+    }
+    counts.databaseConnectionsHeld += 1;
+    let left = false;
+    return {
+      statementTimeoutMs: plan.bounds.statementTimeoutMs,
+      leave: () => {
+        assert(!left, 'a scope pass is returned once');
+        left = true;
+        counts.databaseConnectionsHeld -= 1;
+        this.#connections.release(tenantId);
+      },
+    };
+  }
+
+  /** The tenant's effective plan, cached briefly; malformed stored overrides are ignored and logged. */
+  async planOf(tenant: TenantContext): Promise<EffectivePlan> {
+    const nowMs = Date.now();
+    const cached = this.#planCache.get(tenant.tenantId);
+    if (cached && cached.expiresAtMs > nowMs) return cached.plan;
+    const stored = await this.#plans.find(tenant.tenantId);
+    const plan = this.#resolve(tenant.tenantId, stored?.tier ?? tenant.tier, stored?.overrides ?? {});
+    if (this.#planCache.size >= limitsLimits.planCacheEntriesMax) this.#planCache.clear();
+    this.#planCache.set(tenant.tenantId, { plan, expiresAtMs: nowMs + limitsLimits.planCacheTtlMs });
+    return plan;
+  }
+
+  #resolve(tenantId: string, tierName: string, stored: unknown): EffectivePlan {
+    const tier = this.#tiers.find(tierName);
+    assert(tier !== undefined, `tenant ${tenantId} is on tier ${tierName}, which the catalogue lacks`);
+    const overrides = parseStoredOverrides(stored);
+    const plan = effectivePlanOf(tier, overrides ?? {});
+    const problems = overrides === null ? ['malformed'] : planProblems(plan);
+    if (problems.length === 0) return plan;
+    this.#log.warn({ tenantId, problems }, 'ignoring plan overrides that no longer give a valid plan');
+    return effectivePlanOf(tier, {});
+  }
+
+  /** Operator view of a tenant's plan. Errors: TENANT_NOT_FOUND. */
+  async getPlan(tenantId: string): Promise<TenantPlanView> {
+    const stored = await this.#plans.find(tenantId);
+    if (!stored) throw new AppError('TENANT_NOT_FOUND');
+    return this.#view(tenantId, stored.tier, stored.overrides);
+  }
+
+  /**
+   * Replaces a tenant's overrides (`{}` clears them); takes effect on this instance at once
+   * and on others within the plan cache's lifetime. Errors: TENANT_NOT_FOUND, PLAN_OVERRIDES_INVALID.
+   */
+  async setOverrides(tenantId: string, overrides: PlanOverrides): Promise<TenantPlanView> {
+    const current = await this.#plans.find(tenantId);
+    if (!current) throw new AppError('TENANT_NOT_FOUND');
+    const tier = this.#tiers.find(current.tier);
+    assert(tier !== undefined, `tenant ${tenantId} is on tier ${current.tier}, which the catalogue lacks`);
+    const problems = planProblems(effectivePlanOf(tier, overrides));
+    if (problems.length > 0) throw new AppError('PLAN_OVERRIDES_INVALID', problems.join('; '), { problems });
+    const stored = await this.#plans.setOverrides(tenantId, overrides);
+    if (!stored) throw new AppError('TENANT_NOT_FOUND');
+    this.#planCache.delete(tenantId);
+    this.#penalties.forgetTenant(tenantId);
+    this.#log.info({ tenantId, overrides }, 'plan overrides set');
+    return this.#view(tenantId, stored.tier, stored.overrides);
+  }
+
+  #view(tenantId: string, tierName: string, stored: unknown): TenantPlanView {
+    return {
+      tenantId,
+      tier: tierName,
+      overrides: parseStoredOverrides(stored) ?? {},
+      effective: this.#resolve(tenantId, tierName, stored),
+    };
+  }
+
+  /** Counts of this instance for the operator, with the jobs domain's counts when it is wired. */
+  async snapshot(): Promise<LimitsSnapshot> {
+    const jobs = this.#jobCounts ? await this.#jobCounts.countsByTenant() : null;
+    const tenantIds = new Set([...this.#counts.keys(), ...(jobs?.keys() ?? [])]);
+    const store = this.#rates.status();
+    return {
+      instance: { requestsInFlight: this.#requestsInFlight, ...this.#shedding },
+      store,
+      alerts: store.alerts,
+      tenants: [...tenantIds].map((tenantId) => ({
+        tenantId,
+        counts: { ...(this.#counts.get(tenantId) ?? zeroCounts()) },
+        jobs: jobs === null ? null : (jobs.get(tenantId) ?? { queued: 0, running: 0 }),
+      })),
+    };
+  }
+
+  #countsOf(tenantId: string): TenantLimitCounts {
+    let counts = this.#counts.get(tenantId);
+    if (counts === undefined) {
+      counts = zeroCounts();
+      this.#counts.set(tenantId, counts);
+    }
+    return counts;
+  }
+
+  async close(): Promise<void> {
+    await this.#rates.close();
+  }
+}

@@ -1,0 +1,461 @@
+/**
+ * The noisy-neighbour harness. One server (`countinghouse start`, embedded PostgreSQL, or
+ * DATABASE_URL / REDIS_URL when set) on loopback; several quiet tenants run a steady
+ * workload of reads (one entity) and list pages (100 entities); then a noisy tenant on the
+ * same plan floods list pages at 20 × its plan rate. Prints each quiet tenant's p50 and
+ * p99 alone and under the flood, the p99 ratio (goal ≤ 1.25), and the noisy tenant's
+ * accepted rate against its plan (goal within ±5 %). Bounded: setup, a warm-up, two phases
+ * of --seconds each, and a hard deadline.
+ *
+ * The flood comes from a child process, so that it does not delay the quiet tenants' own
+ * clock; it still shares the machine's cores with the server, which a real noisy client
+ * would not. Also printed: the server process's CPU in each phase (Linux), to tell a
+ * starved server (a busy machine) from a slow one.
+ *
+ *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10]
+ *
+ * Diagnostics: BENCH_DEBUG=1 prints each quiet request slower than 200 ms and the server's
+ * output; BENCH_SERVER_LOG=<file> with BENCH_SERVER_LOG_LEVEL=info keeps the server's log.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const binary = path.join(repoRoot, 'apps', 'server', 'bin', 'countinghouse.mjs');
+const operatorKey = `chop_bench_${'n'.repeat(40)}`;
+const password = 'correct horse battery staple';
+const startTimeoutMs = 180_000;
+const entitiesPerTenant = 100;
+const floodMultiplier = 20;
+const floodOutstandingMax = 256;
+const warmupMs = 3_000;
+/** The flood's first moments spend the bucket's burst; the steady rate is measured after. */
+const burstSettleMs = 2_000;
+
+const { values: flags } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '20' },
+    quiet: { type: 'string', default: '3' },
+    'quiet-rps': { type: 'string', default: '10' },
+    // Internal: the flood runs in its own process so that it cannot slow the quiet tenants' clock.
+    'flood-worker': { type: 'string' },
+  },
+});
+const phaseMs = Number(flags.seconds) * 1_000;
+const quietCount = Number(flags.quiet);
+const quietRps = Number(flags['quiet-rps']);
+if (!(phaseMs >= 5_000 && phaseMs <= 120_000)) throw new Error('--seconds must be 5..120');
+if (!(Number.isInteger(quietCount) && quietCount >= 1 && quietCount <= 10)) throw new Error('--quiet must be 1..10');
+if (!(quietRps > 0 && quietRps <= 20)) throw new Error('--quiet-rps must be within the plan (1..20)');
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+interface Reply {
+  status: number;
+  ms: number;
+  body: string;
+}
+
+class Client {
+  readonly #agent: http.Agent;
+  readonly #port: number;
+
+  constructor(port: number, socketsMax: number) {
+    this.#port = port;
+    this.#agent = new http.Agent({ keepAlive: true, maxSockets: socketsMax });
+  }
+
+  request(method: string, url: string, token: string | null, body?: object): Promise<Reply> {
+    const started = performance.now();
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const request = http.request(
+        {
+          host: '127.0.0.1',
+          port: this.#port,
+          method,
+          path: url,
+          agent: this.#agent,
+          headers: {
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+            ...(payload ? { 'content-type': 'application/json' } : {}),
+          },
+        },
+        (response) => {
+          let text = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            text += chunk;
+          });
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, ms: performance.now() - started, body: text }),
+          );
+        },
+      );
+      request.on('error', reject);
+      request.end(payload);
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+function percentile(values: number[], fraction: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)] ?? Number.NaN;
+}
+
+async function startServer(): Promise<{ child: ChildProcess; port: number; home: string; output: () => string }> {
+  const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-noisy-'));
+  await fs.chmod(home, 0o755);
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    COUNTINGHOUSE_HOME: home,
+    PORT: String(port),
+    COUNTINGHOUSE_OPERATOR_KEY: operatorKey,
+    LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL ?? 'warn',
+  };
+  const child = spawn(process.execPath, [binary, 'start'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const logFile = process.env.BENCH_SERVER_LOG;
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-8_000);
+    if (logFile) void fs.appendFile(logFile, chunk);
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-8_000);
+  });
+  const deadline = performance.now() + startTimeoutMs;
+  const probe = new Client(port, 1);
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`server exited: ${output}`);
+      const ready = await probe.request('GET', '/readyz', null).catch(() => null);
+      if (ready?.status === 200) break;
+      if (performance.now() > deadline) throw new Error(`server not ready in time: ${output}`);
+      await sleep(100);
+    }
+  } finally {
+    probe.close();
+  }
+  return { child, port, home, output: () => output };
+}
+
+interface Tenant {
+  id: string;
+  token: string;
+  entityIds: string[];
+}
+
+async function onboard(client: Client, name: string): Promise<Tenant> {
+  const email = `owner@${name.toLowerCase().replace(/[^a-z0-9]/g, '')}.test`;
+  const created = await client.request('POST', '/v1/tenants', operatorKey, {
+    name,
+    tier: 'starter',
+    admin: { email, password },
+  });
+  if (created.status !== 201) throw new Error(`onboarding failed: ${created.body}`);
+  const id = (JSON.parse(created.body) as { id: string }).id;
+  const signedIn = await client.request('POST', '/v1/auth/token', null, { tenantId: id, email, password });
+  if (signedIn.status !== 200) throw new Error(`sign-in failed: ${signedIn.body}`);
+  const token = (JSON.parse(signedIn.body) as { access_token: string }).access_token;
+  // Seed at a raised plan, then return the tenant to its tier's plan for the measurement.
+  await client.request('PUT', `/v1/tenants/${id}/plan`, operatorKey, {
+    usagePlan: { ratePerSecond: 1000, burst: 1000 },
+  });
+  const entityIds: string[] = [];
+  for (let index = 0; index < entitiesPerTenant; index += 1) {
+    const entity = await client.request('POST', '/v1/entities', token, { name: `${name} client ${index}` });
+    if (entity.status !== 201) throw new Error(`seeding failed: ${entity.body}`);
+    entityIds.push((JSON.parse(entity.body) as { id: string }).id);
+  }
+  await client.request('PUT', `/v1/tenants/${id}/plan`, operatorKey, {});
+  return { id, token, entityIds };
+}
+
+/** A quiet tenant: open-loop, evenly spaced, alternating one-entity reads and 100-entity list pages. */
+async function quietLoad(
+  client: Client,
+  tenant: Tenant,
+  durationMs: number,
+  latencies: number[],
+  errors: Map<number, number>,
+) {
+  const intervalMs = 1_000 / quietRps;
+  const started = performance.now();
+  const pending: Array<Promise<void>> = [];
+  for (let index = 0; ; index += 1) {
+    const dueMs = started + index * intervalMs;
+    if (dueMs - started >= durationMs) break;
+    const waitMs = dueMs - performance.now();
+    if (waitMs > 0) await sleep(waitMs);
+    const url =
+      index % 2 === 0 ? `/v1/entities/${tenant.entityIds[index % tenant.entityIds.length]}` : '/v1/entities?limit=100';
+    pending.push(
+      client.request('GET', url, tenant.token).then((reply) => {
+        if (process.env.BENCH_DEBUG && reply.ms > 200)
+          console.log(`slow at ${(dueMs - started).toFixed(0)} ms: ${reply.ms.toFixed(0)} ms`);
+        if (reply.status === 200) latencies.push(reply.ms);
+        else errors.set(reply.status, (errors.get(reply.status) ?? 0) + 1);
+      }),
+    );
+  }
+  await Promise.all(pending);
+}
+
+interface FloodResult {
+  sent: number;
+  skipped: number;
+  statuses: Record<string, number>;
+  acceptedAfterBurst: number;
+}
+
+/** The noisy tenant: open-loop list pages at 20 × plan rate, at most floodOutstandingMax in flight. */
+async function flood(client: Client, tenant: Tenant, ratePerSecond: number, durationMs: number): Promise<FloodResult> {
+  const result: FloodResult = { sent: 0, skipped: 0, statuses: {}, acceptedAfterBurst: 0 };
+  const tickMs = 10;
+  const perTick = (ratePerSecond * tickMs) / 1_000;
+  const started = performance.now();
+  let outstanding = 0;
+  let owed = 0;
+  const pending: Array<Promise<void>> = [];
+  for (let tick = 0; tick * tickMs < durationMs; tick += 1) {
+    const waitMs = started + tick * tickMs - performance.now();
+    if (waitMs > 0) await sleep(waitMs);
+    owed += perTick;
+    for (; owed >= 1; owed -= 1) {
+      if (outstanding >= floodOutstandingMax) {
+        result.skipped += 1;
+        continue;
+      }
+      const sentAtMs = performance.now() - started;
+      outstanding += 1;
+      result.sent += 1;
+      pending.push(
+        client.request('GET', '/v1/entities?limit=100', tenant.token).then(
+          (reply) => {
+            outstanding -= 1;
+            result.statuses[reply.status] = (result.statuses[reply.status] ?? 0) + 1;
+            if (reply.status === 200 && sentAtMs >= burstSettleMs) result.acceptedAfterBurst += 1;
+          },
+          () => {
+            outstanding -= 1;
+            result.statuses.failed = (result.statuses.failed ?? 0) + 1;
+          },
+        ),
+      );
+    }
+  }
+  await Promise.all(pending);
+  return result;
+}
+
+interface FloodOrder {
+  port: number;
+  token: string;
+  ratePerSecond: number;
+  durationMs: number;
+}
+
+/**
+ * Starts the flood in a child process (same tsx loader) and waits until it is loaded, so
+ * its start-up costs no CPU inside the measured phase; `go` starts it, `done` reports.
+ */
+async function spawnFlood(order: FloodOrder): Promise<{ go: () => Promise<FloodResult> }> {
+  const self = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, [...process.execArgv, self, '--flood-worker', JSON.stringify(order)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let output = '';
+  let announced = () => {};
+  const ready = new Promise<void>((resolve) => {
+    announced = resolve;
+  });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    if (output.startsWith('ready\n')) announced();
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await Promise.race([ready, exited]);
+  return {
+    go: async () => {
+      child.stdin?.end('go\n');
+      const code = await exited;
+      if (code !== 0) throw new Error(`flood worker failed (${String(code)})`);
+      return JSON.parse(output.slice('ready\n'.length)) as FloodResult;
+    },
+  };
+}
+
+async function phase(
+  client: Client,
+  quiet: Tenant[],
+  durationMs: number,
+  noisy: { go: () => Promise<FloodResult> } | null,
+) {
+  const latencies = quiet.map(() => [] as number[]);
+  const errors = quiet.map(() => new Map<number, number>());
+  const [floodResult] = await Promise.all([
+    noisy ? noisy.go() : Promise.resolve(null),
+    ...quiet.map((tenant, index) =>
+      quietLoad(client, tenant, durationMs, latencies[index] ?? [], errors[index] ?? new Map()),
+    ),
+  ]);
+  return { latencies, errors, floodResult };
+}
+
+/** CPU seconds (user + system) a process has used, from /proc on Linux; null elsewhere. */
+async function cpuSeconds(pid: number | undefined): Promise<number | null> {
+  if (pid === undefined) return null;
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (stat === null) return null;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function measured<T>(
+  pid: number | undefined,
+  work: () => Promise<T>,
+): Promise<{ result: T; cpuPercent: number | null }> {
+  const cpuBefore = await cpuSeconds(pid);
+  const started = performance.now();
+  const result = await work();
+  const cpuAfter = await cpuSeconds(pid);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    result,
+    cpuPercent: cpuBefore === null || cpuAfter === null ? null : ((cpuAfter - cpuBefore) / seconds) * 100,
+  };
+}
+
+const ms = (value: number) => `${value.toFixed(1)} ms`.padStart(10);
+
+async function main(): Promise<void> {
+  const hardDeadline = setTimeout(
+    () => {
+      console.error('noisy-neighbour: hard deadline reached');
+      process.exit(2);
+    },
+    startTimeoutMs + 4 * phaseMs + 300_000,
+  );
+  hardDeadline.unref();
+  const server = await startServer();
+  const setup = new Client(server.port, 4);
+  const quietClient = new Client(server.port, 32);
+  try {
+    const suffix = Math.random().toString(36).slice(2, 8);
+    const quiet: Tenant[] = [];
+    for (let index = 0; index < quietCount; index += 1) quiet.push(await onboard(setup, `Quiet ${index} ${suffix}`));
+    const noisy = await onboard(setup, `Noisy ${suffix}`);
+    const plan = JSON.parse((await setup.request('GET', `/v1/tenants/${noisy.id}/plan`, operatorKey)).body) as {
+      effective: { usagePlan: { ratePerSecond: number; burst: number } };
+    };
+    const planRate = plan.effective.usagePlan.ratePerSecond;
+    const floodRate = planRate * floodMultiplier;
+
+    await phase(quietClient, quiet, warmupMs, null);
+    const pid = server.child.pid;
+    const aloneRun = await measured(pid, () => phase(quietClient, quiet, phaseMs, null));
+    const flooder = await spawnFlood({
+      port: server.port,
+      token: noisy.token,
+      ratePerSecond: floodRate,
+      durationMs: phaseMs,
+    });
+    const loudRun = await measured(pid, () => phase(quietClient, quiet, phaseMs, flooder));
+    const alone = aloneRun.result;
+    const loud = loudRun.result;
+    const cpu = (value: number | null) => (value === null ? 'n/a' : `${value.toFixed(0)} %`);
+
+    const floodResult = loud.floodResult;
+    if (!floodResult) throw new Error('no flood result');
+    console.log(
+      `noisy-neighbour: ${quietCount} quiet tenants × ${quietRps} req/s (one-entity read + 100-entity list page), ` +
+        `noisy tenant floods list pages at ${floodRate} req/s (${floodMultiplier} × plan ${planRate}/s, burst ${plan.effective.usagePlan.burst}); ` +
+        `${phaseMs / 1000} s per phase; ${os.cpus().length} CPUs, load ${os.loadavg()[0]?.toFixed(2)}; ` +
+        `${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}, ${process.env.REDIS_URL ? 'Redis' : 'in-process'} limiter`,
+    );
+    console.log(
+      `server process CPU: alone ${cpu(aloneRun.cpuPercent)}, under the flood ${cpu(loudRun.cpuPercent)} (of one core)`,
+    );
+    console.log(
+      `${'quiet tenant'.padEnd(14)}${'p50 alone'.padStart(10)}${'p99 alone'.padStart(10)}${'p50 flood'.padStart(10)}${'p99 flood'.padStart(10)}  p99 ratio  non-200`,
+    );
+    let worstRatio = 0;
+    quiet.forEach((_, index) => {
+      const before = alone.latencies[index] ?? [];
+      const during = loud.latencies[index] ?? [];
+      const ratio = percentile(during, 0.99) / percentile(before, 0.99);
+      worstRatio = Math.max(worstRatio, ratio);
+      const failures = [
+        ...(loud.errors[index] ?? new Map()).entries(),
+        ...(alone.errors[index] ?? new Map()).entries(),
+      ];
+      console.log(
+        `${`quiet ${index}`.padEnd(14)}${ms(percentile(before, 0.5))}${ms(percentile(before, 0.99))}${ms(percentile(during, 0.5))}${ms(percentile(during, 0.99))}  ${ratio.toFixed(2).padStart(9)}  ${failures.length === 0 ? 'none' : failures.map(([status, count]) => `${status}×${count}`).join(' ')}`,
+      );
+    });
+    const steadySeconds = (phaseMs - burstSettleMs) / 1_000;
+    const acceptedRate = floodResult.acceptedAfterBurst / steadySeconds;
+    const deviation = (acceptedRate / planRate - 1) * 100;
+    const statuses = Object.entries(floodResult.statuses)
+      .map(([status, count]) => `${status}×${count}`)
+      .join(' ');
+    console.log(
+      `noisy tenant: sent ${floodResult.sent} (${(floodResult.sent / (phaseMs / 1000)).toFixed(0)}/s, ${floodResult.skipped} not sent at ${floodOutstandingMax} outstanding), ${statuses}; ` +
+        `accepted after the burst ${acceptedRate.toFixed(2)}/s vs plan ${planRate}/s (${deviation >= 0 ? '+' : ''}${deviation.toFixed(1)} %)`,
+    );
+    console.log(
+      `goals: worst quiet p99 ratio ${worstRatio.toFixed(2)} (≤ 1.25: ${worstRatio <= 1.25 ? 'met' : 'NOT met'}); ` +
+        `noisy accepted rate ${deviation.toFixed(1)} % from plan (±5 %: ${Math.abs(deviation) <= 5 ? 'met' : 'NOT met'})`,
+    );
+    if (process.env.BENCH_DEBUG) console.log(server.output());
+  } finally {
+    setup.close();
+    quietClient.close();
+    const exited = new Promise((resolve) => server.child.once('exit', resolve));
+    server.child.kill('SIGTERM');
+    await exited;
+    await fs.rm(server.home, { recursive: true, force: true });
+  }
+}
+
+if (flags['flood-worker'] !== undefined) {
+  const order = JSON.parse(flags['flood-worker']) as FloodOrder;
+  const client = new Client(order.port, floodOutstandingMax);
+  process.stdout.write('ready\n');
+  await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+  const result = await flood(
+    client,
+    { id: '', token: order.token, entityIds: [] },
+    order.ratePerSecond,
+    order.durationMs,
+  );
+  client.close();
+  process.stdout.write(JSON.stringify(result));
+} else {
+  await main();
+}
