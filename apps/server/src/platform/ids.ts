@@ -9,6 +9,11 @@ export const idPrefixes = {
   tenant: 'ten',
   user: 'usr',
   entity: 'ent',
+  account: 'acc',
+  journalEntry: 'je',
+  adjustment: 'adj',
+  comment: 'cmt',
+  closeTask: 'task',
   request: 'req',
 } as const;
 

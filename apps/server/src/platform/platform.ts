@@ -5,6 +5,7 @@ import { EntitiesService } from '../entities/entities.service.ts';
 import { IdentityService } from '../identity/identity.service.ts';
 import { loadSigningKeys } from '../identity/signing-keys.ts';
 import { TokenService } from '../identity/tokens.ts';
+import { createLedgerServices, type LedgerServices } from '../ledger/ledger.services.ts';
 import { OperatorKey } from '../tenancy/operator-key.ts';
 import { TenancyService } from '../tenancy/tenancy.service.ts';
 import { PgTenancyStore } from '../tenancy/tenancy.store.ts';
@@ -29,6 +30,7 @@ export interface Platform {
   identity: IdentityService;
   tokens: TokenService;
   entities: EntitiesService;
+  ledger: LedgerServices;
   operatorKey: OperatorKey;
   /** Set when this process generated the operator key, so it can be shown once. */
   generatedOperatorKey: string | null;
@@ -113,6 +115,7 @@ export async function openPlatform(config: Config, log: Logger): Promise<Platfor
       identity: new IdentityService(tenancy, scopes, tokens),
       tokens,
       entities: new EntitiesService(scopes),
+      ledger: createLedgerServices(scopes),
       operatorKey: new OperatorKey(operatorSecret.value),
       generatedOperatorKey: operatorSecret.created ? operatorSecret.value : null,
       async isReady() {

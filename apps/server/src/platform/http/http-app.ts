@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { entitiesRoutes } from '../../entities/entities.routes.ts';
 import { authPlugin } from '../../identity/auth.plugin.ts';
 import { identityRoutes } from '../../identity/identity.routes.ts';
+import { ledgerRoutes } from '../../ledger/ledger.routes.ts';
 import { tenancyRoutes } from '../../tenancy/tenancy.routes.ts';
 import { formatId, newUuid } from '../ids.ts';
 import type { Platform } from '../platform.ts';
@@ -85,6 +86,7 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
   await app.register(identityRoutes, { identity: platform.identity, tokens: platform.tokens });
   await app.register(tenancyRoutes, { tenancy: platform.tenancy });
   await app.register(entitiesRoutes, { entities: platform.entities });
+  await app.register(ledgerRoutes, { ledger: platform.ledger });
   await app.ready();
   return app;
 }

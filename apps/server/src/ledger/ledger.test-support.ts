@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import type { TestStack, TestTenant } from '../../test/harness.ts';
+
+/** Helpers for the ledger's HTTP tests: a client entity with the US chart, and posting. */
+export interface TestBooks {
+  tenant: TestTenant;
+  entityId: string;
+  accounts: Record<string, string>;
+}
+
+export async function createBooks(stack: TestStack, tenant: TestTenant, extra: object = {}): Promise<TestBooks> {
+  const entity = await stack.app.inject({
+    method: 'POST',
+    url: '/v1/entities',
+    headers: tenant.auth,
+    payload: { name: `Client ${randomUUID()}`, entityType: 's_corporation', ...extra },
+  });
+  if (entity.statusCode !== 201) throw new Error(`entity creation failed: ${entity.body}`);
+  const entityId = entity.json<{ id: string }>().id;
+  const chart = await stack.app.inject({
+    method: 'POST',
+    url: `/v1/entities/${entityId}/accounts/from-template`,
+    headers: tenant.auth,
+    payload: { template: 'us-small-business' },
+  });
+  if (chart.statusCode !== 201) throw new Error(`chart creation failed: ${chart.body}`);
+  const accounts = Object.fromEntries(
+    chart.json<{ items: Array<{ id: string; number: string }> }>().items.map((account) => [account.number, account.id]),
+  );
+  return { tenant, entityId, accounts };
+}
+
+export function line(
+  accountId: string | undefined,
+  side: 'debit' | 'credit',
+  amountMinor: number | string,
+  currency = 'USD',
+) {
+  if (accountId === undefined) throw new Error('no such account in the test chart');
+  return { accountId, side, amountMinor, currency, exponent: currency === 'JPY' ? 0 : 2 };
+}
+
+/** A balanced two-line entry: debit one account, credit the other. */
+export function twoLine(books: TestBooks, date: string, debit: string, credit: string, amountMinor: number | string) {
+  return {
+    date,
+    memo: `${debit}/${credit}`,
+    lines: [line(books.accounts[debit], 'debit', amountMinor), line(books.accounts[credit], 'credit', amountMinor)],
+  };
+}
+
+export async function post(stack: TestStack, books: TestBooks, payload: object, key: string = randomUUID()) {
+  return await stack.app.inject({
+    method: 'POST',
+    url: `/v1/entities/${books.entityId}/journal-entries`,
+    headers: { ...books.tenant.auth, 'idempotency-key': key },
+    payload,
+  });
+}
+
+/** Counts the entity's journal rows straight from the entries list (all pages). */
+export async function countEntries(stack: TestStack, books: TestBooks): Promise<number> {
+  let total = 0;
+  let cursor: string | null = null;
+  do {
+    const query: string = cursor ? `?limit=1000&cursor=${cursor}` : '?limit=1000';
+    const page = await stack.app.inject({
+      method: 'GET',
+      url: `/v1/entities/${books.entityId}/journal-entries${query}`,
+      headers: books.tenant.auth,
+    });
+    const body = page.json<{ items: unknown[]; nextCursor: string | null }>();
+    total += body.items.length;
+    cursor = body.nextCursor;
+  } while (cursor);
+  return total;
+}
