@@ -45,6 +45,10 @@ export const ledgerErrors = {
   ADJUSTMENT_NOT_FOUND: { status: 404, title: 'The adjustment does not exist in this entity.' },
   ADJUSTMENT_STATE_INVALID: { status: 409, title: 'The adjustment is not in a state that allows this step.' },
   ADJUSTMENT_SELF_APPROVAL: { status: 403, title: 'The approver of an adjustment must not be its preparer.' },
+  ADJUSTMENT_APPROVAL_FORBIDDEN: {
+    status: 403,
+    title: 'Approving an adjustment needs the owner, partner or manager role.',
+  },
   CLOSE_TASK_NOT_FOUND: { status: 404, title: 'The close checklist task does not exist.' },
   REPORT_RANGE_INVALID: { status: 400, title: 'The report dates are invalid or out of order.' },
 } as const;

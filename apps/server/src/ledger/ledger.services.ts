@@ -1,13 +1,25 @@
 import type { TenantScopes } from '../platform/database/tenant-scope.ts';
 import { AccountsService } from './accounts/accounts.service.ts';
 import { JournalService } from './journal/journal.service.ts';
+import { PeriodsService } from './periods/periods.service.ts';
+import { ReportsService } from './reports/reports.service.ts';
+import { AdjustmentsService } from './signoff/adjustments.service.ts';
 
 /** The accounting core's services, built once by the platform. */
 export interface LedgerServices {
   accounts: AccountsService;
   journal: JournalService;
+  periods: PeriodsService;
+  adjustments: AdjustmentsService;
+  reports: ReportsService;
 }
 
 export function createLedgerServices(scopes: TenantScopes): LedgerServices {
-  return { accounts: new AccountsService(scopes), journal: new JournalService(scopes) };
+  return {
+    accounts: new AccountsService(scopes),
+    journal: new JournalService(scopes),
+    periods: new PeriodsService(scopes),
+    adjustments: new AdjustmentsService(scopes),
+    reports: new ReportsService(scopes),
+  };
 }

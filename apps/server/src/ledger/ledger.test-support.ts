@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { TestStack, TestTenant } from '../../test/harness.ts';
+import { insertUser } from '../identity/users.store.ts';
+import { formatId, newUuid, parseId } from '../platform/ids.ts';
+import { tenantContextOf } from '../tenancy/tenancy.service.ts';
 
 /** Helpers for the ledger's HTTP tests: a client entity with the US chart, and posting. */
 export interface TestBooks {
@@ -74,4 +77,34 @@ export async function countEntries(stack: TestStack, books: TestBooks): Promise<
     cursor = body.nextCursor;
   } while (cursor);
   return total;
+}
+
+/** Adds a user with the given roles to a firm and returns its bearer header and id. */
+export async function addUser(stack: TestStack, tenant: TestTenant, roles: string[]) {
+  const tenantId = parseId('tenant', tenant.id);
+  if (tenantId === null) throw new Error(`not a tenant id: ${tenant.id}`);
+  const record = await stack.platform.tenancy.getTenant(tenantId);
+  if (record === null) throw new Error('tenant not in the registry');
+  const userId = newUuid();
+  await stack.platform.scopes.run(tenantContextOf(record), (db) =>
+    insertUser(db, {
+      id: userId,
+      tenantId,
+      email: `${roles.join('-')}-${userId}@example.test`,
+      passwordHash: 'x',
+      roles,
+    }),
+  );
+  const token = await stack.platform.tokens.issue({ userId, tenantId, tier: record.tier, roles });
+  return { userId: formatId('user', userId), auth: { authorization: `Bearer ${token.accessToken}` } };
+}
+
+export async function report(stack: TestStack, books: TestBooks, name: string, query: string) {
+  const response = await stack.app.inject({
+    method: 'GET',
+    url: `/v1/entities/${books.entityId}/reports/${name}?${query}`,
+    headers: books.tenant.auth,
+  });
+  if (response.statusCode !== 200) throw new Error(`report ${name} failed: ${response.body}`);
+  return response;
 }

@@ -103,17 +103,16 @@ function whereOf(index: number, count: number): string {
 }
 
 /**
- * Checks and posts entries atomically in the caller's transaction.
+ * Checks entries without writing them: every rule that code can check before the insert.
  * Errors: LEDGER_ENTRY_TOO_FEW_LINES, LEDGER_ENTRY_UNBALANCED, LEDGER_AMOUNT_OUT_OF_RANGE,
  * LEDGER_CURRENCY_UNKNOWN, LEDGER_CURRENCY_EXPONENT_MISMATCH, LEDGER_DATE_INVALID,
  * LEDGER_ACCOUNT_UNKNOWN, LEDGER_ACCOUNT_INACTIVE, LEDGER_PERIOD_CLOSED, LEDGER_ENTITY_ARCHIVED.
  */
-export async function postEntries(
+export async function prepareEntries(
   db: TenantDb,
   books: Books,
-  userId: string,
   drafts: DraftEntry[],
-): Promise<PreparedEntry[]> {
+): Promise<{ prepared: PreparedEntry[]; accounts: Map<string, PostingAccount> }> {
   if (books.status !== 'active') throw new AppError('LEDGER_ENTITY_ARCHIVED');
   const parsed = drafts.map((draft, index) => {
     const where = whereOf(index, drafts.length);
@@ -137,6 +136,17 @@ export async function postEntries(
     };
   });
   await refuseClosedPeriods(db, books.entityId, prepared);
+  return { prepared, accounts };
+}
+
+/** Checks and posts entries atomically in the caller's transaction. Errors: as prepareEntries. */
+export async function postEntries(
+  db: TenantDb,
+  books: Books,
+  userId: string,
+  drafts: DraftEntry[],
+): Promise<PreparedEntry[]> {
+  const { prepared, accounts } = await prepareEntries(db, books, drafts);
   await insertEntries(db, books.entityId, userId, prepared);
   const shards = new Map([...accounts.values()].map((account) => [account.id, randomInt(account.balanceShards)]));
   await applyBalanceDeltas(
