@@ -104,7 +104,9 @@ export async function openPlatform(config: Config, log: Logger): Promise<Platfor
         return runtimePool;
       },
     });
-    const tokens = new TokenService(await loadSigningKeys(ownerPool, new Sealer(masterKey)));
+    const sealer = new Sealer(masterKey);
+    const tokens = new TokenService(await loadSigningKeys(ownerPool, sealer));
+    const ledger = createLedgerServices(scopes);
     const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, tiers, log);
     return {
       tiers,
@@ -114,8 +116,8 @@ export async function openPlatform(config: Config, log: Logger): Promise<Platfor
       tenancy,
       identity: new IdentityService(tenancy, scopes, tokens),
       tokens,
-      entities: new EntitiesService(scopes),
-      ledger: createLedgerServices(scopes),
+      entities: new EntitiesService(scopes, sealer, ledger.charts),
+      ledger,
       operatorKey: new OperatorKey(operatorSecret.value),
       generatedOperatorKey: operatorSecret.created ? operatorSecret.value : null,
       async isReady() {
