@@ -108,3 +108,32 @@ export async function report(stack: TestStack, books: TestBooks, name: string, q
   if (response.statusCode !== 200) throw new Error(`report ${name} failed: ${response.body}`);
   return response;
 }
+
+/**
+ * Gives a firm a row in every ledger table through the API (entity with chart, a posting,
+ * a closed period, a checklist, an adjustment with a comment), for the isolation canary.
+ */
+export async function seedLedgerCanary(stack: TestStack, tenant: TestTenant): Promise<void> {
+  const books = await createBooks(stack, tenant);
+  const posted = await post(stack, books, twoLine(books, '2026-01-15', '1010', '4000', 100));
+  const base = `/v1/entities/${books.entityId}`;
+  const steps = [
+    { method: 'POST' as const, url: `${base}/periods/2025-12/close` },
+    { method: 'GET' as const, url: `${base}/periods/2026-01/checklist` },
+    {
+      method: 'POST' as const,
+      url: `${base}/adjustments`,
+      payload: {
+        date: '2026-01-31',
+        kind: 'adjusting',
+        comment: 'canary',
+        lines: [line(books.accounts['6800'], 'debit', 1), line(books.accounts['1590'], 'credit', 1)],
+      },
+    },
+  ];
+  if (posted.statusCode !== 201) throw new Error(`canary posting failed: ${posted.body}`);
+  for (const step of steps) {
+    const response = await stack.app.inject({ ...step, headers: tenant.auth });
+    if (response.statusCode >= 300) throw new Error(`canary seeding ${step.url} failed: ${response.body}`);
+  }
+}
