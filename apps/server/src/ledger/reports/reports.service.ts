@@ -164,20 +164,22 @@ export class ReportsService {
       const adjustments = netsOf(current, ['adjustment']);
       const adjusted = netsOf(current, adjustedClasses);
       const comparative = netsOf(prior, adjustedClasses);
-      const currencies = currenciesOf(unadjusted, adjustments, adjusted, comparative).map((currency) => {
-        const rows: TrialBalanceRow[] = [];
-        for (const account of accounts.values()) {
-          const row = {
-            account,
-            unadjusted: netOf(unadjusted, currency, account.id),
-            adjustments: netOf(adjustments, currency, account.id),
-            adjusted: netOf(adjusted, currency, account.id),
-            comparative: netOf(comparative, currency, account.id),
-          };
-          if (row.unadjusted || row.adjustments || row.adjusted || row.comparative) rows.push(row);
-        }
-        return { currency, exponent: exponentOf(currency), rows: rows.sort(byNumber) };
-      });
+      const currencies = currenciesOf(unadjusted, adjustments, adjusted, comparative)
+        .map((currency) => {
+          const rows: TrialBalanceRow[] = [];
+          for (const account of accounts.values()) {
+            const row = {
+              account,
+              unadjusted: netOf(unadjusted, currency, account.id),
+              adjustments: netOf(adjustments, currency, account.id),
+              adjusted: netOf(adjusted, currency, account.id),
+              comparative: netOf(comparative, currency, account.id),
+            };
+            if (row.unadjusted || row.adjustments || row.adjusted || row.comparative) rows.push(row);
+          }
+          return { currency, exponent: exponentOf(currency), rows: rows.sort(byNumber) };
+        })
+        .filter((section) => section.rows.length > 0);
       const balanced = currencies.every((section) =>
         (['unadjusted', 'adjustments', 'adjusted', 'comparative'] as const).every(
           (column) => section.rows.reduce((total, row) => total + row[column], 0n) === 0n,
