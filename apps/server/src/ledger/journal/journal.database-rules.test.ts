@@ -190,7 +190,7 @@ describe('balance and locks at commit', () => {
         [db.tenantId, entityId, id, uuid(sibling.accounts['1010'])],
       );
     });
-    await expect(attempt).rejects.toMatchObject({ code: '23503' });
+    await expect(attempt).rejects.toMatchObject({ code: 'CH004', message: 'LEDGER_ACCOUNT_UNKNOWN' });
   });
 
   it('refuses an adjustment approved by its preparer', async () => {

@@ -249,6 +249,7 @@ describe('batch', () => {
       payload: { entries: good },
     });
     expect(ok.statusCode).toBe(201);
+    expect(ok.json<{ count: number; items: unknown[] }>()).toMatchObject({ count: 300, items: expect.any(Array) });
     expect(ok.json<{ items: unknown[] }>().items).toHaveLength(300);
     const bad = [...good, { date: '2026-06-15', lines: [line(own.accounts['1010'], 'debit', 5)] }];
     const refused = await stack.app.inject({

@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import type { App } from '../../platform/http/http-types.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
+import { formatId } from '../../platform/ids.ts';
 import { checkDate } from '../dates.ts';
 import {
   DateSchema,
@@ -154,7 +155,15 @@ export async function journalRoutes(app: App, options: { journal: JournalService
         params: EntityParams,
         headers: postingHeaders,
         body: BatchBody,
-        response: { 201: Type.Object({ items: Type.Array(Type.Ref('JournalEntry')) }), ...problemResponses },
+        response: {
+          201: Type.Object({
+            count: Type.Integer(),
+            items: Type.Array(Type.Object({ id: Type.String(), date: Type.String(), lineCount: Type.Integer() }), {
+              description: 'The posted entries in request order; read one for its lines.',
+            }),
+          }),
+          ...problemResponses,
+        },
       },
     },
     async (request, reply) => {
@@ -166,7 +175,14 @@ export async function journalRoutes(app: App, options: { journal: JournalService
         entityId,
         request.body.entries,
         request.headers['idempotency-key'],
-        (entries) => ({ items: entries.map(renderEntry) }),
+        (entries) => ({
+          count: entries.length,
+          items: entries.map((entry) => ({
+            id: formatId('journalEntry', entry.id),
+            date: entry.date,
+            lineCount: entry.lines.length,
+          })),
+        }),
       );
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       return reply.code(result.status).send(result.body);

@@ -1,3 +1,4 @@
+import { assert } from '../../platform/assert.ts';
 import { runIdempotent } from '../../platform/database/idempotency.ts';
 import type { TenantContext, TenantScopes } from '../../platform/database/tenant-scope.ts';
 import { AppError } from '../../platform/errors.ts';
@@ -6,7 +7,7 @@ import { loadBooks } from '../books.store.ts';
 import { checkDate } from '../dates.ts';
 import type { Entry, EntryInput, LineInput } from '../ledger.types.ts';
 import { jsonAmount } from '../money.ts';
-import { type EntryPosition, findEntries, findEntry, listEntries } from './journal.store.ts';
+import { type EntryPosition, findEntry, listEntries } from './journal.store.ts';
 import { checkBatchSize, type DraftEntry, mapLedgerDatabaseErrors, postEntries } from './posting.ts';
 
 export interface Idempotent<Body> {
@@ -74,9 +75,8 @@ export class JournalService {
     const draft = draftOf(input);
     return await this.#posting(tenant, key, `POST /v1/entities/${entityId}/journal-entries`, input, async (db) => {
       const books = await loadBooks(db, entityId);
-      const [posted] = await postEntries(db, books, userId, [draft]);
-      const entry = posted ? await findEntry(db, entityId, posted.id) : null;
-      if (!entry) throw new Error('a posted entry could not be read back in its own transaction');
+      const [entry] = await postEntries(db, books, userId, [draft]);
+      assert(entry !== undefined, 'posting one draft returns one entry');
       return { status: 201, body: render(entry) };
     });
   }
@@ -103,15 +103,7 @@ export class JournalService {
       inputs,
       async (db) => {
         const books = await loadBooks(db, entityId);
-        const posted = await postEntries(db, books, userId, drafts);
-        const entries = await findEntries(
-          db,
-          entityId,
-          posted.map((entry) => entry.id),
-        );
-        const order = new Map(posted.map((entry, index) => [entry.id, index]));
-        entries.sort((left, right) => (order.get(left.id) ?? 0) - (order.get(right.id) ?? 0));
-        return { status: 201, body: render(entries) };
+        return { status: 201, body: render(await postEntries(db, books, userId, drafts)) };
       },
     );
   }
@@ -140,7 +132,7 @@ export class JournalService {
         throw new AppError('LEDGER_ENTRY_NOT_REVERSIBLE');
       if (original.reversedById !== null) throw new AppError('LEDGER_ENTRY_ALREADY_REVERSED');
       const date = input.date === undefined ? original.date : checkDate(input.date, 'date');
-      const [posted] = await postEntries(db, books, userId, [
+      const [entry] = await postEntries(db, books, userId, [
         {
           date,
           kind: 'reversing',
@@ -151,8 +143,7 @@ export class JournalService {
           allowInactive: true,
         },
       ]);
-      const entry = posted ? await findEntry(db, entityId, posted.id) : null;
-      if (!entry) throw new Error('a posted reversal could not be read back in its own transaction');
+      assert(entry !== undefined, 'posting one reversal returns one entry');
       return { status: 201, body: render(entry) };
     });
   }

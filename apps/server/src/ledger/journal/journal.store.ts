@@ -12,12 +12,13 @@ export async function insertEntries(
   db: TenantDb,
   entityId: string,
   createdBy: string,
+  postedAt: Date,
   entries: PreparedEntry[],
 ): Promise<void> {
   await db.query(
     `insert into journal_entries
-       (tenant_id, entity_id, id, entry_date, kind, entry_class, memo, reverses_id, line_count, created_by)
-     select $1, $2, e.id, e.entry_date, e.kind, e.entry_class, e.memo, e.reverses_id, e.line_count, $3
+       (tenant_id, entity_id, id, entry_date, kind, entry_class, memo, reverses_id, line_count, created_by, posted_at)
+     select $1, $2, e.id, e.entry_date, e.kind, e.entry_class, e.memo, e.reverses_id, e.line_count, $3, $11
        from unnest($4::uuid[], $5::date[], $6::text[], $7::text[], $8::text[], $9::uuid[], $10::int[])
          as e(id, entry_date, kind, entry_class, memo, reverses_id, line_count)`,
     [
@@ -31,6 +32,7 @@ export async function insertEntries(
       entries.map((entry) => entry.memo),
       entries.map((entry) => entry.reversesId),
       entries.map((entry) => entry.lines.length),
+      postedAt,
     ],
   );
   const lines = entries.flatMap((entry) => entry.lines.map((line) => ({ entry, line })));
@@ -209,14 +211,6 @@ async function withLines(db: TenantDb, rows: EntryRow[]): Promise<Entry[]> {
 export async function findEntry(db: TenantDb, entityId: string, id: string): Promise<Entry | null> {
   const { rows } = await db.query<EntryRow>(`${entrySelect} where e.entity_id = $1 and e.id = $2`, [entityId, id]);
   return (await withLines(db, rows))[0] ?? null;
-}
-
-export async function findEntries(db: TenantDb, entityId: string, ids: string[]): Promise<Entry[]> {
-  const { rows } = await db.query<EntryRow>(
-    `${entrySelect} where e.entity_id = $1 and e.id = any($2::uuid[]) order by e.entry_date, e.id`,
-    [entityId, ids],
-  );
-  return await withLines(db, rows);
 }
 
 export interface EntryPosition {

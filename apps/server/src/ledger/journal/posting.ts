@@ -6,7 +6,7 @@ import { type PostingAccount, postingAccounts } from '../accounts/accounts.store
 import type { Books } from '../books.store.ts';
 import { checkDate, monthOf } from '../dates.ts';
 import { ledgerLimits } from '../ledger.limits.ts';
-import type { EntryClass, EntryKind, Line, LineInput, PreparedEntry } from '../ledger.types.ts';
+import type { Entry, EntryClass, EntryKind, Line, LineInput, PreparedEntry } from '../ledger.types.ts';
 import { checkCurrency, parsePositiveAmount } from '../money.ts';
 import {
   applyBalanceDeltas,
@@ -139,15 +139,14 @@ export async function prepareEntries(
   return { prepared, accounts };
 }
 
-/** Checks and posts entries atomically in the caller's transaction. Errors: as prepareEntries. */
-export async function postEntries(
-  db: TenantDb,
-  books: Books,
-  userId: string,
-  drafts: DraftEntry[],
-): Promise<PreparedEntry[]> {
+/**
+ * Checks and posts entries atomically in the caller's transaction and returns them as stored.
+ * Errors: as prepareEntries.
+ */
+export async function postEntries(db: TenantDb, books: Books, userId: string, drafts: DraftEntry[]): Promise<Entry[]> {
   const { prepared, accounts } = await prepareEntries(db, books, drafts);
-  await insertEntries(db, books.entityId, userId, prepared);
+  const postedAt = new Date();
+  await insertEntries(db, books.entityId, userId, postedAt, prepared);
   const shards = new Map([...accounts.values()].map((account) => [account.id, randomInt(account.balanceShards)]));
   await applyBalanceDeltas(
     db,
@@ -155,7 +154,13 @@ export async function postEntries(
     balanceDeltas(prepared, (accountId) => shards.get(accountId) ?? 0),
   );
   await checkEntriesBalancedNow(db);
-  return prepared;
+  return prepared.map((entry) => ({
+    ...entry,
+    entityId: books.entityId,
+    reversedById: null,
+    createdBy: userId,
+    postedAt,
+  }));
 }
 
 async function refuseClosedPeriods(db: TenantDb, entityId: string, entries: PreparedEntry[]): Promise<void> {
@@ -204,6 +209,7 @@ export async function mapLedgerDatabaseErrors<T>(work: () => Promise<T>): Promis
     if (isAppError(error) || !isDatabaseError(error)) throw error;
     if (error.code === 'CH001') throw new AppError('LEDGER_PERIOD_CLOSED', error.detail);
     if (error.code === 'CH003') throw new AppError('LEDGER_APPEND_ONLY', error.detail);
+    if (error.code === 'CH004') throw new AppError('LEDGER_ACCOUNT_UNKNOWN', error.detail);
     if (error.code === 'CH002') {
       const code =
         error.message === 'LEDGER_ENTRY_TOO_FEW_LINES' ? 'LEDGER_ENTRY_TOO_FEW_LINES' : 'LEDGER_ENTRY_UNBALANCED';

@@ -4,7 +4,6 @@ import { AppError } from '../../platform/errors.ts';
 import { formatId } from '../../platform/ids.ts';
 import { type Books, loadBooks } from '../books.store.ts';
 import { addMonths, fiscalYearStart, lastDayOfMonth } from '../dates.ts';
-import { findEntry } from '../journal/journal.store.ts';
 import { mapLedgerDatabaseErrors, postEntries } from '../journal/posting.ts';
 import { holdsAny, reopenRoles } from '../ledger.roles.ts';
 import type { Entry, LineInput } from '../ledger.types.ts';
@@ -199,7 +198,7 @@ export class PeriodsService {
     await ensureFiscalYear(db, books.entityId, fiscalYear, books.fiscalYearEnd);
     const balances = await incomeBalances(db, books.entityId, firstMonth, lastMonth);
     if (balances.length === 0) throw new AppError('PERIOD_NOTHING_TO_CLOSE');
-    const [posted] = await postEntries(db, books, actor.userId, [
+    const [entry] = await postEntries(db, books, actor.userId, [
       {
         date: lastDayOfMonth(lastMonth),
         kind: 'closing',
@@ -211,8 +210,7 @@ export class PeriodsService {
       },
     ]);
     await insertPeriodEvent(db, books.entityId, lastMonth, 'year_end_close', actor.userId, null);
-    const entry = posted ? await findEntry(db, books.entityId, posted.id) : null;
-    if (!entry) throw new Error('the closing entry could not be read back in its own transaction');
+    if (!entry) throw new Error('posting the closing entry returned no entry');
     return entry;
   }
 
