@@ -121,6 +121,27 @@ describe('append-only', () => {
   });
 });
 
+describe('entity scope', () => {
+  it("hides ledger rows of entities outside the caller's entity scope, and refuses writing them", async () => {
+    const sibling = await createBooks(stack, firm);
+    const narrow: TenantContext = { ...context, entityScope: { kind: 'only', entityIds: [uuid(sibling.entityId)] } };
+    const seen = await stack.platform.scopes.run(narrow, async (db) => {
+      const { rows } = await db.query<{ entity_id: string }>(
+        'select distinct entity_id from journal_lines union select distinct entity_id from accounts',
+      );
+      return rows.map((row) => row.entity_id);
+    });
+    expect(seen).not.toContain(entityId);
+    const write = stack.platform.scopes.run(narrow, async (db) =>
+      db.query(
+        `insert into periods (tenant_id, entity_id, period_month, fiscal_year, period_number) values ($1, $2, '2030-01-01', 2030, 1)`,
+        [db.tenantId, entityId],
+      ),
+    );
+    await expect(write).rejects.toMatchObject({ code: '42501' });
+  });
+});
+
 describe('balance and locks at commit', () => {
   it('refuses an unbalanced entry at commit, and one missing lines', async () => {
     await expect(
