@@ -138,11 +138,6 @@ export async function closedMonths(db: TenantDb, entityId: string, months: strin
   return new Set(rows.map((row) => row.month));
 }
 
-/** Fires the deferred balance check now, so a refusal surfaces inside the request's own code. */
-export async function checkEntriesBalancedNow(db: TenantDb): Promise<void> {
-  await db.query('set constraints journal_entries_balanced immediate');
-}
-
 interface EntryRow {
   id: string;
   entity_id: string;

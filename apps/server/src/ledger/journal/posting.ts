@@ -8,19 +8,15 @@ import { checkDate, monthOf } from '../dates.ts';
 import { ledgerLimits } from '../ledger.limits.ts';
 import type { Entry, EntryClass, EntryKind, Line, LineInput, PreparedEntry } from '../ledger.types.ts';
 import { checkCurrency, parsePositiveAmount } from '../money.ts';
-import {
-  applyBalanceDeltas,
-  balanceDeltas,
-  checkEntriesBalancedNow,
-  closedMonths,
-  insertEntries,
-} from './journal.store.ts';
+import { applyBalanceDeltas, balanceDeltas, closedMonths, insertEntries } from './journal.store.ts';
 
 /**
  * The one path by which anything reaches the journal: plain entries, batches, reversals,
  * approved adjustments and year-end closing entries all come through `postEntries`, which
- * checks every rule in code, writes entries, lines and balances in the caller's transaction,
- * and then makes the database re-check the balance before the request returns.
+ * checks every rule in code and writes entries, lines and balances in the caller's
+ * transaction; the database re-checks the balance when that transaction commits, and
+ * `mapLedgerDatabaseErrors` (wrapped around the whole scope, commit included) turns its
+ * refusals into the same codes.
  */
 
 /** An entry as the posting paths describe it before checks. */
@@ -153,7 +149,6 @@ export async function postEntries(db: TenantDb, books: Books, userId: string, dr
     books.entityId,
     balanceDeltas(prepared, (accountId) => shards.get(accountId) ?? 0),
   );
-  await checkEntriesBalancedNow(db);
   return prepared.map((entry) => ({
     ...entry,
     entityId: books.entityId,
