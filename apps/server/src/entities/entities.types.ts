@@ -54,9 +54,5 @@ export interface EntityChanges {
 /** Seeds a new entity's chart of accounts; the ledger provides it (entities know no accounts). */
 export interface ChartSeeder {
   has(templateId: string): boolean;
-  apply(
-    db: import('../platform/database/tenant-scope.ts').TenantDb,
-    entityId: string,
-    templateId: string,
-  ): Promise<void>;
+  apply(db: TenantDb, entityId: string, templateId: string): Promise<void>;
 }
