@@ -138,7 +138,11 @@ async function throughput(workers: number, work: () => Promise<number>): Promise
   let units = 0;
   await Promise.all(
     Array.from({ length: workers }, async () => {
-      while (performance.now() < deadline) units += await work();
+      while (performance.now() < deadline) {
+        // Not `units += await work()`: that reads `units` before the await and loses other workers' counts.
+        const done = await work();
+        units += done;
+      }
     }),
   );
   const seconds = (performance.now() - started) / 1_000;
