@@ -14,6 +14,8 @@ const EntitySchema = Type.Object(
   {
     id: Type.String({ pattern: idPattern('entity') }),
     name: Type.String(),
+    legalName: Type.Union([Type.String(), Type.Null()]),
+    taxpayerId: Type.Union([Type.String({ description: 'Masked: only the last four digits are shown.' }), Type.Null()]),
     entityType: Type.Union([EntityTypeSchema, Type.Null()]),
     baseCurrency: Type.String({ description: 'ISO 4217 code.' }),
     fiscalYearEnd: Type.String({ description: 'Month and day, MM-DD.' }),
@@ -25,14 +27,36 @@ const EntitySchema = Type.Object(
   { $id: 'Entity' },
 );
 
+const TaxpayerIdSchema = Type.String({
+  pattern: '^([0-9]{2}-?[0-9]{7}|[0-9]{3}-?[0-9]{2}-?[0-9]{4})$',
+  description: 'EIN (12-3456789) or SSN/ITIN (123-45-6789); stored encrypted, returned masked.',
+});
+
 const CreateEntityBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: entityLimits.nameLengthMax, pattern: '\\S' }),
+    legalName: Type.Optional(Type.String({ minLength: 1, maxLength: entityLimits.nameLengthMax, pattern: '\\S' })),
+    taxpayerId: Type.Optional(TaxpayerIdSchema),
+    chartTemplate: Type.Optional(
+      Type.String({ maxLength: 100, description: 'e.g. us-small-business; empty chart when absent.' }),
+    ),
     entityType: Type.Optional(EntityTypeSchema),
     baseCurrency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$' })),
     fiscalYearEnd: Type.Optional(Type.String({ pattern: '^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$' })),
   },
   { additionalProperties: false },
+);
+
+const UpdateEntityBody = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: entityLimits.nameLengthMax, pattern: '\\S' })),
+    legalName: Type.Optional(
+      Type.Union([Type.String({ minLength: 1, maxLength: entityLimits.nameLengthMax, pattern: '\\S' }), Type.Null()]),
+    ),
+    taxpayerId: Type.Optional(Type.Union([TaxpayerIdSchema, Type.Null()])),
+    status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('archived')])),
+  },
+  { additionalProperties: false, minProperties: 1 },
 );
 
 const ListQuery = Type.Object(
@@ -52,6 +76,8 @@ export function renderEntity(entity: Entity) {
   return {
     id: formatId('entity', entity.id),
     name: entity.name,
+    legalName: entity.legalName,
+    taxpayerId: entity.taxpayerIdLast4 === null ? null : `*****${entity.taxpayerIdLast4}`,
     entityType: entity.entityType,
     baseCurrency: entity.baseCurrency,
     fiscalYearEnd: entity.fiscalYearEnd,
@@ -143,6 +169,26 @@ export async function entitiesRoutes(app: App, options: { entities: EntitiesServ
       const id = parseId('entity', request.params.entityId);
       if (id === null) throw new AppError('ENTITY_NOT_FOUND');
       return renderEntity(await entities.get(principal.tenant, id));
+    },
+  );
+
+  app.patch(
+    '/v1/entities/:entityId',
+    {
+      schema: {
+        summary: 'Change a client entity: name, legal name, taxpayer id, status',
+        tags: ['entities'],
+        security: tenantSecurity,
+        params: Type.Object({ entityId: Type.String({ maxLength: 100 }) }),
+        body: UpdateEntityBody,
+        response: { 200: Type.Ref('Entity'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipal(request);
+      const id = parseId('entity', request.params.entityId);
+      if (id === null) throw new AppError('ENTITY_NOT_FOUND');
+      return renderEntity(await entities.update(principal.tenant, id, request.body));
     },
   );
 }

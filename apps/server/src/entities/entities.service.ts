@@ -2,20 +2,31 @@ import { runIdempotent } from '../platform/database/idempotency.ts';
 import type { TenantContext, TenantScopes } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
 import { newUuid } from '../platform/ids.ts';
-import { findEntity, insertEntity, listEntities } from './entities.store.ts';
-import type { Entity, EntityPage, NewEntity } from './entities.types.ts';
+import type { Sealer } from '../platform/local-secrets.ts';
+import { findEntity, findEntityForUpdate, insertEntity, listEntities, updateEntity } from './entities.store.ts';
+import type { ChartSeeder, Entity, EntityChanges, EntityPage, NewEntity } from './entities.types.ts';
+
+/** The nine digits of an EIN or SSN/ITIN, whatever dashes the client used. */
+function taxpayerDigits(taxpayerId: string): string {
+  return taxpayerId.replaceAll('-', '');
+}
 
 /** Client entities of one firm. */
 export class EntitiesService {
   readonly #scopes: TenantScopes;
+  readonly #sealer: Sealer;
+  readonly #charts: ChartSeeder | null;
 
-  constructor(scopes: TenantScopes) {
+  constructor(scopes: TenantScopes, sealer: Sealer, charts: ChartSeeder | null = null) {
     this.#scopes = scopes;
+    this.#sealer = sealer;
+    this.#charts = charts;
   }
 
   /**
-   * Creates a client entity; with an idempotency key a retry returns the first result.
-   * Errors: ENTITY_NAME_TAKEN, IDEMPOTENCY_KEY_INVALID, IDEMPOTENCY_KEY_REUSED.
+   * Creates a client entity, with its chart from a template when one is named; with an
+   * idempotency key a retry returns the first result. The taxpayer id is sealed at rest.
+   * Errors: ENTITY_NAME_TAKEN, CHART_TEMPLATE_NOT_FOUND, IDEMPOTENCY_KEY_INVALID, IDEMPOTENCY_KEY_REUSED.
    */
   async create<Body>(
     tenant: TenantContext,
@@ -24,12 +35,17 @@ export class EntitiesService {
     idempotencyKey: string | undefined,
     render: (entity: Entity) => Body,
   ): Promise<{ status: number; body: Body; replayed: boolean }> {
+    const template = input.chartTemplate;
+    if (template !== undefined && !this.#charts?.has(template)) throw new AppError('CHART_TEMPLATE_NOT_FOUND');
+    const digits = input.taxpayerId === undefined ? null : taxpayerDigits(input.taxpayerId);
     return await this.#scopes.run(tenant, (db) =>
       runIdempotent(db, idempotencyKey, 'POST /v1/entities', input, async () => {
         const now = new Date();
         const entity: Entity = {
           id: newUuid(),
           name: input.name.trim(),
+          legalName: input.legalName?.trim() ?? null,
+          taxpayerIdLast4: digits?.slice(-4) ?? null,
           entityType: input.entityType ?? null,
           baseCurrency: input.baseCurrency ?? 'USD',
           fiscalYearEnd: input.fiscalYearEnd ?? '12-31',
@@ -38,12 +54,43 @@ export class EntitiesService {
           createdAt: now,
           updatedAt: now,
         };
-        if ((await insertEntity(db, entity)) === 'name_taken') {
+        const sealed = digits === null ? null : this.#sealer.seal(digits);
+        if ((await insertEntity(db, entity, sealed)) === 'name_taken') {
           throw new AppError('ENTITY_NAME_TAKEN', `A client entity named "${entity.name}" already exists.`);
         }
+        if (template !== undefined) await this.#charts?.apply(db, entity.id, template);
         return { status: 201, body: render(entity) };
       }),
     );
+  }
+
+  /**
+   * Renames, sets the legal name or taxpayer id, archives or reactivates an entity.
+   * Errors: ENTITY_NOT_FOUND, ENTITY_NAME_TAKEN.
+   */
+  async update(tenant: TenantContext, id: string, changes: EntityChanges): Promise<Entity> {
+    return await this.#scopes.run(tenant, async (db) => {
+      const entity = await findEntityForUpdate(db, id);
+      if (!entity) throw new AppError('ENTITY_NOT_FOUND');
+      const digits = changes.taxpayerId == null ? changes.taxpayerId : taxpayerDigits(changes.taxpayerId);
+      const taxpayer =
+        digits === undefined
+          ? undefined
+          : { sealed: digits === null ? null : this.#sealer.seal(digits), last4: digits?.slice(-4) ?? null };
+      const updated = await updateEntity(
+        db,
+        id,
+        {
+          name: changes.name?.trim() ?? entity.name,
+          legalName: changes.legalName === undefined ? entity.legalName : (changes.legalName?.trim() ?? null),
+          status: changes.status ?? entity.status,
+        },
+        taxpayer,
+      );
+      if (updated === 'name_taken') throw new AppError('ENTITY_NAME_TAKEN');
+      if (!updated) throw new AppError('ENTITY_NOT_FOUND');
+      return updated;
+    });
   }
 
   /** Errors: ENTITY_NOT_FOUND (also for another tenant's entity, so existence is not revealed). */

@@ -8,6 +8,8 @@ import type { Entity, EntityPage } from './entities.types.ts';
 interface EntityRow {
   id: string;
   name: string;
+  legal_name: string | null;
+  taxpayer_id_last4: string | null;
   entity_type: Entity['entityType'];
   base_currency: string;
   fiscal_year_end: string;
@@ -17,12 +19,15 @@ interface EntityRow {
   updated_at: Date;
 }
 
-const columns = 'id, name, entity_type, base_currency, fiscal_year_end, status, created_by, created_at, updated_at';
+const columns =
+  'id, name, legal_name, taxpayer_id_last4, entity_type, base_currency, fiscal_year_end, status, created_by, created_at, updated_at';
 
 function fromRow(row: EntityRow): Entity {
   return {
     id: row.id,
     name: row.name,
+    legalName: row.legal_name,
+    taxpayerIdLast4: row.taxpayer_id_last4,
     entityType: row.entity_type,
     baseCurrency: row.base_currency,
     fiscalYearEnd: row.fiscal_year_end,
@@ -33,21 +38,28 @@ function fromRow(row: EntityRow): Entity {
   };
 }
 
-export async function insertEntity(db: TenantDb, entity: Entity): Promise<'inserted' | 'name_taken'> {
+export async function insertEntity(
+  db: TenantDb,
+  entity: Entity,
+  taxpayerIdSealed: string | null,
+): Promise<'inserted' | 'name_taken'> {
   const result = await db.query(
-    `insert into entities (tenant_id, ${columns})
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+    `insert into entities (tenant_id, ${columns}, taxpayer_id_sealed)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
      on conflict (tenant_id, lower(name)) do nothing`,
     [
       db.tenantId,
       entity.id,
       entity.name,
+      entity.legalName,
+      entity.taxpayerIdLast4,
       entity.entityType,
       entity.baseCurrency,
       entity.fiscalYearEnd,
       entity.status,
       entity.createdBy,
       entity.createdAt,
+      taxpayerIdSealed,
     ],
   );
   return result.rowCount === 1 ? 'inserted' : 'name_taken';
@@ -70,4 +82,39 @@ export async function listEntities(db: TenantDb, afterId: string | null, limit: 
   const items = rows.slice(0, limit).map(fromRow);
   const last = items.at(-1);
   return { items, nextAfterId: rows.length > limit && last ? last.id : null };
+}
+
+/** Applies changes; a taxpayer id arrives already sealed. Returns null when the name is taken. */
+export async function updateEntity(
+  db: TenantDb,
+  id: string,
+  changes: { name: string; legalName: string | null; status: Entity['status'] },
+  taxpayer: { sealed: string | null; last4: string | null } | undefined,
+): Promise<Entity | 'name_taken' | null> {
+  try {
+    const { rows } = await db.query<EntityRow>(
+      `update entities set name = $2, legal_name = $3, status = $4, updated_at = now(),
+              taxpayer_id_sealed = case when $5 then $6 else taxpayer_id_sealed end,
+              taxpayer_id_last4 = case when $5 then $7 else taxpayer_id_last4 end
+        where id = $1 returning ${columns}`,
+      [
+        id,
+        changes.name,
+        changes.legalName,
+        changes.status,
+        taxpayer !== undefined,
+        taxpayer?.sealed ?? null,
+        taxpayer?.last4 ?? null,
+      ],
+    );
+    return rows[0] ? fromRow(rows[0]) : null;
+  } catch (error) {
+    if ((error as { code?: string }).code === '23505') return 'name_taken';
+    throw error;
+  }
+}
+
+export async function findEntityForUpdate(db: TenantDb, id: string): Promise<Entity | null> {
+  const { rows } = await db.query<EntityRow>(`select ${columns} from entities where id = $1 for update`, [id]);
+  return rows[0] ? fromRow(rows[0]) : null;
 }

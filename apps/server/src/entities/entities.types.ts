@@ -1,3 +1,5 @@
+import type { TenantDb } from '../platform/database/tenant-scope.ts';
+
 export const entityTypes = [
   'sole_proprietorship',
   'partnership',
@@ -12,6 +14,9 @@ export type EntityStatus = 'active' | 'archived';
 export interface Entity {
   id: string;
   name: string;
+  legalName: string | null;
+  /** Last four digits of the taxpayer id; the full id is only ever stored sealed. */
+  taxpayerIdLast4: string | null;
   entityType: EntityType | null;
   baseCurrency: string;
   fiscalYearEnd: string;
@@ -23,6 +28,11 @@ export interface Entity {
 
 export interface NewEntity {
   name: string;
+  legalName?: string | undefined;
+  /** EIN (12-3456789) or SSN/ITIN (123-45-6789); sealed at rest, shown masked. */
+  taxpayerId?: string | undefined;
+  /** A chart-of-accounts template to create the entity's chart from; empty when absent. */
+  chartTemplate?: string | undefined;
   entityType?: EntityType | undefined;
   baseCurrency?: string | undefined;
   fiscalYearEnd?: string | undefined;
@@ -32,4 +42,17 @@ export interface EntityPage {
   items: Entity[];
   /** The id after which the next page starts, or null on the last page. */
   nextAfterId: string | null;
+}
+
+export interface EntityChanges {
+  name?: string | undefined;
+  legalName?: string | null | undefined;
+  taxpayerId?: string | null | undefined;
+  status?: EntityStatus | undefined;
+}
+
+/** Seeds a new entity's chart of accounts; the ledger provides it (entities know no accounts). */
+export interface ChartSeeder {
+  has(templateId: string): boolean;
+  apply(db: TenantDb, entityId: string, templateId: string): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { entitiesErrors } from '../entities/entities.errors.ts';
 import { identityErrors } from '../identity/identity.errors.ts';
 import { jobsErrors } from '../jobs/jobs.errors.ts';
+import { ledgerErrors } from '../ledger/ledger.errors.ts';
 import { limitsErrors } from '../limits/limits.errors.ts';
 import { tenancyErrors } from '../tenancy/tenancy.errors.ts';
 import { platformErrors } from './platform.errors.ts';
@@ -23,6 +24,7 @@ const domainCatalogues: ReadonlyArray<Readonly<Record<string, ErrorEntry>>> = [
   entitiesErrors,
   jobsErrors,
   limitsErrors,
+  ledgerErrors,
 ];
 
 export const errorCatalogue = {
@@ -32,6 +34,7 @@ export const errorCatalogue = {
   ...entitiesErrors,
   ...jobsErrors,
   ...limitsErrors,
+  ...ledgerErrors,
 } as const satisfies Record<string, ErrorEntry>;
 
 // A code defined by two domains would silently shadow one of them.

@@ -10,6 +10,11 @@ export const idPrefixes = {
   user: 'usr',
   entity: 'ent',
   job: 'job',
+  account: 'acc',
+  journalEntry: 'je',
+  adjustment: 'adj',
+  comment: 'cmt',
+  closeTask: 'task',
   request: 'req',
 } as const;
 

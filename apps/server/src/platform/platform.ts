@@ -9,6 +9,7 @@ import { JobDispatcher } from '../jobs/jobs.dispatcher.ts';
 import { JobRegistry } from '../jobs/jobs.registry.ts';
 import { JobsService } from '../jobs/jobs.service.ts';
 import { entityImportJob } from '../jobs/kinds/entity-import.ts';
+import { createLedgerServices, type LedgerServices } from '../ledger/ledger.services.ts';
 import { type Clock, LimitsService } from '../limits/limits.service.ts';
 import { PgPlanStore } from '../limits/limits.store.ts';
 import { RedisRateLimitStore } from '../limits/rate-limit.redis.ts';
@@ -42,6 +43,7 @@ export interface Platform {
   jobDispatcher: JobDispatcher;
   jobs: JobsService;
   limits: LimitsService;
+  ledger: LedgerServices;
   operatorKey: OperatorKey;
   /** Set when this process generated the operator key, so it can be shown once. */
   generatedOperatorKey: string | null;
@@ -149,7 +151,9 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       },
       limits,
     );
-    const tokens = new TokenService(await loadSigningKeys(ownerPool, new Sealer(masterKey)));
+    const sealer = new Sealer(masterKey);
+    const tokens = new TokenService(await loadSigningKeys(ownerPool, sealer));
+    const ledger = createLedgerServices(scopes);
     const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, tiers, log);
     const jobRegistry = new JobRegistry().register(entityImportJob);
     const jobDispatcher = new JobDispatcher(ownerPool, tiers);
@@ -161,11 +165,12 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       tenancy,
       identity: new IdentityService(tenancy, scopes, tokens),
       tokens,
-      entities: new EntitiesService(scopes),
       jobRegistry,
       jobDispatcher,
       jobs: new JobsService(scopes, jobRegistry, jobDispatcher),
       limits,
+      entities: new EntitiesService(scopes, sealer, ledger.charts),
+      ledger,
       operatorKey: new OperatorKey(operatorSecret.value),
       generatedOperatorKey: operatorSecret.created ? operatorSecret.value : null,
       async isReady() {

@@ -201,12 +201,15 @@ async function importRow(
   const entity: Entity = {
     ...checked.valid,
     id: newUuid(),
+    // The import takes the basic fields only; legal name and taxpayer id are set afterwards.
+    legalName: null,
+    taxpayerIdLast4: null,
     status: 'active',
     createdBy,
     createdAt: now,
     updatedAt: now,
   };
-  if ((await insertEntity(db, entity)) === 'name_taken') {
+  if ((await insertEntity(db, entity, null)) === 'name_taken') {
     return { row: rowNumber, status: 'duplicate', name: entity.name };
   }
   return { row: rowNumber, status: 'created', entityId: formatId('entity', entity.id), name: entity.name };

@@ -8,6 +8,7 @@ import { authPlugin } from '../../identity/auth.plugin.ts';
 import { identityRoutes } from '../../identity/identity.routes.ts';
 import { jobsAdminRoutes, jobsRoutes } from '../../jobs/jobs.routes.ts';
 import { entityImportRoutes } from '../../jobs/kinds/entity-import.routes.ts';
+import { ledgerRoutes } from '../../ledger/ledger.routes.ts';
 import { limitsPlugin } from '../../limits/limits.plugin.ts';
 import { limitsRoutes } from '../../limits/limits.routes.ts';
 import { tenancyRoutes } from '../../tenancy/tenancy.routes.ts';
@@ -94,6 +95,7 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
   await app.register(jobsRoutes, { jobs: platform.jobs });
   await app.register(jobsAdminRoutes, { jobs: platform.jobs });
   await app.register(limitsRoutes, { limits: platform.limits });
+  await app.register(ledgerRoutes, { ledger: platform.ledger });
   await app.ready();
   return app;
 }

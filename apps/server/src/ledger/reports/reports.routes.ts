@@ -1,0 +1,238 @@
+import type { FastifyReply } from 'fastify';
+import { Type } from 'typebox';
+import { requirePrincipal } from '../../identity/auth.plugin.ts';
+import type { App } from '../../platform/http/http-types.ts';
+import { problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
+import { checkDate } from '../dates.ts';
+import {
+  DateSchema,
+  datePattern,
+  decodeCursor,
+  EntityParams,
+  encodeCursor,
+  pathId,
+  uuidPattern,
+} from '../ledger.http.ts';
+import { ledgerLimits } from '../ledger.limits.ts';
+import { taxForms } from '../ledger.types.ts';
+import {
+  balanceSheetJson,
+  generalLedgerCsv,
+  generalLedgerJson,
+  incomeStatementJson,
+  statementCsv,
+  trialBalanceCsv,
+  trialBalanceJson,
+} from './reports.render.ts';
+import type { ReportsService } from './reports.service.ts';
+
+const Format = Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' }));
+const Verify = Type.Boolean({
+  default: false,
+  description: 'Also tie every balance to a GROUP BY over the journal lines.',
+});
+const ReportResponse = {
+  200: Type.Unknown({ description: 'The report as JSON, or text/csv with format=csv.' }),
+  ...problemResponses,
+};
+
+function today(): string {
+  return new Date().toISOString().slice(0, 10);
+}
+
+function optionalDate(value: string | undefined, name: string): string | undefined {
+  return value === undefined ? undefined : checkDate(value, name);
+}
+
+function sendCsv(reply: FastifyReply, name: string, body: string) {
+  return reply
+    .header('content-type', 'text/csv; charset=utf-8')
+    .header('content-disposition', `attachment; filename="${name}.csv"`)
+    .send(body);
+}
+
+export async function reportsRoutes(app: App, options: { reports: ReportsService }): Promise<void> {
+  const { reports } = options;
+
+  app.get(
+    '/v1/entities/:entityId/reports/trial-balance',
+    {
+      schema: {
+        summary: 'Trial balance as of a date: unadjusted, adjustments, adjusted and comparative columns',
+        tags: ['reports'],
+        security: tenantSecurity,
+        params: EntityParams,
+        querystring: Type.Object(
+          {
+            asOf: Type.Optional(DateSchema),
+            compareAsOf: Type.Optional(DateSchema),
+            basis: Type.Union([Type.Literal('pre-closing'), Type.Literal('post-closing')], { default: 'pre-closing' }),
+            taxForm: Type.Optional(Type.Union(taxForms.map((form) => Type.Literal(form)))),
+            format: Format,
+            verify: Verify,
+          },
+          { additionalProperties: false },
+        ),
+        response: ReportResponse,
+      },
+    },
+    async (request, reply) => {
+      const principal = requirePrincipal(request);
+      const entityId = pathId('entity', request.params.entityId, 'ENTITY_NOT_FOUND');
+      const query = request.query;
+      const report = await reports.trialBalance(principal.tenant, entityId, {
+        asOf: checkDate(query.asOf ?? today(), 'asOf'),
+        compareAsOf: optionalDate(query.compareAsOf, 'compareAsOf'),
+        basis: query.basis,
+        taxForm: query.taxForm,
+        verify: query.verify,
+      });
+      if (query.format === 'csv') return sendCsv(reply, `trial-balance-${report.asOf}`, trialBalanceCsv(report));
+      return trialBalanceJson(entityId, report);
+    },
+  );
+
+  app.get(
+    '/v1/entities/:entityId/reports/income-statement',
+    {
+      schema: {
+        summary: 'Income statement for a date range with the prior-year range as comparative',
+        tags: ['reports'],
+        security: tenantSecurity,
+        params: EntityParams,
+        querystring: Type.Object(
+          {
+            from: Type.Optional(DateSchema),
+            to: Type.Optional(DateSchema),
+            compareFrom: Type.Optional(DateSchema),
+            compareTo: Type.Optional(DateSchema),
+            format: Format,
+            verify: Verify,
+          },
+          { additionalProperties: false },
+        ),
+        response: ReportResponse,
+      },
+    },
+    async (request, reply) => {
+      const principal = requirePrincipal(request);
+      const entityId = pathId('entity', request.params.entityId, 'ENTITY_NOT_FOUND');
+      const query = request.query;
+      const report = await reports.incomeStatement(principal.tenant, entityId, {
+        from: optionalDate(query.from, 'from'),
+        to: checkDate(query.to ?? today(), 'to'),
+        compareFrom: optionalDate(query.compareFrom, 'compareFrom'),
+        compareTo: optionalDate(query.compareTo, 'compareTo'),
+        verify: query.verify,
+      });
+      if (query.format === 'csv') {
+        const sections = report.currencies.map((section) => ({
+          currency: section.currency,
+          exponent: section.exponent,
+          groups: [
+            ['revenue', section.revenue],
+            ['expenses', section.expenses],
+          ] as Array<[string, typeof section.revenue]>,
+        }));
+        return sendCsv(reply, `income-statement-${report.from}-${report.to}`, statementCsv(sections));
+      }
+      return incomeStatementJson(entityId, report);
+    },
+  );
+
+  app.get(
+    '/v1/entities/:entityId/reports/balance-sheet',
+    {
+      schema: {
+        summary: 'Balance sheet as of a date with a comparative date',
+        tags: ['reports'],
+        security: tenantSecurity,
+        params: EntityParams,
+        querystring: Type.Object(
+          { asOf: Type.Optional(DateSchema), compareAsOf: Type.Optional(DateSchema), format: Format, verify: Verify },
+          { additionalProperties: false },
+        ),
+        response: ReportResponse,
+      },
+    },
+    async (request, reply) => {
+      const principal = requirePrincipal(request);
+      const entityId = pathId('entity', request.params.entityId, 'ENTITY_NOT_FOUND');
+      const query = request.query;
+      const report = await reports.balanceSheet(principal.tenant, entityId, {
+        asOf: checkDate(query.asOf ?? today(), 'asOf'),
+        compareAsOf: optionalDate(query.compareAsOf, 'compareAsOf'),
+        verify: query.verify,
+      });
+      if (query.format === 'csv') {
+        const sections = report.currencies.map((section) => ({
+          currency: section.currency,
+          exponent: section.exponent,
+          groups: [
+            ['assets', section.assets],
+            ['liabilities', section.liabilities],
+            ['equity', section.equity],
+          ] as Array<[string, typeof section.assets]>,
+        }));
+        return sendCsv(reply, `balance-sheet-${report.asOf}`, statementCsv(sections));
+      }
+      return balanceSheetJson(entityId, report);
+    },
+  );
+
+  app.get(
+    '/v1/entities/:entityId/reports/general-ledger',
+    {
+      schema: {
+        summary: "One account's lines with a running balance, a page at a time",
+        tags: ['reports'],
+        security: tenantSecurity,
+        params: EntityParams,
+        querystring: Type.Object(
+          {
+            accountId: Type.String({ maxLength: 100 }),
+            currency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$' })),
+            from: Type.Optional(DateSchema),
+            to: Type.Optional(DateSchema),
+            limit: Type.Integer({
+              minimum: 1,
+              maximum: ledgerLimits.pageSizeMax,
+              default: ledgerLimits.pageSizeDefault,
+            }),
+            cursor: Type.Optional(Type.String({ maxLength: 400 })),
+            format: Format,
+          },
+          { additionalProperties: false },
+        ),
+        response: ReportResponse,
+      },
+    },
+    async (request, reply) => {
+      const principal = requirePrincipal(request);
+      const entityId = pathId('entity', request.params.entityId, 'ENTITY_NOT_FOUND');
+      const query = request.query;
+      const after = decodeCursor(query.cursor, (value) =>
+        typeof value.date === 'string' &&
+        datePattern.test(value.date) &&
+        typeof value.entryId === 'string' &&
+        uuidPattern.test(value.entryId) &&
+        Number.isInteger(value.lineNo) &&
+        typeof value.running === 'string' &&
+        /^-?[0-9]{1,40}$/.test(value.running)
+          ? { date: value.date, entryId: value.entryId, lineNo: Number(value.lineNo), running: value.running }
+          : null,
+      );
+      const page = await reports.generalLedger(principal.tenant, entityId, {
+        accountId: pathId('account', query.accountId, 'ACCOUNT_NOT_FOUND'),
+        currency: query.currency,
+        from: optionalDate(query.from, 'from'),
+        to: checkDate(query.to ?? today(), 'to'),
+        after,
+        limit: query.limit,
+      });
+      if (query.format === 'csv')
+        return sendCsv(reply, `general-ledger-${page.account.number}`, generalLedgerCsv(page));
+      return generalLedgerJson(entityId, page, encodeCursor(page.next));
+    },
+  );
+}

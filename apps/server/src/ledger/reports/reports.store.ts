@@ -1,0 +1,197 @@
+import type { TenantDb } from '../../platform/database/tenant-scope.ts';
+import { addDays, lastDayOfMonth, monthOf } from '../dates.ts';
+import type { Account, EntryClass } from '../ledger.types.ts';
+
+/**
+ * Report reads. Balances come from `account_balances` (accounts × months × shards rows),
+ * never from a scan of history; only the part of the as-of month that a monthly row cannot
+ * answer is read from lines, from whichever side of the month is shorter.
+ */
+export interface BalanceRow {
+  accountId: string;
+  currency: string;
+  entryClass: EntryClass;
+  debitMinor: bigint;
+  creditMinor: bigint;
+}
+
+/** How to assemble "as of a date" from monthly rows plus a slice of one month's lines. */
+export interface AsOfPlan {
+  /** Monthly rows up to and including this month. */
+  monthsThrough: string;
+  /** Lines in [linesFrom, linesTo] are added (sign 1) or subtracted (sign -1); none when null. */
+  linesFrom: string | null;
+  linesTo: string | null;
+  linesSign: 1 | -1;
+}
+
+export function asOfPlan(asOf: string): AsOfPlan {
+  const month = monthOf(asOf);
+  const monthEnd = lastDayOfMonth(month);
+  if (asOf === monthEnd) return { monthsThrough: month, linesFrom: null, linesTo: null, linesSign: 1 };
+  const previousMonth = monthOf(addDays(month, -1));
+  if (Number(asOf.slice(8, 10)) <= 15) {
+    return { monthsThrough: previousMonth, linesFrom: month, linesTo: asOf, linesSign: 1 };
+  }
+  return { monthsThrough: month, linesFrom: addDays(asOf, 1), linesTo: monthEnd, linesSign: -1 };
+}
+
+interface RawBalance {
+  account_id: string;
+  currency: string;
+  entry_class: EntryClass;
+  debit: string;
+  credit: string;
+}
+
+function fromRaw(row: RawBalance): BalanceRow {
+  return {
+    accountId: row.account_id,
+    currency: row.currency,
+    entryClass: row.entry_class,
+    debitMinor: BigInt(row.debit),
+    creditMinor: BigInt(row.credit),
+  };
+}
+
+/** Cumulative debits and credits of every account (or one) as of the end of `asOf`. */
+export async function balancesAsOf(
+  db: TenantDb,
+  entityId: string,
+  asOf: string,
+  accountId: string | null = null,
+): Promise<BalanceRow[]> {
+  const plan = asOfPlan(asOf);
+  const { rows } = await db.query<RawBalance>(
+    `select account_id, currency, entry_class, sum(debit)::text as debit, sum(credit)::text as credit
+       from (select account_id, currency, entry_class, debit_minor::numeric as debit, credit_minor::numeric as credit
+               from account_balances
+              where entity_id = $1 and period_month <= $2::date and ($6::uuid is null or account_id = $6::uuid)
+             union all
+             select account_id, currency, entry_class,
+                    case when side = 'debit' then $5::int * amount_minor else 0 end,
+                    case when side = 'credit' then $5::int * amount_minor else 0 end
+               from journal_lines
+              where $3::date is not null and entity_id = $1 and entry_date between $3::date and $4::date
+                and ($6::uuid is null or account_id = $6::uuid)) parts
+      group by account_id, currency, entry_class`,
+    [entityId, plan.monthsThrough, plan.linesFrom, plan.linesTo, plan.linesSign, accountId],
+  );
+  return rows.map(fromRaw);
+}
+
+/** The same figures by a plain GROUP BY over every line: the tie-out and the benchmark's baseline. */
+export async function balancesFromJournal(db: TenantDb, entityId: string, asOf: string): Promise<BalanceRow[]> {
+  const { rows } = await db.query<RawBalance>(
+    `select account_id, currency, entry_class,
+            coalesce(sum(amount_minor) filter (where side = 'debit'), 0)::text as debit,
+            coalesce(sum(amount_minor) filter (where side = 'credit'), 0)::text as credit
+       from journal_lines where entity_id = $1 and entry_date <= $2::date
+      group by account_id, currency, entry_class`,
+    [entityId, asOf],
+  );
+  return rows.map(fromRaw);
+}
+
+export interface ReportAccount {
+  id: string;
+  number: string;
+  name: string;
+  type: Account['type'];
+  normalBalance: Account['normalBalance'];
+  taxLines: Account['taxLines'];
+}
+
+export async function reportAccounts(db: TenantDb, entityId: string): Promise<Map<string, ReportAccount>> {
+  const { rows } = await db.query<{
+    id: string;
+    number: string;
+    name: string;
+    account_type: Account['type'];
+    normal_balance: Account['normalBalance'];
+    tax_lines: Account['taxLines'];
+  }>('select id, number, name, account_type, normal_balance, tax_lines from accounts where entity_id = $1', [entityId]);
+  return new Map(
+    rows.map((row) => [
+      row.id,
+      {
+        id: row.id,
+        number: row.number,
+        name: row.name,
+        type: row.account_type,
+        normalBalance: row.normal_balance,
+        taxLines: row.tax_lines,
+      },
+    ]),
+  );
+}
+
+export interface LedgerLine {
+  date: string;
+  entryId: string;
+  lineNo: number;
+  kind: string;
+  memo: string;
+  lineMemo: string | null;
+  side: 'debit' | 'credit';
+  amountMinor: bigint;
+}
+
+export interface LinePosition {
+  date: string;
+  entryId: string;
+  lineNo: number;
+}
+
+/** One account's lines in one currency between two dates, by date, entry and line, keyset-paged. */
+export async function accountLines(
+  db: TenantDb,
+  entityId: string,
+  accountId: string,
+  currency: string,
+  range: { from: string; to: string },
+  after: LinePosition | null,
+  limit: number,
+): Promise<LedgerLine[]> {
+  const { rows } = await db.query<{
+    entry_date: string;
+    entry_id: string;
+    line_no: number;
+    kind: string;
+    memo: string;
+    line_memo: string | null;
+    side: 'debit' | 'credit';
+    amount_minor: string;
+  }>(
+    `select l.entry_date::text as entry_date, l.entry_id, l.line_no, e.kind, e.memo, l.memo as line_memo, l.side,
+            l.amount_minor::text as amount_minor
+       from journal_lines l
+       join journal_entries e on e.tenant_id = l.tenant_id and e.id = l.entry_id
+      where l.entity_id = $1 and l.account_id = $2 and l.currency = $3
+        and l.entry_date between $4::date and $5::date
+        and ($6::date is null or (l.entry_date, l.entry_id, l.line_no) > ($6::date, $7::uuid, $8::smallint))
+      order by l.entry_date, l.entry_id, l.line_no
+      limit $9`,
+    [
+      entityId,
+      accountId,
+      currency,
+      range.from,
+      range.to,
+      after?.date ?? null,
+      after?.entryId ?? null,
+      after?.lineNo ?? null,
+      limit,
+    ],
+  );
+  return rows.map((row) => ({
+    date: row.entry_date,
+    entryId: row.entry_id,
+    lineNo: row.line_no,
+    kind: row.kind,
+    memo: row.memo,
+    lineMemo: row.line_memo,
+    side: row.side,
+    amountMinor: BigInt(row.amount_minor),
+  }));
+}

@@ -1,0 +1,286 @@
+/**
+ * Ledger benchmarks on this machine, each printing its figure:
+ *   1. HTTP posting throughput of 2-line entries, single (one entry per request) and batched
+ *      (1,000 entries per request), for one tenant and for 50 tenants at once;
+ *   2. trial-balance latency for an entity with --lines journal lines (default 1,000,000),
+ *      against a plain GROUP BY over the same lines, as a ratio;
+ *   3. posting throughput onto one hot account (every entry debits operating cash) with one
+ *      balance row and with --shards write-shards, as a ratio.
+ * The server runs in this process on the embedded PostgreSQL (or DATABASE_URL), listening on
+ * a local port; clients are keep-alive fetch loops at --concurrency.
+ *
+ *   npx tsx bench/ledger.bench.ts [--seconds 10] [--lines 1000000] [--concurrency 32] [--shards 16]
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { balancesFromJournal } from '../apps/server/src/ledger/reports/reports.store.ts';
+import { loadConfig } from '../apps/server/src/platform/config.ts';
+import { buildHttpApp } from '../apps/server/src/platform/http/http-app.ts';
+import { parseId } from '../apps/server/src/platform/ids.ts';
+import { openPlatform } from '../apps/server/src/platform/platform.ts';
+import { tenantContextOf } from '../apps/server/src/tenancy/tenancy.service.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    lines: { type: 'string', default: '1000000' },
+    concurrency: { type: 'string', default: '32' },
+    shards: { type: 'string', default: '16' },
+    tenants: { type: 'string', default: '50' },
+    samples: { type: 'string', default: '50' },
+  },
+});
+const durationMs = Number(flags.seconds) * 1_000;
+const linesTarget = Number(flags.lines);
+const concurrency = Number(flags.concurrency);
+const shards = Number(flags.shards);
+const tenantCount = Number(flags.tenants);
+const samples = Number(flags.samples);
+const batchSize = 1_000;
+for (const [name, value] of Object.entries({ durationMs, linesTarget, concurrency, shards, tenantCount, samples })) {
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive whole number`);
+}
+
+const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-bench-'));
+await fs.chmod(home, 0o755);
+const operatorKey = `chop_bench_${randomBytes(24).toString('hex')}`;
+const config = {
+  ...loadConfig(process.env),
+  home,
+  operatorKey,
+  masterKey: randomBytes(32).toString('hex'),
+  runtimePoolMax: 40,
+};
+const log = pino({ level: 'warn' });
+const platform = await openPlatform(config, log);
+const app = await buildHttpApp(platform, log);
+const base = await app.listen({ host: '127.0.0.1', port: 0 });
+
+interface Books {
+  auth: { authorization: string };
+  tenantId: string;
+  entityId: string;
+  accounts: Record<string, string>;
+}
+
+async function call(method: string, url: string, auth: object, body?: unknown, key?: string) {
+  const response = await fetch(`${base}${url}`, {
+    method,
+    headers: {
+      ...auth,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(key ? { 'idempotency-key': key } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (response.status >= 300) throw new Error(`${method} ${url} → ${response.status} ${text.slice(0, 300)}`);
+  return text.length > 0 ? JSON.parse(text) : null;
+}
+
+async function newBooks(label: string): Promise<Books> {
+  const email = `owner-${randomUUID()}@bench.test`;
+  const password = 'correct horse battery staple';
+  const tenant = await call(
+    'POST',
+    '/v1/tenants',
+    { authorization: `Bearer ${operatorKey}` },
+    {
+      name: `${label} ${randomUUID()}`,
+      tier: 'starter',
+      admin: { email, password },
+    },
+  );
+  const token = await call('POST', '/v1/auth/token', {}, { tenantId: tenant.id, email, password });
+  const auth = { authorization: `Bearer ${token.access_token}` };
+  const entity = await call('POST', '/v1/entities', auth, {
+    name: `Client of ${label}`,
+    chartTemplate: 'us-small-business',
+  });
+  const chart = await call('GET', `/v1/entities/${entity.id}/accounts`, auth);
+  const accounts = Object.fromEntries(
+    chart.items.map((account: { number: string; id: string }) => [account.number, account.id]),
+  );
+  return { auth, tenantId: tenant.id, entityId: entity.id, accounts };
+}
+
+const debitNumbers = ['1010', '1020', '1100', '1200', '1300', '1500', '6000', '6110', '6300', '6400', '6500', '6800'];
+const creditNumbers = ['2000', '2100', '2200', '3000', '4000', '4100', '4800', '4900'];
+const pick = <T>(items: T[]): T => items[Math.floor(Math.random() * items.length)] as T;
+
+function entry(books: Books, date: string, debit = pick(debitNumbers), credit = pick(creditNumbers)) {
+  const amountMinor = 1 + Math.floor(Math.random() * 1_000_000);
+  return {
+    date,
+    lines: [
+      { accountId: books.accounts[debit], side: 'debit', amountMinor, currency: 'USD', exponent: 2 },
+      { accountId: books.accounts[credit], side: 'credit', amountMinor, currency: 'USD', exponent: 2 },
+    ],
+  };
+}
+
+function randomDate(): string {
+  const month = 1 + Math.floor(Math.random() * 12);
+  const day = 1 + Math.floor(Math.random() * 28);
+  const year = Math.random() < 0.5 ? 2025 : 2026;
+  return `${year}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+}
+
+/** Runs `workers` loops of `work` for the duration; returns units done per second. */
+async function throughput(workers: number, work: () => Promise<number>): Promise<{ perSecond: number; units: number }> {
+  const deadline = performance.now() + durationMs;
+  const started = performance.now();
+  let units = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (performance.now() < deadline) {
+        // Not `units += await work()`: that reads `units` before the await and loses other workers' counts.
+        const done = await work();
+        units += done;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1_000;
+  return { perSecond: units / seconds, units };
+}
+
+function percentile(values: number[], fraction: number): number {
+  const sorted = [...values].sort((left, right) => left - right);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? Number.NaN;
+}
+
+const format = (value: number) => Math.round(value).toLocaleString('en-US');
+
+try {
+  console.log(
+    `ledger bench: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, ` +
+      `${config.databaseUrl ? 'external PostgreSQL' : 'embedded PostgreSQL'}, ${durationMs / 1000}s per run, concurrency ${concurrency}`,
+  );
+
+  // 1. Posting throughput -------------------------------------------------------------
+  const one = await newBooks('Bench One');
+  const many: Books[] = [];
+  for (let index = 0; index < tenantCount; index++) many.push(await newBooks(`Bench Many ${index}`));
+  const postSingle = async (books: Books) => {
+    await call(
+      'POST',
+      `/v1/entities/${books.entityId}/journal-entries`,
+      books.auth,
+      entry(books, randomDate()),
+      randomUUID(),
+    );
+    return 1;
+  };
+  const postBatch = async (books: Books) => {
+    const entries = Array.from({ length: batchSize }, () => entry(books, randomDate()));
+    await call('POST', `/v1/entities/${books.entityId}/journal-entries/batch`, books.auth, { entries }, randomUUID());
+    return batchSize * 2;
+  };
+  const singleOne = await throughput(concurrency, () => postSingle(one));
+  console.log(
+    `posting, single, 1 tenant:    ${format(singleOne.perSecond)} entries/s (${format(singleOne.perSecond * 2)} lines/s)`,
+  );
+  const singleMany = await throughput(concurrency, () => postSingle(pick(many)));
+  console.log(
+    `posting, single, ${tenantCount} tenants:  ${format(singleMany.perSecond)} entries/s (${format(singleMany.perSecond * 2)} lines/s)`,
+  );
+  const batchWorkers = 4;
+  const batchOne = await throughput(batchWorkers, () => postBatch(one));
+  console.log(
+    `posting, batched ${batchSize}, 1 tenant:   ${format(batchOne.perSecond)} lines/s (${format(batchOne.perSecond / 2)} entries/s)`,
+  );
+  const batchMany = await throughput(batchWorkers, () => postBatch(pick(many)));
+  console.log(
+    `posting, batched ${batchSize}, ${tenantCount} tenants: ${format(batchMany.perSecond)} lines/s (${format(batchMany.perSecond / 2)} entries/s)`,
+  );
+
+  // 2. Trial balance at scale ---------------------------------------------------------
+  const big = await newBooks('Bench Big');
+  const seedStarted = performance.now();
+  let seeded = 0;
+  await Promise.all(
+    Array.from({ length: batchWorkers }, async () => {
+      while (seeded < linesTarget) {
+        seeded += batchSize * 2;
+        await postBatch(big);
+      }
+    }),
+  );
+  console.log(
+    `seeded ${format(seeded)} journal lines over 24 months in ${((performance.now() - seedStarted) / 1000).toFixed(1)}s`,
+  );
+  const record = await platform.tenancy.getTenant(parseId('tenant', big.tenantId) ?? '');
+  if (!record) throw new Error('bench tenant missing');
+  const context = tenantContextOf(record);
+  const bigEntity = parseId('entity', big.entityId) ?? '';
+  await platform.ownerPool.query('analyze journal_lines; analyze account_balances');
+  const timeIt = async (work: () => Promise<unknown>) => {
+    const times: number[] = [];
+    for (let index = 0; index < samples; index++) {
+      const started = performance.now();
+      await work();
+      times.push(performance.now() - started);
+    }
+    return { p50: percentile(times, 0.5), p95: percentile(times, 0.95) };
+  };
+  for (const asOf of ['2026-12-31', '2026-06-10', '2026-06-20']) {
+    const service = await timeIt(() =>
+      platform.ledger.reports.trialBalance(context, bigEntity, { asOf, basis: 'pre-closing', verify: false }),
+    );
+    const http = await timeIt(() =>
+      call('GET', `/v1/entities/${big.entityId}/reports/trial-balance?asOf=${asOf}`, big.auth),
+    );
+    const groupBy = await timeIt(() => platform.scopes.run(context, (db) => balancesFromJournal(db, bigEntity, asOf)));
+    console.log(
+      `trial balance as of ${asOf}: service p50 ${service.p50.toFixed(1)} ms (p95 ${service.p95.toFixed(1)}), ` +
+        `HTTP p50 ${http.p50.toFixed(1)} ms; plain GROUP BY over lines p50 ${groupBy.p50.toFixed(1)} ms; ` +
+        `ratio ${(groupBy.p50 / service.p50).toFixed(0)}x`,
+    );
+  }
+
+  // 3. Hot account ---------------------------------------------------------------------
+  const hot = await newBooks('Bench Hot');
+  const hotCredit = ['4000', '4100', '4800', '4900', '2000', '2100', '2200', '3000'];
+  const postHot = async () => {
+    await call(
+      'POST',
+      `/v1/entities/${hot.entityId}/journal-entries`,
+      hot.auth,
+      entry(hot, '2026-03-15', '1010', pick(hotCredit)),
+      randomUUID(),
+    );
+    return 1;
+  };
+  const setShards = async (count: number) => {
+    for (const number of ['1010', ...hotCredit]) {
+      await call('PATCH', `/v1/entities/${hot.entityId}/accounts/${hot.accounts[number]}`, hot.auth, {
+        balanceShards: count,
+      });
+    }
+  };
+  await setShards(1);
+  const unsharded = await throughput(concurrency, postHot);
+  await setShards(shards);
+  const sharded = await throughput(concurrency, postHot);
+  console.log(
+    `hot account (every entry debits 1010): 1 shard ${format(unsharded.perSecond)} entries/s, ` +
+      `${shards} shards ${format(sharded.perSecond)} entries/s; ratio ${(sharded.perSecond / unsharded.perSecond).toFixed(2)}x`,
+  );
+  const check = await platform.ledger.reports.trialBalance(context, bigEntity, {
+    asOf: '2026-12-31',
+    basis: 'pre-closing',
+    verify: true,
+  });
+  console.log(
+    `check: big entity trial balance balanced=${check.checks.balanced} tiesToJournal=${check.checks.tiesToJournal}`,
+  );
+} finally {
+  await app.close();
+  await platform.close();
+  await fs.rm(home, { recursive: true, force: true });
+}
