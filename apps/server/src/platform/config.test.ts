@@ -19,6 +19,9 @@ describe('loadConfig', () => {
       masterKey: undefined,
       logLevel: 'info',
       runtimePoolMax: 20,
+      metricsTopTenants: 20,
+      metricsEmf: false,
+      storageSampleMinutes: 60,
     });
   });
 
@@ -57,6 +60,12 @@ describe('loadConfig', () => {
       env: { COUNTINGHOUSE_OPERATOR_KEY: 'k'.repeat(31) },
       message: /OPERATOR_KEY/,
     },
+    {
+      title: 'a top-N above the limit',
+      env: { COUNTINGHOUSE_METRICS_TOP_TENANTS: '1001' },
+      message: /METRICS_TOP_TENANTS/,
+    },
+    { title: 'an EMF switch that is neither on nor off', env: { COUNTINGHOUSE_METRICS_EMF: 'yes' }, message: /EMF/ },
     { title: 'a non-hex master key', env: { COUNTINGHOUSE_MASTER_KEY: 'zz'.repeat(32) }, message: /MASTER_KEY/ },
     { title: 'a short master key', env: { COUNTINGHOUSE_MASTER_KEY: 'a1'.repeat(31) }, message: /MASTER_KEY/ },
   ];

@@ -20,11 +20,18 @@ export interface Config {
   tiersFile: string | undefined;
   /** Runtime (RLS-bound) pool size for the shared cluster. */
   runtimePoolMax: number;
+  /** Metering: cost model file, top-N tenants on /metrics, CloudWatch EMF lines, storage sampling period. */
+  costsFile: string | undefined;
+  metricsTopTenants: number;
+  metricsEmf: boolean;
+  storageSampleMinutes: number;
 }
 
 export const configLimits = {
   portMax: 65_535,
   runtimePoolMaxUpper: 200,
+  metricsTopTenantsMax: 1_000,
+  storageSampleMinutesMax: 24 * 60,
 } as const;
 
 export class ConfigError extends Error {
@@ -38,6 +45,13 @@ function integerFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, max
   const value = Number(raw);
   if (value > max) throw new ConfigError(`${name} must be at most ${max}, got ${value}`);
   return value;
+}
+
+function booleanFrom(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === 'off') return false;
+  if (raw === 'on') return true;
+  throw new ConfigError(`${name} must be "on" or "off", got "${raw}"`);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -67,5 +81,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: nonEmpty(env.LOG_LEVEL) ?? 'info',
     tiersFile: nonEmpty(env.COUNTINGHOUSE_TIERS_FILE),
     runtimePoolMax: integerFrom(env, 'COUNTINGHOUSE_DB_POOL_MAX', 20, configLimits.runtimePoolMaxUpper),
+    costsFile: nonEmpty(env.COUNTINGHOUSE_COSTS_FILE),
+    metricsTopTenants: integerFrom(env, 'COUNTINGHOUSE_METRICS_TOP_TENANTS', 20, configLimits.metricsTopTenantsMax),
+    metricsEmf: booleanFrom(env, 'COUNTINGHOUSE_METRICS_EMF'),
+    storageSampleMinutes: integerFrom(
+      env,
+      'COUNTINGHOUSE_STORAGE_SAMPLE_MINUTES',
+      60,
+      configLimits.storageSampleMinutesMax,
+    ),
   };
 }

@@ -1,5 +1,6 @@
 import { entitiesErrors } from '../entities/entities.errors.ts';
 import { identityErrors } from '../identity/identity.errors.ts';
+import { meteringErrors } from '../metering/metering.errors.ts';
 import { tenancyErrors } from '../tenancy/tenancy.errors.ts';
 import { platformErrors } from './platform.errors.ts';
 
@@ -19,6 +20,7 @@ const domainCatalogues: ReadonlyArray<Readonly<Record<string, ErrorEntry>>> = [
   identityErrors,
   tenancyErrors,
   entitiesErrors,
+  meteringErrors,
 ];
 
 export const errorCatalogue = {
@@ -26,6 +28,7 @@ export const errorCatalogue = {
   ...identityErrors,
   ...tenancyErrors,
   ...entitiesErrors,
+  ...meteringErrors,
 } as const satisfies Record<string, ErrorEntry>;
 
 // A code defined by two domains would silently shadow one of them.

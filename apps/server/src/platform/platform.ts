@@ -5,6 +5,12 @@ import { EntitiesService } from '../entities/entities.service.ts';
 import { IdentityService } from '../identity/identity.service.ts';
 import { loadSigningKeys } from '../identity/signing-keys.ts';
 import { TokenService } from '../identity/tokens.ts';
+import { BillingService } from '../metering/billing/billing.service.ts';
+import { PgBillingStore } from '../metering/billing/billing.store.ts';
+import { loadCostModel } from '../metering/billing/cost-model.ts';
+import { Metering } from '../metering/metering.runtime.ts';
+import { MeteringService } from '../metering/metering.service.ts';
+import { PgUsageStore } from '../metering/metering.store.ts';
 import { OperatorKey } from '../tenancy/operator-key.ts';
 import { TenancyService } from '../tenancy/tenancy.service.ts';
 import { PgTenancyStore } from '../tenancy/tenancy.store.ts';
@@ -30,6 +36,10 @@ export interface Platform {
   tokens: TokenService;
   entities: EntitiesService;
   operatorKey: OperatorKey;
+  metering: Metering;
+  usage: MeteringService;
+  usageStore: PgUsageStore;
+  billing: BillingService;
   /** Set when this process generated the operator key, so it can be shown once. */
   generatedOperatorKey: string | null;
   isReady(): Promise<boolean>;
@@ -75,6 +85,7 @@ function makePool(connectionString: string, max: number, applicationName: string
 
 export async function openPlatform(config: Config, log: Logger): Promise<Platform> {
   const tiers = TierCatalogue.load(config.tiersFile);
+  const costModel = loadCostModel(config.costsFile);
   await ensureHome(config.home);
   const { ownerUrl, cluster } = await resolveOwnerUrl(config, log);
   const pools: pg.Pool[] = [];
@@ -92,7 +103,7 @@ export async function openPlatform(config: Config, log: Logger): Promise<Platfor
       ? { value: config.operatorKey, created: false }
       : await readOrCreateSecret(config.home, 'operator.key', () => `chop_${randomToken(32)}`);
 
-    const scopes = new TenantScopes({
+    const runtimePools = {
       poolFor(placement: TenantPlacement) {
         // The lifecycle issue adds bridge and silo placements with their own pools.
         assert(
@@ -101,7 +112,16 @@ export async function openPlatform(config: Config, log: Logger): Promise<Platfor
         );
         return runtimePool;
       },
+    };
+    const usageStore = new PgUsageStore(ownerPool);
+    const metering = new Metering(usageStore, log, {
+      metricsTopTenants: config.metricsTopTenants,
+      emf: config.metricsEmf,
+      storageSampleIntervalMs: config.storageSampleMinutes * 60_000,
     });
+    const scopes = new TenantScopes(runtimePools, metering.scopeObserver);
+    // The sampler's own scopes are platform work, not the tenant's database time.
+    metering.start(new TenantScopes(runtimePools), usageStore);
     const tokens = new TokenService(await loadSigningKeys(ownerPool, new Sealer(masterKey)));
     const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, tiers, log);
     return {
@@ -114,6 +134,10 @@ export async function openPlatform(config: Config, log: Logger): Promise<Platfor
       tokens,
       entities: new EntitiesService(scopes),
       operatorKey: new OperatorKey(operatorSecret.value),
+      metering,
+      usage: new MeteringService(usageStore),
+      usageStore,
+      billing: new BillingService(usageStore, new PgBillingStore(ownerPool), tiers, costModel, log),
       generatedOperatorKey: operatorSecret.created ? operatorSecret.value : null,
       async isReady() {
         return await runtimePool.query('select 1').then(
@@ -122,6 +146,8 @@ export async function openPlatform(config: Config, log: Logger): Promise<Platfor
         );
       },
       async close() {
+        // Usage still buffered is written before the pools close (graceful shutdown).
+        await metering.close();
         await Promise.all(pools.map((pool) => pool.end()));
         await cluster?.stop();
       },

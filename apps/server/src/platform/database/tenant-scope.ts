@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { assert } from '../assert.ts';
 
@@ -54,17 +55,26 @@ export interface RuntimePools {
   poolFor(placement: TenantPlacement): pg.Pool;
 }
 
+/** Told the wall time of every finished scope (metering's database time); must be cheap. */
+export interface ScopeObserver {
+  scopeFinished(tenant: TenantContext, durationUs: number): void;
+}
+
 export class TenantScopes {
   readonly #pools: RuntimePools;
+  readonly #observer: ScopeObserver | null;
 
-  constructor(pools: RuntimePools) {
+  constructor(pools: RuntimePools, observer: ScopeObserver | null = null) {
     this.#pools = pools;
+    this.#observer = observer;
   }
 
   /** Runs `work` in one transaction scoped to the tenant; commits on success, rolls back on throw. */
   async run<T>(tenant: TenantContext, work: (db: TenantDb) => Promise<T>): Promise<T> {
     assert(tenant.tenantId.length === 36, 'tenant scope needs a tenant uuid');
     const client = await this.#pools.poolFor(tenant.placement).connect();
+    // Database time is the time the scope holds a connection, not the wait for one.
+    const startedMs = performance.now();
     let released = false;
     try {
       await client.query('begin');
@@ -89,6 +99,7 @@ export class TenantScopes {
       throw error;
     } finally {
       if (!released) client.release();
+      this.#observer?.scopeFinished(tenant, Math.round((performance.now() - startedMs) * 1_000));
     }
   }
 }

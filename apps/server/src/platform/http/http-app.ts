@@ -6,6 +6,9 @@ import type { Logger } from 'pino';
 import { entitiesRoutes } from '../../entities/entities.routes.ts';
 import { authPlugin } from '../../identity/auth.plugin.ts';
 import { identityRoutes } from '../../identity/identity.routes.ts';
+import { billingRoutes } from '../../metering/billing/billing.routes.ts';
+import { meteringRoutes } from '../../metering/metering.routes.ts';
+import { requestMeteringPlugin } from '../../metering/request-metering.plugin.ts';
 import { tenancyRoutes } from '../../tenancy/tenancy.routes.ts';
 import { formatId, newUuid } from '../ids.ts';
 import type { Platform } from '../platform.ts';
@@ -81,10 +84,17 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
     tenancy: platform.tenancy,
     operatorKey: platform.operatorKey,
   });
+  await app.register(requestMeteringPlugin, { metering: platform.metering });
   await app.register(healthRoutes, { isReady: platform.isReady });
   await app.register(identityRoutes, { identity: platform.identity, tokens: platform.tokens });
   await app.register(tenancyRoutes, { tenancy: platform.tenancy });
   await app.register(entitiesRoutes, { entities: platform.entities });
+  await app.register(meteringRoutes, {
+    metering: platform.metering,
+    service: platform.usage,
+    store: platform.usageStore,
+  });
+  await app.register(billingRoutes, { billing: platform.billing });
   await app.ready();
   return app;
 }
