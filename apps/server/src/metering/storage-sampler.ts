@@ -95,10 +95,17 @@ export class StorageSampler {
     let tables: string[] | null = null;
     for (const tenant of tenants) {
       const context = { tenantId: tenant.id, tier: tenant.tier, placement: tenant.placement, entityScope: allEntities };
-      const measured = await this.#scopes.run(context, async (db) => {
-        tables ??= await tenantTables(db);
-        return await measureTenant(db, tables);
-      });
+      let measured: Omit<StorageSample, 'tenantId'>;
+      try {
+        measured = await this.#scopes.run(context, async (db) => {
+          tables ??= await tenantTables(db);
+          return await measureTenant(db, tables);
+        });
+      } catch (error) {
+        // One unreachable placement must not stop the others from being measured.
+        this.#log.warn({ err: error, tenantId: tenant.id }, 'storage sample failed for a tenant');
+        continue;
+      }
       const sample = { tenantId: tenant.id, ...measured };
       samples.push(sample);
       const base = { tenantId: tenant.id, tier: tenant.tier, occurredAt: now };

@@ -7,7 +7,14 @@ import type { MeteredTenant, UsageStore } from '../metering.store.ts';
 import type { BillingStore } from './billing.store.ts';
 import type { BillingMonth, CostReport, Invoice, MonthUsage } from './billing.types.ts';
 import { zeroUsage } from './billing.types.ts';
-import { buildCostReport, type CostedTenant, divideRoundedSigned, modelPools, sharedPool } from './cost-attribution.ts';
+import {
+  buildCostReport,
+  type CostedTenant,
+  divideRoundedSigned,
+  modelPools,
+  participantsFor,
+  sharedPool,
+} from './cost-attribution.ts';
 import { type CostModel, currencyExponent } from './cost-model.ts';
 import { parseCur } from './cur-import.ts';
 import { monthOf, priceInvoice, unknownPricedMetrics } from './pricing.ts';
@@ -151,8 +158,17 @@ export class BillingService {
     }
     for (const [product, nanos] of [...untagged.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const driver = this.#costs.curProductDrivers[product] ?? this.#costs.curDefaultDriver;
+      const participants = participantsFor(driver, tenants);
       pools.push(
-        sharedPool(`aws:${product}:shared`, driver, divideRoundedSigned(nanos, nanosPerMinor), tenants, usage),
+        sharedPool(`aws:${product}:shared`, driver, divideRoundedSigned(nanos, nanosPerMinor), participants, usage),
+      );
+    }
+    const fileNanos = lines.reduce((sum, line) => sum + line.amountNanos, 0n);
+    const poolsMinor = pools.reduce((sum, pool) => sum + pool.totalMinor, 0n);
+    const difference = poolsMinor - divideRoundedSigned(fileNanos, nanosPerMinor);
+    if (difference !== 0n) {
+      notes.push(
+        `each pool is rounded half-even on its own; their sum differs from the file total rounded once by ${difference} minor unit(s)`,
       );
     }
     return buildCostReport(

@@ -41,6 +41,16 @@ export function driverWeight(driver: CostDriver, usage: MonthUsage): bigint {
   }
 }
 
+/**
+ * Who shares a pool driven by `driver`: database time and storage live on the shared database
+ * server, which silo tenants (their own cluster) do not use; compute and requests are shared
+ * by every placement.
+ */
+export function participantsFor(driver: CostDriver, tenants: readonly CostedTenant[]): CostedTenant[] {
+  const onSharedDatabase = driver === 'database_us' || driver === 'storage_byte_days';
+  return tenants.filter((tenant) => !onSharedDatabase || tenant.placement !== 'silo');
+}
+
 /** Signed division rounded half-even (credits in a CUR are negative). */
 export function divideRoundedSigned(numerator: bigint, denominator: bigint): bigint {
   return numerator < 0n
