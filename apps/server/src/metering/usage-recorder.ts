@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { assert } from '../platform/assert.ts';
-import { newUuid } from '../platform/ids.ts';
+import { newEventId } from './event-ids.ts';
 import { meteringLimits } from './metering.limits.ts';
 import type { UsageStore } from './metering.store.ts';
 import { isMetricCode, type UsageEvent, type UsageEventInput, type UsageObserver } from './metering.types.ts';
@@ -74,12 +74,13 @@ export class UsageRecorder {
   recordUsage(input: UsageEventInput): void {
     assert(isMetricCode(input.metric), `unknown metric ${input.metric}`);
     assert(Number.isSafeInteger(input.quantity) && input.quantity >= 0, `bad quantity for ${input.metric}`);
-    assert(uuidPattern.test(input.tenantId), 'usage event needs a tenant uuid');
+    // A length check on the hot path (as the tenant scope does); the column type checks the rest.
+    assert(input.tenantId.length === 36, 'usage event needs a tenant uuid');
     assert(input.id === undefined || uuidPattern.test(input.id), 'usage event id must be a uuid');
     const properties = input.properties ?? {};
     assert(Object.keys(properties).length <= meteringLimits.propertiesMax, 'too many usage event properties');
     const event: UsageEvent = {
-      id: input.id ?? newUuid(),
+      id: input.id ?? newEventId(),
       tenantId: input.tenantId,
       tier: input.tier,
       metric: input.metric,
