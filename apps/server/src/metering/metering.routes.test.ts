@@ -246,7 +246,7 @@ describe('GET /metrics', () => {
     expect(response.body).toMatch(/countinghouse_tenant_usage\{metric="requests",tenant="ten_[0-9a-f]{32}"\} \d+/);
     expect(response.body).toContain('countinghouse_usage_dropped_events 0');
     expect(response.body).toMatch(
-      /countinghouse_http_request_duration_seconds_bucket\{le="0.005",tier="starter",route_class="read",status_class="2xx"\}/,
+      /countinghouse_http_request_duration_seconds_bucket\{tier="starter",route_class="read",status_class="2xx",le="0.005"\}/,
     );
   });
 

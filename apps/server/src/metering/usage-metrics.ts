@@ -1,4 +1,3 @@
-import { Gauge, Histogram, Registry } from 'prom-client';
 import { formatId } from '../platform/ids.ts';
 import { meteringLimits } from './metering.limits.ts';
 import {
@@ -8,6 +7,7 @@ import {
   type UsageEvent,
   type UsageObserver,
 } from './metering.types.ts';
+import { familyText, Histogram, type Labels, prometheusContentType } from './prometheus-text.ts';
 import type { RecorderStats } from './usage-recorder.ts';
 
 /**
@@ -25,24 +25,31 @@ interface TenantTotals {
   values: Map<MetricCode, number>;
 }
 
+const durationBucketsSeconds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+const recorderFields: Array<[keyof RecorderStats, string, string]> = [
+  ['bufferedEvents', 'countinghouse_usage_buffered_events', 'Usage events waiting in memory for the next flush.'],
+  ['flushedEvents', 'countinghouse_usage_flushed_events', 'Usage events written since start.'],
+  ['duplicateEvents', 'countinghouse_usage_duplicate_events', 'Usage events ignored as duplicates since start.'],
+  [
+    'droppedEvents',
+    'countinghouse_usage_dropped_events',
+    'Usage events dropped (buffer full or lost at shutdown) since start.',
+  ],
+  ['failedFlushes', 'countinghouse_usage_failed_flushes', 'Usage flushes that failed and were retried.'],
+];
+
 export class UsageMetrics implements UsageObserver {
-  readonly registry = new Registry();
+  readonly contentType = prometheusContentType;
   readonly #tenants = new Map<string, TenantTotals>();
   readonly #overflow: TenantTotals = { tier: otherTenantLabel, values: new Map() };
   readonly #topTenants: number;
-  readonly #requestDuration: Histogram<'tier' | 'route_class' | 'status_class'>;
+  readonly #requestDuration = new Histogram(durationBucketsSeconds);
+  readonly #recorderStats: () => RecorderStats;
 
   constructor(topTenants: number, recorderStats: () => RecorderStats) {
     this.#topTenants = topTenants;
-    this.#requestDuration = new Histogram({
-      name: 'countinghouse_http_request_duration_seconds',
-      help: 'HTTP request duration by tier (none = unauthenticated), route class and status class.',
-      labelNames: ['tier', 'route_class', 'status_class'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [this.registry],
-    });
-    this.#registerUsageGauges();
-    this.#registerRecorderGauges(recorderStats);
+    this.#recorderStats = recorderStats;
   }
 
   observe(event: UsageEvent): void {
@@ -68,72 +75,61 @@ export class UsageMetrics implements UsageObserver {
   }
 
   async render(): Promise<string> {
-    return await this.registry.metrics();
+    const stats = this.#recorderStats();
+    return [
+      familyText(
+        'countinghouse_http_request_duration_seconds',
+        'histogram',
+        'HTTP request duration by tier (none = unauthenticated), route class and status class.',
+        this.#requestDuration.samples(),
+      ),
+      familyText(
+        'countinghouse_tenant_usage',
+        'gauge',
+        'Usage since process start per tenant: counters summed, gauges the last sample. Only the top N tenants of each metric are named; the rest are summed as tenant="other" (its value may fall when a tenant enters the top N).',
+        this.#tenantSamples(),
+      ),
+      familyText(
+        'countinghouse_tier_usage',
+        'gauge',
+        'Usage since process start summed per tier (counters summed, gauges the sum of the tenants’ last samples).',
+        this.#tierSamples(),
+      ),
+      ...recorderFields.map(([field, name, help]) =>
+        familyText(name, 'gauge', help, [{ labels: {}, value: stats[field] }]),
+      ),
+    ].join('');
   }
 
-  get contentType(): string {
-    return this.registry.contentType;
-  }
-
-  #registerUsageGauges(): void {
-    const tenants = this.#tenants;
-    const overflow = this.#overflow;
-    const topTenants = this.#topTenants;
-    new Gauge({
-      name: 'countinghouse_tenant_usage',
-      help: 'Usage since process start per tenant: counters summed, gauges the last sample. Only the top N tenants of each metric are named; the rest are summed as tenant="other" (its value may fall when a tenant enters the top N).',
-      labelNames: ['metric', 'tenant'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const metric of metricCodes) {
-          const ranked = [...tenants.entries()]
-            .map(([tenantId, totals]) => ({ tenantId, value: totals.values.get(metric) ?? 0 }))
-            .filter((entry) => entry.value > 0)
-            .sort((a, b) => b.value - a.value || (a.tenantId < b.tenantId ? -1 : 1));
-          for (const entry of ranked.slice(0, topTenants)) {
-            this.set({ metric, tenant: formatId('tenant', entry.tenantId) }, entry.value);
-          }
-          const rest = ranked.slice(topTenants).reduce((sum, entry) => sum + entry.value, 0);
-          this.set({ metric, tenant: otherTenantLabel }, rest + (overflow.values.get(metric) ?? 0));
-        }
-      },
-    });
-    new Gauge({
-      name: 'countinghouse_tier_usage',
-      help: 'Usage since process start summed per tier (counters summed, gauges the sum of the tenants’ last samples).',
-      labelNames: ['metric', 'tier'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        const byTier = new Map<string, Map<MetricCode, number>>();
-        for (const totals of [...tenants.values(), overflow]) {
-          const tierTotals = byTier.get(totals.tier) ?? new Map<MetricCode, number>();
-          byTier.set(totals.tier, tierTotals);
-          for (const [metric, value] of totals.values) tierTotals.set(metric, (tierTotals.get(metric) ?? 0) + value);
-        }
-        for (const [tier, values] of byTier) for (const [metric, value] of values) this.set({ metric, tier }, value);
-      },
-    });
-  }
-
-  #registerRecorderGauges(recorderStats: () => RecorderStats): void {
-    const fields: Array<[keyof RecorderStats, string]> = [
-      ['bufferedEvents', 'Usage events waiting in memory for the next flush.'],
-      ['flushedEvents', 'Usage events written since start.'],
-      ['duplicateEvents', 'Usage events ignored as duplicates since start.'],
-      ['droppedEvents', 'Usage events dropped (buffer full or lost at shutdown) since start.'],
-      ['failedFlushes', 'Usage flushes that failed and were retried.'],
-    ];
-    for (const [field, help] of fields) {
-      new Gauge({
-        name: `countinghouse_usage_${field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)}`,
-        help,
-        registers: [this.registry],
-        collect() {
-          this.set(recorderStats()[field]);
-        },
+  #tenantSamples(): Array<{ labels: Labels; value: number }> {
+    const samples: Array<{ labels: Labels; value: number }> = [];
+    for (const metric of metricCodes) {
+      const ranked = [...this.#tenants.entries()]
+        .map(([tenantId, totals]) => ({ tenantId, value: totals.values.get(metric) ?? 0 }))
+        .filter((entry) => entry.value > 0)
+        .sort((a, b) => b.value - a.value || (a.tenantId < b.tenantId ? -1 : 1));
+      for (const entry of ranked.slice(0, this.#topTenants)) {
+        samples.push({ labels: { metric, tenant: formatId('tenant', entry.tenantId) }, value: entry.value });
+      }
+      const rest = ranked.slice(this.#topTenants).reduce((sum, entry) => sum + entry.value, 0);
+      samples.push({
+        labels: { metric, tenant: otherTenantLabel },
+        value: rest + (this.#overflow.values.get(metric) ?? 0),
       });
     }
+    return samples;
+  }
+
+  #tierSamples(): Array<{ labels: Labels; value: number }> {
+    const byTier = new Map<string, Map<MetricCode, number>>();
+    for (const totals of [...this.#tenants.values(), this.#overflow]) {
+      const tierTotals = byTier.get(totals.tier) ?? new Map<MetricCode, number>();
+      byTier.set(totals.tier, tierTotals);
+      for (const [metric, value] of totals.values) tierTotals.set(metric, (tierTotals.get(metric) ?? 0) + value);
+    }
+    const samples: Array<{ labels: Labels; value: number }> = [];
+    for (const [tier, values] of byTier)
+      for (const [metric, value] of values) samples.push({ labels: { metric, tier }, value });
+    return samples;
   }
 }

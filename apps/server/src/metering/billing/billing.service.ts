@@ -180,7 +180,7 @@ export class BillingService {
 
   /** Errors: COST_IMPORT_INVALID, COST_IMPORT_MIXED_MONTHS. */
   async importCur(text: string, fileName: string): Promise<CurImportResult> {
-    const parsed = parseCur(text);
+    const parsed = await parseCur(text);
     if (parsed.currency !== this.#costs.currency) {
       throw new AppError(
         'COST_IMPORT_INVALID',

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { parse } from 'csv-parse/sync';
 import { AppError } from '../../platform/errors.ts';
 import { parseId } from '../../platform/ids.ts';
 
@@ -76,7 +75,9 @@ function invalid(detail: string): AppError {
 }
 
 /** Errors: COST_IMPORT_INVALID, COST_IMPORT_MIXED_MONTHS. Unknown-format tenant tags count as untagged, and are returned. */
-export function parseCur(text: string): ParsedCur & { unreadableTags: string[] } {
+export async function parseCur(text: string): Promise<ParsedCur & { unreadableTags: string[] }> {
+  // Loaded on first use: only operators importing a CUR pay for the parser at all.
+  const { parse } = await import('csv-parse/sync');
   if (Buffer.byteLength(text) > curLimits.bytesMax)
     throw invalid(`The file is larger than ${curLimits.bytesMax} bytes.`);
   let records: Record<string, string>[];
