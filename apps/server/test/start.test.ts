@@ -14,6 +14,9 @@ import { freeLocalPort } from '../src/platform/database/embedded-cluster.ts';
  */
 const binary = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'countinghouse.mjs');
 const startTimeoutMs = 60_000;
+// Two cold starts (initdb, migrations) and two stops, each allowed startTimeoutMs: the
+// default 30 s test timeout undercut that on a loaded two-core machine.
+const startTestTimeoutMs = 2 * startTimeoutMs + 30_000;
 
 interface Started {
   child: ChildProcess;
@@ -60,7 +63,9 @@ afterAll(async () => {
 });
 
 describe('npm start on the embedded default', () => {
-  it('starts, serves, stops cleanly on SIGTERM, and reuses its data on the next start', async () => {
+  it('starts, serves, stops cleanly on SIGTERM, and reuses its data on the next start', {
+    timeout: startTestTimeoutMs,
+  }, async () => {
     const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-start-'));
     await fs.chmod(home, 0o755);
     homes.push(home);

@@ -1,3 +1,10 @@
+import {
+  CliUsageError,
+  isOperatorCommand,
+  operatorUsage,
+  resolveConnection,
+  runOperatorCommand,
+} from '../metering/cli/operator-cli.ts';
 import { ConfigError, loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/logger.ts';
 import { startServer } from '../platform/server.ts';
@@ -5,12 +12,32 @@ import { runWorker } from './worker.ts';
 
 /**
  * `countinghouse start` runs the whole stack; `countinghouse worker` runs only job workers,
- * for scaling batch work out on an external PostgreSQL.
+ * for scaling batch work out on an external PostgreSQL; operator commands call a running server.
  */
-const usage = 'usage: countinghouse start | countinghouse worker';
+const usage = `usage: countinghouse start | countinghouse worker\n${operatorUsage}`;
+
+/** Operator commands talk to a running server over HTTP (metering/cli/operator-cli.ts). */
+async function operator(command: Parameters<typeof runOperatorCommand>[0], argv: string[]): Promise<void> {
+  try {
+    const config = loadConfig();
+    const connection = await resolveConnection(process.env, config.home, config.host, config.port);
+    process.exitCode = await runOperatorCommand(command, argv, connection, {
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError || error instanceof CliUsageError)) throw error;
+    process.stderr.write(`countinghouse: ${error.message}\n`);
+    process.exitCode = 2;
+  }
+}
 
 async function main(argv: string[]): Promise<void> {
   const command = argv[0] ?? 'start';
+  if (isOperatorCommand(command)) {
+    await operator(command, argv.slice(1));
+    return;
+  }
   if (command !== 'start' && command !== 'worker') {
     process.stderr.write(`${usage}\n`);
     process.exitCode = 2;

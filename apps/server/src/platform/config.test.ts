@@ -26,6 +26,9 @@ describe('loadConfig', () => {
       requestsInFlightMax: 256,
       shedReportsAtPercent: 75,
       shedBatchAtPercent: 50,
+      metricsTopTenants: 20,
+      metricsEmf: false,
+      storageSampleMinutes: 60,
     });
   });
 
@@ -80,6 +83,12 @@ describe('loadConfig', () => {
       env: { COUNTINGHOUSE_OPERATOR_KEY: 'k'.repeat(31) },
       message: /OPERATOR_KEY/,
     },
+    {
+      title: 'a top-N above the limit',
+      env: { COUNTINGHOUSE_METRICS_TOP_TENANTS: '1001' },
+      message: /METRICS_TOP_TENANTS/,
+    },
+    { title: 'an EMF switch that is neither on nor off', env: { COUNTINGHOUSE_METRICS_EMF: 'yes' }, message: /EMF/ },
     { title: 'a non-hex master key', env: { COUNTINGHOUSE_MASTER_KEY: 'zz'.repeat(32) }, message: /MASTER_KEY/ },
     { title: 'an http REDIS_URL', env: { REDIS_URL: 'http://cache:6379' }, message: /REDIS_URL/ },
     { title: 'a fallback share of 0', env: { COUNTINGHOUSE_RATE_LIMIT_FALLBACK_PERCENT: '0' }, message: /FALLBACK/ },

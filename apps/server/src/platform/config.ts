@@ -34,6 +34,11 @@ export interface Config {
   shedReportsAtPercent: number;
   /** Batch work is shed from this share (percent) of the budget on. */
   shedBatchAtPercent: number;
+  /** Metering: cost model file, top-N tenants on /metrics, CloudWatch EMF lines, storage sampling period. */
+  costsFile: string | undefined;
+  metricsTopTenants: number;
+  metricsEmf: boolean;
+  storageSampleMinutes: number;
 }
 
 export const configLimits = {
@@ -43,6 +48,8 @@ export const configLimits = {
   jobPollMsMax: 60_000,
   requestsInFlightMaxUpper: 100_000,
   percentMax: 100,
+  metricsTopTenantsMax: 1_000,
+  storageSampleMinutesMax: 24 * 60,
 } as const;
 
 export class ConfigError extends Error {
@@ -62,6 +69,13 @@ function positive(env: NodeJS.ProcessEnv, name: string, fallback: number, max: n
   const value = integerFrom(env, name, fallback, max);
   if (value < 1) throw new ConfigError(`${name} must be at least 1, got ${value}`);
   return value;
+}
+
+function booleanFrom(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === 'off') return false;
+  if (raw === 'on') return true;
+  throw new ConfigError(`${name} must be "on" or "off", got "${raw}"`);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -107,5 +121,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ),
     shedReportsAtPercent: positive(env, 'COUNTINGHOUSE_SHED_REPORTS_AT_PERCENT', 75, configLimits.percentMax),
     shedBatchAtPercent: positive(env, 'COUNTINGHOUSE_SHED_BATCH_AT_PERCENT', 50, configLimits.percentMax),
+    costsFile: nonEmpty(env.COUNTINGHOUSE_COSTS_FILE),
+    metricsTopTenants: integerFrom(env, 'COUNTINGHOUSE_METRICS_TOP_TENANTS', 20, configLimits.metricsTopTenantsMax),
+    metricsEmf: booleanFrom(env, 'COUNTINGHOUSE_METRICS_EMF'),
+    storageSampleMinutes: integerFrom(
+      env,
+      'COUNTINGHOUSE_STORAGE_SAMPLE_MINUTES',
+      60,
+      configLimits.storageSampleMinutesMax,
+    ),
   };
 }

@@ -3,6 +3,7 @@ import { identityErrors } from '../identity/identity.errors.ts';
 import { jobsErrors } from '../jobs/jobs.errors.ts';
 import { ledgerErrors } from '../ledger/ledger.errors.ts';
 import { limitsErrors } from '../limits/limits.errors.ts';
+import { meteringErrors } from '../metering/metering.errors.ts';
 import { tenancyErrors } from '../tenancy/tenancy.errors.ts';
 import { platformErrors } from './platform.errors.ts';
 
@@ -25,6 +26,7 @@ const domainCatalogues: ReadonlyArray<Readonly<Record<string, ErrorEntry>>> = [
   jobsErrors,
   limitsErrors,
   ledgerErrors,
+  meteringErrors,
 ];
 
 export const errorCatalogue = {
@@ -35,6 +37,7 @@ export const errorCatalogue = {
   ...jobsErrors,
   ...limitsErrors,
   ...ledgerErrors,
+  ...meteringErrors,
 } as const satisfies Record<string, ErrorEntry>;
 
 // A code defined by two domains would silently shadow one of them.

@@ -14,6 +14,12 @@ import { type Clock, LimitsService } from '../limits/limits.service.ts';
 import { PgPlanStore } from '../limits/limits.store.ts';
 import { RedisRateLimitStore } from '../limits/rate-limit.redis.ts';
 import { MemoryRateLimitStore, type RateLimitStore } from '../limits/rate-limit.store.ts';
+import { BillingService } from '../metering/billing/billing.service.ts';
+import { PgBillingStore } from '../metering/billing/billing.store.ts';
+import { loadCostModel } from '../metering/billing/cost-model.ts';
+import { Metering } from '../metering/metering.runtime.ts';
+import { MeteringService } from '../metering/metering.service.ts';
+import { PgUsageStore } from '../metering/metering.store.ts';
 import { OperatorKey } from '../tenancy/operator-key.ts';
 import { TenancyService } from '../tenancy/tenancy.service.ts';
 import { PgTenancyStore } from '../tenancy/tenancy.store.ts';
@@ -30,6 +36,8 @@ import { ensureHome, randomToken, readOrCreateSecret, Sealer } from './local-sec
  * role, and wires the services. The HTTP layer, the CLI and the tests all start here.
  */
 export interface Platform {
+  /** Seals secrets at rest (signing keys, taxpayer ids) under the master key. */
+  sealer: Sealer;
   tiers: TierCatalogue;
   ownerPool: pg.Pool;
   runtimePool: pg.Pool;
@@ -45,6 +53,10 @@ export interface Platform {
   limits: LimitsService;
   ledger: LedgerServices;
   operatorKey: OperatorKey;
+  metering: Metering;
+  usage: MeteringService;
+  usageStore: PgUsageStore;
+  billing: BillingService;
   /** Set when this process generated the operator key, so it can be shown once. */
   generatedOperatorKey: string | null;
   isReady(): Promise<boolean>;
@@ -107,6 +119,7 @@ async function openRateLimitStore(config: Config, log: Logger): Promise<RateLimi
 
 export async function openPlatform(config: Config, log: Logger, options: PlatformOptions = {}): Promise<Platform> {
   const tiers = TierCatalogue.load(config.tiersFile);
+  const costModel = loadCostModel(config.costsFile);
   await ensureHome(config.home);
   const { ownerUrl, cluster } = await resolveOwnerUrl(config, log);
   const pools: pg.Pool[] = [];
@@ -138,19 +151,25 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       log,
       ...(options.clock ? { clock: options.clock } : {}),
     });
-    const scopes = new TenantScopes(
-      {
-        poolFor(placement: TenantPlacement) {
-          // The lifecycle issue adds bridge and silo placements with their own pools.
-          assert(
-            placement.model === sharedPoolPlacement.model && placement.cluster === sharedPoolPlacement.cluster,
-            `no pool serves placement ${placement.model}/${placement.cluster}`,
-          );
-          return runtimePool;
-        },
+    const runtimePools = {
+      poolFor(placement: TenantPlacement) {
+        // The lifecycle issue adds bridge and silo placements with their own pools.
+        assert(
+          placement.model === sharedPoolPlacement.model && placement.cluster === sharedPoolPlacement.cluster,
+          `no pool serves placement ${placement.model}/${placement.cluster}`,
+        );
+        return runtimePool;
       },
-      limits,
-    );
+    };
+    const usageStore = new PgUsageStore(ownerPool);
+    const metering = new Metering(usageStore, log, {
+      metricsTopTenants: config.metricsTopTenants,
+      emf: config.metricsEmf,
+      storageSampleIntervalMs: config.storageSampleMinutes * 60_000,
+    });
+    const scopes = new TenantScopes(runtimePools, limits, metering.scopeObserver);
+    // The sampler's own scopes are platform work, not the tenant's database time.
+    metering.start(new TenantScopes(runtimePools), usageStore);
     const sealer = new Sealer(masterKey);
     const tokens = new TokenService(await loadSigningKeys(ownerPool, sealer));
     const ledger = createLedgerServices(scopes);
@@ -158,6 +177,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
     const jobRegistry = new JobRegistry().register(entityImportJob);
     const jobDispatcher = new JobDispatcher(ownerPool, tiers);
     return {
+      sealer,
       tiers,
       ownerPool,
       runtimePool,
@@ -172,6 +192,10 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       entities: new EntitiesService(scopes, sealer, ledger.charts),
       ledger,
       operatorKey: new OperatorKey(operatorSecret.value),
+      metering,
+      usage: new MeteringService(usageStore),
+      usageStore,
+      billing: new BillingService(usageStore, new PgBillingStore(ownerPool), tiers, costModel, log),
       generatedOperatorKey: operatorSecret.created ? operatorSecret.value : null,
       async isReady() {
         return await runtimePool.query('select 1').then(
@@ -180,6 +204,8 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
         );
       },
       async close() {
+        // Usage still buffered is written before the pools close (graceful shutdown).
+        await metering.close();
         await limits.close();
         await Promise.all(pools.map((pool) => pool.end()));
         await cluster?.stop();

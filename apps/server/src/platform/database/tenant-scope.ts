@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { assert } from '../assert.ts';
 
@@ -54,6 +55,11 @@ export interface RuntimePools {
   poolFor(placement: TenantPlacement): pg.Pool;
 }
 
+/** Told the wall time of every finished scope (metering's database time); must be cheap. */
+export interface ScopeObserver {
+  scopeFinished(tenant: TenantContext, durationUs: number): void;
+}
+
 /** What a gate grants a scope: the statement timeout to apply and the way back out. */
 export interface TenantScopePass {
   statementTimeoutMs: number;
@@ -77,10 +83,12 @@ export const openScopeGate: TenantScopeGate = {
 export class TenantScopes {
   readonly #pools: RuntimePools;
   readonly #gate: TenantScopeGate;
+  readonly #observer: ScopeObserver | null;
 
-  constructor(pools: RuntimePools, gate: TenantScopeGate = openScopeGate) {
+  constructor(pools: RuntimePools, gate: TenantScopeGate = openScopeGate, observer: ScopeObserver | null = null) {
     this.#pools = pools;
     this.#gate = gate;
+    this.#observer = observer;
   }
 
   /**
@@ -105,6 +113,8 @@ export class TenantScopes {
   ): Promise<T> {
     assert(Number.isInteger(statementTimeoutMs) && statementTimeoutMs >= 0, 'statement timeout is whole milliseconds');
     const client = await this.#pools.poolFor(tenant.placement).connect();
+    // Database time is the time the scope holds a connection, not the wait for one.
+    const startedMs = performance.now();
     let released = false;
     try {
       await client.query('begin');
@@ -130,6 +140,7 @@ export class TenantScopes {
       throw error;
     } finally {
       if (!released) client.release();
+      this.#observer?.scopeFinished(tenant, Math.round((performance.now() - startedMs) * 1_000));
     }
   }
 }

@@ -11,6 +11,9 @@ import { entityImportRoutes } from '../../jobs/kinds/entity-import.routes.ts';
 import { ledgerRoutes } from '../../ledger/ledger.routes.ts';
 import { limitsPlugin } from '../../limits/limits.plugin.ts';
 import { limitsRoutes } from '../../limits/limits.routes.ts';
+import { billingRoutes } from '../../metering/billing/billing.routes.ts';
+import { meteringRoutes } from '../../metering/metering.routes.ts';
+import { requestMeteringPlugin } from '../../metering/request-metering.plugin.ts';
 import { tenancyRoutes } from '../../tenancy/tenancy.routes.ts';
 import { formatId, newUuid } from '../ids.ts';
 import type { Platform } from '../platform.ts';
@@ -87,6 +90,7 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
     operatorKey: platform.operatorKey,
   });
   await app.register(limitsPlugin, { limits: platform.limits });
+  await app.register(requestMeteringPlugin, { metering: platform.metering });
   await app.register(healthRoutes, { isReady: platform.isReady });
   await app.register(identityRoutes, { identity: platform.identity, tokens: platform.tokens });
   await app.register(tenancyRoutes, { tenancy: platform.tenancy });
@@ -96,6 +100,12 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
   await app.register(jobsAdminRoutes, { jobs: platform.jobs });
   await app.register(limitsRoutes, { limits: platform.limits });
   await app.register(ledgerRoutes, { ledger: platform.ledger });
+  await app.register(meteringRoutes, {
+    metering: platform.metering,
+    service: platform.usage,
+    store: platform.usageStore,
+  });
+  await app.register(billingRoutes, { billing: platform.billing });
   await app.ready();
   return app;
 }

@@ -1,0 +1,261 @@
+import { Type } from 'typebox';
+import { AppError } from '../../platform/errors.ts';
+import type { App } from '../../platform/http/http-types.ts';
+import { operatorSecurity, problemResponses } from '../../platform/http/schemas.ts';
+import { formatId, parseId } from '../../platform/ids.ts';
+import { type CsvValue, toCsv } from '../csv.ts';
+import type { BillingService, MarginRow, PlanFitRow } from './billing.service.ts';
+import type { CostReport, Invoice } from './billing.types.ts';
+import { curLimits } from './cur-import.ts';
+
+const MonthQuery = Type.Object(
+  {
+    month: Type.String({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$', description: 'Calendar month in UTC, YYYY-MM.' }),
+    format: Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' }),
+  },
+  { additionalProperties: false },
+);
+
+const Looseobject = (description: string) => Type.Object({}, { additionalProperties: true, description });
+
+const tenantRef = (id: string) => formatId('tenant', id);
+
+function renderCostReport(report: CostReport) {
+  return { ...report, tenants: report.tenants.map((tenant) => ({ ...tenant, tenantId: tenantRef(tenant.tenantId) })) };
+}
+
+function renderInvoice(invoice: Invoice) {
+  return { ...invoice, tenantId: tenantRef(invoice.tenantId) };
+}
+
+function costCsv(report: CostReport): string {
+  const rows: CsvValue[][] = report.tenants.flatMap((tenant) =>
+    tenant.lines.map((line) => [
+      report.month,
+      tenantRef(tenant.tenantId),
+      tenant.tenantName,
+      tenant.tier,
+      tenant.placement,
+      line.pool,
+      line.kind,
+      line.amountMinor,
+    ]),
+  );
+  for (const pool of report.pools.filter((candidate) => candidate.unattributedMinor !== 0)) {
+    rows.push([report.month, null, '(unattributed)', null, null, pool.name, pool.kind, pool.unattributedMinor]);
+  }
+  rows.push([report.month, null, '(total)', null, null, null, null, report.totalMinor]);
+  return toCsv(
+    ['month', 'tenant_id', 'tenant_name', 'tier', 'placement', 'pool', 'kind', `amount_minor_${report.currency}`],
+    rows,
+  );
+}
+
+function invoicesCsv(invoices: Invoice[]): string {
+  const rows = invoices.flatMap((invoice) =>
+    invoice.lines.map((line) => [
+      invoice.id,
+      invoice.month,
+      tenantRef(invoice.tenantId),
+      invoice.tenantName,
+      invoice.tier,
+      invoice.currency,
+      line.code,
+      line.quantity,
+      line.included,
+      line.amountMinor,
+      invoice.totalMinor,
+    ]),
+  );
+  return toCsv(
+    [
+      'invoice_id',
+      'month',
+      'tenant_id',
+      'tenant_name',
+      'tier',
+      'currency',
+      'line',
+      'quantity',
+      'included',
+      'amount_minor',
+      'invoice_total_minor',
+    ],
+    rows,
+  );
+}
+
+function marginsCsv(month: string, rows: MarginRow[]): string {
+  return toCsv(
+    ['month', 'tenant_id', 'tenant_name', 'tier', 'revenue_minor', 'cost_minor', 'margin_minor'],
+    rows.map((row) => [
+      month,
+      tenantRef(row.tenantId),
+      row.tenantName,
+      row.tier,
+      row.revenueMinor,
+      row.costMinor,
+      row.marginMinor,
+    ]),
+  );
+}
+
+function planFitCsv(month: string, rows: PlanFitRow[]): string {
+  return toCsv(
+    [
+      'month',
+      'tenant_id',
+      'tenant_name',
+      'tier',
+      'revenue_minor',
+      'cost_minor',
+      'margin_minor',
+      'fit',
+      'recommended_tier',
+      'higher_tiers',
+    ],
+    rows.map((row) => [
+      month,
+      tenantRef(row.tenantId),
+      row.tenantName,
+      row.tier,
+      row.revenueMinor,
+      row.costMinor,
+      row.marginMinor,
+      row.fit,
+      row.recommendedTier,
+      row.higherTiers.map((tier) => `${tier.tier}=${tier.chargeMinor}`).join(' '),
+    ]),
+  );
+}
+
+const csvType = 'text/csv; charset=utf-8';
+
+/** Operator routes: cost-to-serve, CUR import, invoices, margin and plan fit, each as JSON or CSV. */
+export async function billingRoutes(app: App, options: { billing: BillingService }): Promise<void> {
+  const { billing } = options;
+  app.addHook('onRequest', app.authenticateOperator);
+  // The CUR arrives as the CSV file itself; this parser exists only inside this plugin.
+  app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: curLimits.bytesMax }, (_request, body, done) =>
+    done(null, body),
+  );
+
+  app.get(
+    '/v1/admin/costs',
+    {
+      schema: {
+        summary: 'Cost-to-serve per tenant for a month; every cent of every pool attributed or shown as unattributed',
+        tags: ['operator'],
+        security: operatorSecurity,
+        querystring: MonthQuery,
+        response: { 200: Looseobject('A cost report.'), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const report = await billing.costReport(request.query.month);
+      if (request.query.format === 'csv') return reply.type(csvType).send(costCsv(report));
+      return renderCostReport(report);
+    },
+  );
+
+  app.post(
+    '/v1/admin/cost-imports',
+    {
+      bodyLimit: curLimits.bytesMax,
+      schema: {
+        summary: 'Import an AWS Cost and Usage Report (CSV body); the same file twice is imported once',
+        tags: ['operator'],
+        security: operatorSecurity,
+        querystring: Type.Object(
+          { fileName: Type.String({ minLength: 1, maxLength: curLimits.fileNameLengthMax, default: 'cur.csv' }) },
+          { additionalProperties: false },
+        ),
+        body: Type.String({ description: 'The CUR file, content-type text/csv.' }),
+        response: {
+          200: Looseobject('The existing import.'),
+          201: Looseobject('The new import.'),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const result = await billing.importCur(request.body, request.query.fileName);
+      return reply.code(result.created ? 201 : 200).send({ ...result, report: renderCostReport(result.report) });
+    },
+  );
+
+  app.get(
+    '/v1/admin/invoices',
+    {
+      schema: {
+        summary: 'Usage-based invoices of every tenant for a month',
+        tags: ['operator'],
+        security: operatorSecurity,
+        querystring: MonthQuery,
+        response: { 200: Looseobject('{ items: Invoice[] }'), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const invoices = await billing.invoices(request.query.month);
+      if (request.query.format === 'csv') return reply.type(csvType).send(invoicesCsv(invoices));
+      return { items: invoices.map(renderInvoice) };
+    },
+  );
+
+  app.get(
+    '/v1/admin/tenants/:tenantId/invoices/:month',
+    {
+      schema: {
+        summary: 'One tenant’s invoice for a month',
+        tags: ['operator'],
+        security: operatorSecurity,
+        params: Type.Object(
+          { tenantId: Type.String({ maxLength: 100 }), month: Type.String({ maxLength: 7 }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Looseobject('An invoice.'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const id = parseId('tenant', request.params.tenantId);
+      if (id === null) throw new AppError('TENANT_NOT_FOUND');
+      return renderInvoice(await billing.invoice(id, request.params.month));
+    },
+  );
+
+  app.get(
+    '/v1/admin/margins',
+    {
+      schema: {
+        summary: 'Revenue, cost-to-serve and margin per tenant for a month',
+        tags: ['operator'],
+        security: operatorSecurity,
+        querystring: MonthQuery,
+        response: { 200: Looseobject('{ items: Margin[] }'), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const rows = await billing.margins(request.query.month);
+      if (request.query.format === 'csv') return reply.type(csvType).send(marginsCsv(request.query.month, rows));
+      return { month: request.query.month, items: rows.map((row) => ({ ...row, tenantId: tenantRef(row.tenantId) })) };
+    },
+  );
+
+  app.get(
+    '/v1/admin/plan-fit',
+    {
+      schema: {
+        summary: 'Tenants whose cost-to-serve exceeds their revenue, and what each higher tier would charge them',
+        tags: ['operator'],
+        security: operatorSecurity,
+        querystring: MonthQuery,
+        response: { 200: Looseobject('{ items: PlanFit[] }'), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const rows = await billing.planFit(request.query.month);
+      if (request.query.format === 'csv') return reply.type(csvType).send(planFitCsv(request.query.month, rows));
+      return { month: request.query.month, items: rows.map((row) => ({ ...row, tenantId: tenantRef(row.tenantId) })) };
+    },
+  );
+}

@@ -1,0 +1,279 @@
+import type { Logger } from 'pino';
+import { assert } from '../../platform/assert.ts';
+import { AppError } from '../../platform/errors.ts';
+import { formatId } from '../../platform/ids.ts';
+import type { TierCatalogue } from '../../tenancy/tiers.ts';
+import type { MeteredTenant, UsageStore } from '../metering.store.ts';
+import type { BillingStore } from './billing.store.ts';
+import type { BillingMonth, CostReport, Invoice, MonthUsage } from './billing.types.ts';
+import { zeroUsage } from './billing.types.ts';
+import {
+  buildCostReport,
+  type CostedTenant,
+  divideRoundedSigned,
+  modelPools,
+  participantsFor,
+  sharedPool,
+} from './cost-attribution.ts';
+import { type CostModel, currencyExponent } from './cost-model.ts';
+import { parseCur } from './cur-import.ts';
+import { monthOf, priceInvoice, unknownPricedMetrics } from './pricing.ts';
+
+export interface MarginRow {
+  tenantId: string;
+  tenantName: string;
+  tier: string;
+  revenueMinor: number;
+  costMinor: number;
+  marginMinor: number;
+}
+
+export interface PlanFitRow extends MarginRow {
+  /** ok: revenue covers cost; move_up: a higher tier would charge at least the cost; underpriced: no tier would. */
+  fit: 'ok' | 'move_up' | 'underpriced';
+  recommendedTier: string | null;
+  higherTiers: Array<{ tier: string; chargeMinor: number; coversCost: boolean }>;
+}
+
+export interface CurImportResult {
+  id: string;
+  created: boolean;
+  month: string;
+  lineCount: number;
+  unreadableTags: string[];
+  report: CostReport;
+}
+
+/**
+ * Cost-to-serve, invoices, margin and plan fit for a calendar month (UTC), computed from the
+ * usage rollups — so the same events always give the same numbers — and from the cost model
+ * or, when one was imported for the month, the AWS Cost and Usage Report.
+ */
+export class BillingService {
+  readonly #usage: UsageStore;
+  readonly #store: BillingStore;
+  readonly #tiers: TierCatalogue;
+  readonly #costs: CostModel;
+  readonly #log: Logger;
+
+  constructor(usage: UsageStore, store: BillingStore, tiers: TierCatalogue, costs: CostModel, log: Logger) {
+    const unknown = unknownPricedMetrics(tiers.list());
+    if (unknown.length > 0) throw new Error(`tier prices name metrics billing cannot measure: ${unknown.join(', ')}`);
+    for (const tier of tiers.list()) currencyExponent(tier.prices.currency);
+    this.#usage = usage;
+    this.#store = store;
+    this.#tiers = tiers;
+    this.#costs = costs;
+    this.#log = log;
+  }
+
+  /** Errors: METERING_MONTH_INVALID. */
+  month(label: string): BillingMonth {
+    const month = monthOf(label);
+    if (month === null) throw new AppError('METERING_MONTH_INVALID', `"${label}" is not a month (YYYY-MM).`);
+    return month;
+  }
+
+  /** Every tenant's usage for the month, from the month and day rollups. */
+  async monthUsage(month: BillingMonth): Promise<Map<string, MonthUsage>> {
+    const usage = new Map<string, MonthUsage>();
+    const entry = (tenantId: string) => {
+      const found = usage.get(tenantId) ?? { ...zeroUsage };
+      usage.set(tenantId, found);
+      return found;
+    };
+    for (const bucket of await this.#usage.monthBuckets(month.start)) {
+      const tenant = entry(bucket.tenantId);
+      if (bucket.metric === 'requests') tenant.requests = bucket.quantitySum;
+      else if (bucket.metric === 'compute_us') tenant.computeUs = bucket.quantitySum;
+      else if (bucket.metric === 'database_us') tenant.databaseUs = bucket.quantitySum;
+      else if (bucket.metric === 'job_us') tenant.jobUs = bucket.quantitySum;
+      else if (bucket.metric === 'users') tenant.usersMax = bucket.quantityMax;
+      else if (bucket.metric === 'entities') tenant.entitiesMax = bucket.quantityMax;
+    }
+    for (const [tenantId, byteDays] of await this.#usage.gaugeDaySums('storage_bytes', month.start, month.end)) {
+      entry(tenantId).storageByteDays = byteDays;
+    }
+    return usage;
+  }
+
+  async #tenants(): Promise<MeteredTenant[]> {
+    return await this.#usage.listTenants();
+  }
+
+  /** Errors: METERING_MONTH_INVALID. */
+  async costReport(label: string): Promise<CostReport> {
+    const month = this.month(label);
+    const [tenants, usage, imported] = await Promise.all([
+      this.#tenants(),
+      this.monthUsage(month),
+      this.#store.latestImport(month.label),
+    ]);
+    const costed: CostedTenant[] = tenants.map((tenant) => ({
+      id: tenant.id,
+      name: tenant.name,
+      tier: tenant.tier,
+      placement: tenant.placement.model,
+    }));
+    if (imported === null) {
+      return buildCostReport(
+        { month: month.label, currency: this.#costs.currency, source: 'cost-model', importId: null, notes: [] },
+        costed,
+        modelPools(this.#costs, costed, usage, month),
+      );
+    }
+    return this.#curReport(month, costed, usage, imported.id, imported.lines);
+  }
+
+  #curReport(
+    month: BillingMonth,
+    tenants: CostedTenant[],
+    usage: Map<string, MonthUsage>,
+    importId: string,
+    lines: ReadonlyArray<{ productCode: string; tenantId: string | null; amountNanos: bigint }>,
+  ): CostReport {
+    const nanosPerMinor = 10n ** BigInt(9 - currencyExponent(this.#costs.currency));
+    const known = new Set(tenants.map((tenant) => tenant.id));
+    const notes: string[] = [];
+    const tagged = new Map<string, Map<string, bigint>>();
+    const untagged = new Map<string, bigint>();
+    for (const line of lines) {
+      if (line.tenantId !== null && known.has(line.tenantId)) {
+        const byTenant = tagged.get(line.productCode) ?? new Map<string, bigint>();
+        tagged.set(line.productCode, byTenant);
+        byTenant.set(line.tenantId, (byTenant.get(line.tenantId) ?? 0n) + line.amountNanos);
+      } else {
+        if (line.tenantId !== null)
+          notes.push(`${line.productCode}: tag names unknown tenant ${line.tenantId}; shared`);
+        untagged.set(line.productCode, (untagged.get(line.productCode) ?? 0n) + line.amountNanos);
+      }
+    }
+    const pools = [];
+    for (const [product, byTenant] of [...tagged.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const shares = new Map(
+        [...byTenant].map(([tenantId, nanos]) => [tenantId, divideRoundedSigned(nanos, nanosPerMinor)]),
+      );
+      const totalMinor = [...shares.values()].reduce((sum, share) => sum + share, 0n);
+      pools.push({ name: `aws:${product}:tagged`, kind: 'tagged' as const, driver: null, totalMinor, shares });
+    }
+    for (const [product, nanos] of [...untagged.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const driver = this.#costs.curProductDrivers[product] ?? this.#costs.curDefaultDriver;
+      const participants = participantsFor(driver, tenants);
+      pools.push(
+        sharedPool(`aws:${product}:shared`, driver, divideRoundedSigned(nanos, nanosPerMinor), participants, usage),
+      );
+    }
+    const fileNanos = lines.reduce((sum, line) => sum + line.amountNanos, 0n);
+    const poolsMinor = pools.reduce((sum, pool) => sum + pool.totalMinor, 0n);
+    const difference = poolsMinor - divideRoundedSigned(fileNanos, nanosPerMinor);
+    if (difference !== 0n) {
+      notes.push(
+        `each pool is rounded half-even on its own; their sum differs from the file total rounded once by ${difference} minor unit(s)`,
+      );
+    }
+    return buildCostReport(
+      { month: month.label, currency: this.#costs.currency, source: 'cur-import', importId, notes },
+      tenants,
+      pools,
+    );
+  }
+
+  /** Errors: COST_IMPORT_INVALID, COST_IMPORT_MIXED_MONTHS. */
+  async importCur(text: string, fileName: string): Promise<CurImportResult> {
+    const parsed = await parseCur(text);
+    if (parsed.currency !== this.#costs.currency) {
+      throw new AppError(
+        'COST_IMPORT_INVALID',
+        `The report is in ${parsed.currency}; costs are kept in ${this.#costs.currency}.`,
+      );
+    }
+    const saved = await this.#store.saveImport(parsed, fileName);
+    this.#log.info(
+      { importId: saved.id, month: parsed.month, created: saved.created },
+      'cost and usage report imported',
+    );
+    return {
+      id: saved.id,
+      created: saved.created,
+      month: parsed.month,
+      lineCount: parsed.lineCount,
+      unreadableTags: parsed.unreadableTags,
+      report: await this.costReport(parsed.month),
+    };
+  }
+
+  #invoiceFor(tenant: MeteredTenant, tierName: string, month: BillingMonth, usage: MonthUsage): Invoice {
+    const tier = this.#tiers.find(tierName);
+    if (!tier) throw new AppError('TENANT_UNKNOWN_TIER', `There is no tier named "${tierName}".`);
+    const id = `inv_${month.label.replace('-', '')}_${formatId('tenant', tenant.id)}`;
+    return priceInvoice(tenant, tier, month, usage, id);
+  }
+
+  /** Errors: METERING_MONTH_INVALID, TENANT_NOT_FOUND, TENANT_UNKNOWN_TIER. */
+  async invoice(tenantId: string, label: string): Promise<Invoice> {
+    const month = this.month(label);
+    const tenant = await this.#usage.findTenant(tenantId);
+    if (!tenant) throw new AppError('TENANT_NOT_FOUND');
+    const usage = (await this.monthUsage(month)).get(tenant.id) ?? zeroUsage;
+    return this.#invoiceFor(tenant, tenant.tier, month, usage);
+  }
+
+  /** Every tenant whose tier is in the catalogue. Errors: METERING_MONTH_INVALID. */
+  async invoices(label: string): Promise<Invoice[]> {
+    const month = this.month(label);
+    const [tenants, usage] = await Promise.all([this.#tenants(), this.monthUsage(month)]);
+    return tenants
+      .filter((tenant) => this.#tiers.find(tenant.tier) !== undefined)
+      .map((tenant) => this.#invoiceFor(tenant, tenant.tier, month, usage.get(tenant.id) ?? zeroUsage));
+  }
+
+  /** Revenue (the invoice) − cost-to-serve, per tenant. Errors: METERING_MONTH_INVALID. */
+  async margins(label: string): Promise<MarginRow[]> {
+    const [invoices, costs] = await Promise.all([this.invoices(label), this.costReport(label)]);
+    const costByTenant = new Map(costs.tenants.map((tenant) => [tenant.tenantId, tenant.totalMinor]));
+    return invoices.map((invoice) => {
+      const costMinor = costByTenant.get(invoice.tenantId) ?? 0;
+      return {
+        tenantId: invoice.tenantId,
+        tenantName: invoice.tenantName,
+        tier: invoice.tier,
+        revenueMinor: invoice.totalMinor,
+        costMinor,
+        marginMinor: invoice.totalMinor - costMinor,
+      };
+    });
+  }
+
+  /**
+   * Plan fit: for each tenant, what every higher tier (a larger base fee, same currency)
+   * would charge for the same usage. A tenant whose cost-to-serve exceeds its revenue is
+   * `move_up` to the cheapest higher tier whose charge covers the cost, or `underpriced`
+   * when none does. Errors: METERING_MONTH_INVALID.
+   */
+  async planFit(label: string): Promise<PlanFitRow[]> {
+    const month = this.month(label);
+    const [margins, tenants, usage] = await Promise.all([this.margins(label), this.#tenants(), this.monthUsage(month)]);
+    const byId = new Map(tenants.map((tenant) => [tenant.id, tenant]));
+    return margins.map((row) => {
+      const tenant = byId.get(row.tenantId);
+      const current = this.#tiers.find(row.tier);
+      assert(tenant !== undefined && current !== undefined, 'margin rows come from priced tenants');
+      const higher = this.#tiers
+        .list()
+        .filter(
+          (tier) =>
+            tier.prices.currency === current.prices.currency && tier.prices.baseFeeMinor > current.prices.baseFeeMinor,
+        )
+        .map((tier) => {
+          const charge = this.#invoiceFor(tenant, tier.name, month, usage.get(tenant.id) ?? zeroUsage).totalMinor;
+          return { tier: tier.name, chargeMinor: charge, coversCost: charge >= row.costMinor };
+        })
+        .sort((a, b) => a.chargeMinor - b.chargeMinor || (a.tier < b.tier ? -1 : 1));
+      if (row.costMinor <= row.revenueMinor) return { ...row, fit: 'ok', recommendedTier: null, higherTiers: higher };
+      const covering = higher.find((candidate) => candidate.coversCost);
+      return covering
+        ? { ...row, fit: 'move_up', recommendedTier: covering.tier, higherTiers: higher }
+        : { ...row, fit: 'underpriced', recommendedTier: null, higherTiers: higher };
+    });
+  }
+}

@@ -1,0 +1,108 @@
+import type pg from 'pg';
+import { newUuid } from '../../platform/ids.ts';
+import type { CurSummaryLine, ParsedCur } from './cur-import.ts';
+
+/** Cost imports in the control-plane tables (owner pool). */
+export interface CostImport {
+  id: string;
+  month: string;
+  fileName: string;
+  sha256: string;
+  lineCount: number;
+  totalNanos: bigint;
+  importedAt: Date;
+  lines: CurSummaryLine[];
+}
+
+export interface BillingStore {
+  /** Saves an import; the same file (sha256) again returns the first import and `created: false`. */
+  saveImport(parsed: ParsedCur, fileName: string): Promise<{ created: boolean; id: string }>;
+  /** The import in force for a month: the latest one. */
+  latestImport(month: string): Promise<CostImport | null>;
+}
+
+interface ImportRow {
+  id: string;
+  month: string;
+  file_name: string;
+  source_sha256: string;
+  line_count: number;
+  total_nanos: string;
+  imported_at: Date;
+}
+
+export class PgBillingStore implements BillingStore {
+  readonly #pool: pg.Pool;
+
+  constructor(ownerPool: pg.Pool) {
+    this.#pool = ownerPool;
+  }
+
+  async saveImport(parsed: ParsedCur, fileName: string): Promise<{ created: boolean; id: string }> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('begin');
+      const id = newUuid();
+      const inserted = await client.query<{ id: string }>(
+        `insert into cost_imports (id, month, source_sha256, file_name, line_count, total_nanos)
+         values ($1, ($2 || '-01')::date, $3, $4, $5, $6)
+         on conflict (source_sha256) do nothing returning id`,
+        [id, parsed.month, parsed.sha256, fileName, parsed.lineCount, parsed.totalNanos.toString()],
+      );
+      if (inserted.rowCount === 0) {
+        await client.query('rollback');
+        const { rows } = await this.#pool.query<{ id: string }>(
+          'select id from cost_imports where source_sha256 = $1',
+          [parsed.sha256],
+        );
+        return { created: false, id: rows[0]?.id ?? '' };
+      }
+      await client.query(
+        `insert into cost_import_lines (import_id, line_no, product_code, tenant, amount_nanos)
+         select $1, ordinality, product_code, tenant, amount_nanos
+           from unnest($2::text[], $3::uuid[], $4::numeric[]) with ordinality as t(product_code, tenant, amount_nanos)`,
+        [
+          id,
+          parsed.lines.map((line) => line.productCode),
+          parsed.lines.map((line) => line.tenantId),
+          parsed.lines.map((line) => line.amountNanos.toString()),
+        ],
+      );
+      await client.query('commit');
+      return { created: true, id };
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async latestImport(month: string): Promise<CostImport | null> {
+    const { rows } = await this.#pool.query<ImportRow>(
+      `select id, to_char(month, 'YYYY-MM') as month, file_name, source_sha256, line_count, total_nanos::text, imported_at
+         from cost_imports where month = ($1 || '-01')::date order by imported_at desc, id desc limit 1`,
+      [month],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    const lines = await this.#pool.query<{ product_code: string; tenant: string | null; amount_nanos: string }>(
+      'select product_code, tenant, amount_nanos::text from cost_import_lines where import_id = $1 order by line_no',
+      [row.id],
+    );
+    return {
+      id: row.id,
+      month: row.month,
+      fileName: row.file_name,
+      sha256: row.source_sha256,
+      lineCount: row.line_count,
+      totalNanos: BigInt(row.total_nanos),
+      importedAt: row.imported_at,
+      lines: lines.rows.map((line) => ({
+        productCode: line.product_code,
+        tenantId: line.tenant,
+        amountNanos: BigInt(line.amount_nanos),
+      })),
+    };
+  }
+}

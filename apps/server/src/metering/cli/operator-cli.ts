@@ -1,0 +1,156 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+/**
+ * `countinghouse usage|costs|invoices|margins|plan-fit`: the operator API from a terminal.
+ * The commands talk to a running server over HTTP (COUNTINGHOUSE_URL, default
+ * http://HOST:PORT) with the operator key (COUNTINGHOUSE_OPERATOR_KEY, else the key file in
+ * COUNTINGHOUSE_HOME), print JSON, or CSV with --csv. They never open the database
+ * themselves, so they work against any deployment and never compete with the server for
+ * the embedded data folder.
+ */
+export const operatorCommands = ['usage', 'costs', 'invoices', 'margins', 'plan-fit'] as const;
+export type OperatorCommand = (typeof operatorCommands)[number];
+
+export const operatorUsage = `usage:
+  countinghouse usage <tenant-id> --from <date-time> --to <date-time> [--granularity hour|day|month] [--csv]
+  countinghouse costs --month YYYY-MM [--csv]
+  countinghouse costs import <cur.csv>
+  countinghouse invoices --month YYYY-MM [--tenant <tenant-id>] [--csv]
+  countinghouse margins --month YYYY-MM [--csv]
+  countinghouse plan-fit --month YYYY-MM [--csv]`;
+
+export function isOperatorCommand(value: string): value is OperatorCommand {
+  return (operatorCommands as readonly string[]).includes(value);
+}
+
+export interface CliConnection {
+  baseUrl: string;
+  operatorKey: string;
+}
+
+export interface CliOutput {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+export class CliUsageError extends Error {
+  override name = 'CliUsageError';
+}
+
+/** Where the server is and the operator key, from the environment or the local home folder. */
+export async function resolveConnection(
+  env: NodeJS.ProcessEnv,
+  home: string,
+  host: string,
+  port: number,
+): Promise<CliConnection> {
+  const baseUrl = (env.COUNTINGHOUSE_URL || `http://${host}:${port}`).replace(/\/+$/, '');
+  const fromEnv = env.COUNTINGHOUSE_OPERATOR_KEY;
+  if (fromEnv) return { baseUrl, operatorKey: fromEnv };
+  const fromFile = await fs.readFile(path.join(home, 'operator.key'), 'utf8').catch(() => null);
+  if (fromFile === null)
+    throw new CliUsageError('no operator key: set COUNTINGHOUSE_OPERATOR_KEY or COUNTINGHOUSE_HOME');
+  return { baseUrl, operatorKey: fromFile.trim() };
+}
+
+interface Request {
+  method: 'GET' | 'POST';
+  path: string;
+  query: Record<string, string | undefined>;
+  body?: string;
+}
+
+async function buildRequest(command: OperatorCommand, argv: string[]): Promise<Request> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      from: { type: 'string' },
+      to: { type: 'string' },
+      granularity: { type: 'string' },
+      month: { type: 'string' },
+      tenant: { type: 'string' },
+      csv: { type: 'boolean', default: false },
+    },
+  });
+  const format = values.csv ? 'csv' : undefined;
+  const month = () => {
+    if (!values.month) throw new CliUsageError(`${command} needs --month YYYY-MM`);
+    return values.month;
+  };
+  switch (command) {
+    case 'usage': {
+      const tenant = positionals[0];
+      if (!tenant || !values.from || !values.to) throw new CliUsageError('usage needs <tenant-id> --from --to');
+      const query = { from: values.from, to: values.to, granularity: values.granularity, format };
+      return { method: 'GET', path: `/v1/admin/tenants/${encodeURIComponent(tenant)}/usage`, query };
+    }
+    case 'costs': {
+      if (positionals[0] === 'import') {
+        const file = positionals[1];
+        if (!file) throw new CliUsageError('costs import needs a CUR file');
+        const body = await fs.readFile(file, 'utf8');
+        return { method: 'POST', path: '/v1/admin/cost-imports', query: { fileName: path.basename(file) }, body };
+      }
+      return { method: 'GET', path: '/v1/admin/costs', query: { month: month(), format } };
+    }
+    case 'invoices':
+      if (values.tenant) {
+        return {
+          method: 'GET',
+          path: `/v1/admin/tenants/${encodeURIComponent(values.tenant)}/invoices/${month()}`,
+          query: {},
+        };
+      }
+      return { method: 'GET', path: '/v1/admin/invoices', query: { month: month(), format } };
+    case 'margins':
+      return { method: 'GET', path: '/v1/admin/margins', query: { month: month(), format } };
+    case 'plan-fit':
+      return { method: 'GET', path: '/v1/admin/plan-fit', query: { month: month(), format } };
+  }
+}
+
+const requestTimeoutMs = 60_000;
+
+/** Runs one command; returns the process exit code (0 ok, 1 the server refused, 2 bad usage). */
+export async function runOperatorCommand(
+  command: OperatorCommand,
+  argv: string[],
+  connection: CliConnection,
+  output: CliOutput,
+): Promise<number> {
+  let request: Request;
+  try {
+    request = await buildRequest(command, argv);
+  } catch (error) {
+    output.stderr(`countinghouse: ${(error as Error).message}\n${operatorUsage}\n`);
+    return 2;
+  }
+  const url = new URL(`${connection.baseUrl}${request.path}`);
+  for (const [name, value] of Object.entries(request.query)) if (value !== undefined) url.searchParams.set(name, value);
+  const headers: Record<string, string> = { authorization: `Bearer ${connection.operatorKey}` };
+  if (request.body !== undefined) headers['content-type'] = 'text/csv';
+  let response: Response;
+  let text: string;
+  try {
+    response = await fetch(url, {
+      method: request.method,
+      headers,
+      body: request.body,
+      signal: AbortSignal.timeout(requestTimeoutMs),
+    });
+    text = await response.text();
+  } catch (error) {
+    output.stderr(`countinghouse: cannot reach ${connection.baseUrl}: ${(error as Error).message}\n`);
+    return 1;
+  }
+  if (!response.ok) {
+    output.stderr(`countinghouse: ${response.status} ${text}\n`);
+    return 1;
+  }
+  const isJson = (response.headers.get('content-type') ?? '').includes('json');
+  output.stdout(isJson ? `${JSON.stringify(JSON.parse(text), null, 2)}\n` : text);
+  return 0;
+}

@@ -1,0 +1,32 @@
+import { assert } from '../platform/assert.ts';
+
+/** Named bounds of metering; relations are checked at load. */
+export const meteringLimits = {
+  /** Events held in memory at most; beyond it new events are dropped and counted. */
+  bufferEventsMax: 100_000,
+  /** Events written by one INSERT. */
+  flushBatchEventsMax: 5_000,
+  /** The longest an event waits in memory before a flush starts (the crash-loss window). */
+  flushIntervalMs: 1_000,
+  /** A flush starts early once this many events are buffered. */
+  flushEarlyAtEvents: 10_000,
+  /** Graceful shutdown waits this long for the final flush. */
+  shutdownFlushTimeoutMs: 10_000,
+  /** Properties per event and the length of each value. */
+  propertiesMax: 16,
+  propertyValueLengthMax: 200,
+  /** Storage sampler period, and tenants measured per run. */
+  storageSampleIntervalMs: 60 * 60 * 1_000,
+  storageSampleTenantsMax: 100_000,
+  /** Buckets one usage query may return (hours in about two months). */
+  usageBucketsMax: 1_500,
+  /** Tenants whose in-memory counters feed /metrics and detection. */
+  trackedTenantsMax: 100_000,
+  /** Per-tenant Prometheus series: the top N consumers; the rest are summed as `other`. */
+  metricsTopTenantsDefault: 20,
+  metricsTopTenantsMax: 1_000,
+} as const;
+
+assert(meteringLimits.flushEarlyAtEvents < meteringLimits.bufferEventsMax, 'flush early before the buffer is full');
+assert(meteringLimits.flushBatchEventsMax <= meteringLimits.flushEarlyAtEvents, 'a batch fits in the early threshold');
+assert(meteringLimits.metricsTopTenantsDefault <= meteringLimits.metricsTopTenantsMax, 'default top N within max');
