@@ -95,6 +95,25 @@ export async function createTenant(app: App, prefix = 'Firm'): Promise<TestTenan
   return { id, name, email, token, auth: { authorization: `Bearer ${token}` } };
 }
 
+/**
+ * A firm whose usage plan lets a test drive hundreds of requests a second (ledger property
+ * tests, report checks). Limits tests use `createTenant`, which keeps the tier's plan.
+ */
+export async function createUnthrottledTenant(app: App, prefix = 'Firm'): Promise<TestTenant> {
+  const tenant = await createTenant(app, prefix);
+  const response = await app.inject({
+    method: 'PUT',
+    url: `/v1/tenants/${tenant.id}/plan`,
+    headers: { authorization: `Bearer ${operatorKey}` },
+    payload: {
+      usagePlan: { ratePerSecond: 100_000, burst: 1_000_000, quota: { limit: 1_000_000_000 } },
+      limits: { inFlightRequestsMax: 10_000, databaseConnectionsMax: 200, statementTimeoutMs: 600_000 },
+    },
+  });
+  if (response.statusCode !== 200) throw new Error(`plan override failed: ${response.body}`);
+  return tenant;
+}
+
 /** A clock for the rate limiter that moves only when a test says so. */
 export class ManualClock {
   nowMs: number;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, startTestStack, type TestStack, type TestTenant } from '../../test/harness.ts';
+import { createUnthrottledTenant, startTestStack, type TestStack, type TestTenant } from '../../test/harness.ts';
 import { post, twoLine } from '../ledger/ledger.test-support.ts';
 import { parseId } from '../platform/ids.ts';
 import { Sealer } from '../platform/local-secrets.ts';
@@ -16,8 +16,8 @@ let other: TestTenant;
 
 beforeAll(async () => {
   stack = await startTestStack();
-  firm = await createTenant(stack.app, 'Entity Fields');
-  other = await createTenant(stack.app, 'Entity Fields Other');
+  firm = await createUnthrottledTenant(stack.app, 'Entity Fields');
+  other = await createUnthrottledTenant(stack.app, 'Entity Fields Other');
 });
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
+import { createUnthrottledTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
 import { createBooks, type TestBooks } from '../ledger.test-support.ts';
 
 /**
@@ -14,8 +14,8 @@ let books: TestBooks;
 
 beforeAll(async () => {
   stack = await startTestStack();
-  firm = await createTenant(stack.app, 'Accounts');
-  other = await createTenant(stack.app, 'Accounts Other');
+  firm = await createUnthrottledTenant(stack.app, 'Accounts');
+  other = await createUnthrottledTenant(stack.app, 'Accounts Other');
   books = await createBooks(stack, firm);
 });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
+import { createUnthrottledTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
 import type { TenantContext, TenantDb } from '../../platform/database/tenant-scope.ts';
 import { newUuid, parseId } from '../../platform/ids.ts';
 import { tenantContextOf } from '../../tenancy/tenancy.service.ts';
@@ -23,7 +23,7 @@ const uuid = (id: string | undefined) => parseId(id?.startsWith('acc_') ? 'accou
 
 beforeAll(async () => {
   stack = await startTestStack();
-  firm = await createTenant(stack.app, 'Database Rules');
+  firm = await createUnthrottledTenant(stack.app, 'Database Rules');
   const record = await stack.platform.tenancy.getTenant(parseId('tenant', firm.id) ?? '');
   if (!record) throw new Error('tenant missing');
   context = tenantContextOf(record);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
+import { createUnthrottledTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
 import { countEntries, createBooks, line, post, report, type TestBooks } from '../ledger.test-support.ts';
 
 /**
@@ -16,8 +16,8 @@ let otherFirm: TestTenant;
 
 beforeAll(async () => {
   stack = await startTestStack();
-  firm = await createTenant(stack.app, 'Properties');
-  otherFirm = await createTenant(stack.app, 'Properties Other');
+  firm = await createUnthrottledTenant(stack.app, 'Properties');
+  otherFirm = await createUnthrottledTenant(stack.app, 'Properties Other');
 });
 
 afterAll(async () => {

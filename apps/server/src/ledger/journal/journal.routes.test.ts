@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
+import { createUnthrottledTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
 import { countEntries, createBooks, line, post, type TestBooks, twoLine } from '../ledger.test-support.ts';
 
 /**
@@ -14,8 +14,8 @@ let books: TestBooks;
 
 beforeAll(async () => {
   stack = await startTestStack();
-  firmA = await createTenant(stack.app, 'Journal A');
-  firmB = await createTenant(stack.app, 'Journal B');
+  firmA = await createUnthrottledTenant(stack.app, 'Journal A');
+  firmB = await createUnthrottledTenant(stack.app, 'Journal B');
   books = await createBooks(stack, firmA);
 });
 

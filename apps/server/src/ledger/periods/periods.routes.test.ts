@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
+import { createUnthrottledTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
 import { addUser, countEntries, createBooks, post, report, twoLine } from '../ledger.test-support.ts';
 
 /**
@@ -13,8 +13,8 @@ let other: TestTenant;
 
 beforeAll(async () => {
   stack = await startTestStack();
-  firm = await createTenant(stack.app, 'Periods');
-  other = await createTenant(stack.app, 'Periods Other');
+  firm = await createUnthrottledTenant(stack.app, 'Periods');
+  other = await createUnthrottledTenant(stack.app, 'Periods Other');
 });
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
+import { createUnthrottledTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
 import { createBooks, line, post, report, type TestBooks, twoLine } from '../ledger.test-support.ts';
 
 /**
@@ -16,8 +16,8 @@ let books: TestBooks;
 
 beforeAll(async () => {
   stack = await startTestStack();
-  firm = await createTenant(stack.app, 'Reports');
-  other = await createTenant(stack.app, 'Reports Other');
+  firm = await createUnthrottledTenant(stack.app, 'Reports');
+  other = await createUnthrottledTenant(stack.app, 'Reports Other');
   books = await createBooks(stack, firm);
   const postings: Array<[string, string, string, number]> = [
     ['2025-03-10', '1010', '3000', 50_000_00],

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
+import { createUnthrottledTenant, startTestStack, type TestStack, type TestTenant } from '../../../test/harness.ts';
 import { addUser, countEntries, createBooks, line, report } from '../ledger.test-support.ts';
 
 /**
@@ -13,8 +13,8 @@ let other: TestTenant;
 
 beforeAll(async () => {
   stack = await startTestStack();
-  firm = await createTenant(stack.app, 'Sign-off');
-  other = await createTenant(stack.app, 'Sign-off Other');
+  firm = await createUnthrottledTenant(stack.app, 'Sign-off');
+  other = await createUnthrottledTenant(stack.app, 'Sign-off Other');
 });
 
 afterAll(async () => {
