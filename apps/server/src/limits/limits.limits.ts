@@ -17,7 +17,7 @@ export const limitsLimits = {
   retryAfterSecondsOverloaded: 1,
   /** Redis: connect and per-command timeouts, and the reconnect interval while it is down. */
   redisConnectTimeoutMs: 1_000,
-  redisCommandTimeoutMs: 250,
+  redisCommandTimeoutMs: 1_000,
   redisReconnectIntervalMs: 1_000,
   /** Overrides may not go beyond these. */
   ratePerSecondMax: 100_000,
