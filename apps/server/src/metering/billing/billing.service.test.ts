@@ -6,6 +6,7 @@ import type { UsageBucket } from '../metering.types.ts';
 import { BillingService } from './billing.service.ts';
 import type { BillingStore } from './billing.store.ts';
 import { loadCostModel } from './cost-model.ts';
+import { tierPricedAt } from './test-tiers.ts';
 
 /**
  * Plan fit with a three-tier catalogue (starter $99, growth $499, scale $1,999) and the
@@ -13,30 +14,12 @@ import { loadCostModel } from './cost-model.ts';
  * starter invoice is sent to the cheapest higher tier that covers the cost; a firm that
  * pays its way is left alone.
  */
-const tierWithFee = (baseFeeMinor: number): TierDefinition => ({
-  description: 'test',
-  isolation: 'pool',
-  usagePlan: {
-    ratePerSecond: 1,
-    burst: 1,
-    quota: { limit: 1, period: 'MONTH', offsetDays: 0 },
-    routeWeights: { read: 1 },
-  },
-  limits: {
-    jobConcurrency: 1,
-    statementTimeoutMs: 1,
-    storageBytesMax: 1,
-    inFlightRequestsMax: 1,
-    databaseConnectionsMax: 1,
-  },
-  dataRetentionDays: 1,
-  regulatoryTiers: ['standard'],
-  prices: {
+const tierWithFee = (baseFeeMinor: number): TierDefinition =>
+  tierPricedAt({
     currency: 'USD',
     baseFeeMinor,
     metrics: { requests: { included: 0, tiers: [{ upTo: null, unitPriceMicros: 100 }] } },
-  },
-});
+  });
 const tiers = new TierCatalogue({
   starter: tierWithFee(9_900),
   growth: tierWithFee(49_900),

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { TierCatalogue } from '../../tenancy/tiers.ts';
 import { zeroUsage } from './billing.types.ts';
 import { formatScaled, monthOf, priceInvoice, unknownPricedMetrics } from './pricing.ts';
+import { tierPricedAt } from './test-tiers.ts';
 
 /**
  * Invoice arithmetic on hand-computed cases: base fee, included quantities, rising bands,
@@ -10,39 +11,20 @@ import { formatScaled, monthOf, priceInvoice, unknownPricedMetrics } from './pri
 const catalogue = TierCatalogue.parse(
   {
     tiers: {
-      starter: {
-        description: 'test',
-        isolation: 'pool',
-        usagePlan: {
-          ratePerSecond: 1,
-          burst: 1,
-          quota: { limit: 1, period: 'MONTH', offsetDays: 0 },
-          routeWeights: { read: 1 },
-        },
-        limits: {
-          jobConcurrency: 1,
-          statementTimeoutMs: 1,
-          storageBytesMax: 1,
-          inFlightRequestsMax: 1,
-          databaseConnectionsMax: 1,
-        },
-        dataRetentionDays: 1,
-        regulatoryTiers: ['standard'],
-        prices: {
-          currency: 'USD',
-          baseFeeMinor: 9900,
-          metrics: {
-            requests: {
-              included: 100_000,
-              tiers: [
-                { upTo: 1_000_000, unitPriceMicros: 200 },
-                { upTo: null, unitPriceMicros: 150 },
-              ],
-            },
-            storage_gb_months: { included: 2, tiers: [{ upTo: null, unitPriceMicros: 250_000 }] },
+      starter: tierPricedAt({
+        currency: 'USD',
+        baseFeeMinor: 9900,
+        metrics: {
+          requests: {
+            included: 100_000,
+            tiers: [
+              { upTo: 1_000_000, unitPriceMicros: 200 },
+              { upTo: null, unitPriceMicros: 150 },
+            ],
           },
+          storage_gb_months: { included: 2, tiers: [{ upTo: null, unitPriceMicros: 250_000 }] },
         },
-      },
+      }),
     },
   },
   'test',
