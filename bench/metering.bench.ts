@@ -105,6 +105,17 @@ async function main(): Promise<void> {
       },
     });
     const tenantId = created.json<{ id: string }>().id;
+    // The bench measures metering, not the starter plan's 20 requests per second.
+    const unthrottled = await metered.inject({
+      method: 'PUT',
+      url: `/v1/tenants/${tenantId}/plan`,
+      headers: { authorization: `Bearer ${operatorKey}` },
+      payload: {
+        usagePlan: { ratePerSecond: 100_000, burst: 1_000_000, quota: { limit: 1_000_000_000 } },
+        limits: { inFlightRequestsMax: 10_000 },
+      },
+    });
+    if (unthrottled.statusCode !== 200) throw new Error(`plan override failed: ${unthrottled.body}`);
     const token = await metered.inject({
       method: 'POST',
       url: '/v1/auth/token',

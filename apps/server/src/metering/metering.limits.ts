@@ -4,8 +4,8 @@ import { assert } from '../platform/assert.ts';
 export const meteringLimits = {
   /** Events held in memory at most; beyond it new events are dropped and counted. */
   bufferEventsMax: 100_000,
-  /** Events written by one INSERT. */
-  flushBatchEventsMax: 5_000,
+  /** Events written by one COPY and move. */
+  flushBatchEventsMax: 10_000,
   /** The longest an event waits in memory before a flush starts (the crash-loss window). */
   flushIntervalMs: 1_000,
   /** A flush starts early once this many events are buffered. */

@@ -48,6 +48,24 @@ describe('usage store', () => {
     }
   });
 
+  it('stores properties exactly, whatever characters they hold (COPY escaping)', async () => {
+    const tenantId = newUuid();
+    const properties = {
+      path: 'C:\\books\\2026\tq1\nline two\r',
+      quote: 'say "hi"',
+      unicode: 'Zoë — €5 ✓',
+      empty: '',
+      nul: '\\N',
+    };
+    const event = { ...makeEvent(tenantId, 'requests', 1, new Date('2026-08-03T10:15:00Z')), properties };
+    expect(await stack.platform.usageStore.insertEvents([event])).toBe(1);
+    const { rows } = await stack.platform.ownerPool.query<{ properties: unknown }>(
+      'select properties from usage_events where id = $1',
+      [event.id],
+    );
+    expect(rows[0]?.properties).toEqual(properties);
+  });
+
   it('keeps every hour, day and month rollup equal to the raw events, across batches with repeats', async () => {
     const tenantId = newUuid();
     const events: UsageEvent[] = [];

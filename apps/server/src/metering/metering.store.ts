@@ -1,4 +1,7 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { TenantPlacement } from '../platform/database/tenant-scope.ts';
 import type { Granularity, MetricCode, UsageBucket, UsageEvent } from './metering.types.ts';
 
@@ -69,13 +72,21 @@ function tenantOf(row: TenantRow): MeteredTenant {
   };
 }
 
-const insertEventsSql = `
-with incoming as (
-  select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::timestamptz[], $6::jsonb[])
-    as t(id, tenant, metric, quantity, occurred_at, properties)
-), inserted as (
+// Events arrive through COPY into a per-session staging table (several times faster than
+// unnest() over bound arrays, measured in bench/metering.bench.ts), then one statement moves
+// the new ones into usage_events and adds exactly those to the rollups.
+const stagingTableSql = `
+create temp table if not exists usage_events_incoming (
+  id uuid, tenant uuid, metric text, quantity bigint, occurred_at timestamptz, properties jsonb
+) on commit delete rows`;
+
+const copyIntoStagingSql =
+  'copy usage_events_incoming (id, tenant, metric, quantity, occurred_at, properties) from stdin';
+
+const moveStagedEventsSql = `
+with inserted as (
   insert into usage_events (id, tenant, metric, quantity, occurred_at, properties)
-  select id, tenant, metric, quantity, occurred_at, properties from incoming
+  select id, tenant, metric, quantity, occurred_at, properties from usage_events_incoming
   on conflict (id) do nothing
   returning tenant, metric, quantity, occurred_at
 ), buckets as (
@@ -95,6 +106,22 @@ with incoming as (
 )
 select count(*)::int as inserted from inserted`;
 
+/** A value in COPY's text format: backslash, tab, newline and carriage return escaped. */
+function copyField(value: string): string {
+  return value.replace(/[\\\t\n\r]/g, (char) =>
+    char === '\\' ? '\\\\' : char === '\t' ? '\\t' : char === '\n' ? '\\n' : '\\r',
+  );
+}
+
+function copyLines(events: readonly UsageEvent[]): string {
+  let text = '';
+  for (const event of events) {
+    // Ids, tenants and metric codes are checked by the recorder; only the JSON needs escaping.
+    text += `${event.id}\t${event.tenantId}\t${event.metric}\t${event.quantity}\t${event.occurredAt.toISOString()}\t${copyField(JSON.stringify(event.properties))}\n`;
+  }
+  return text;
+}
+
 export class PgUsageStore implements UsageStore {
   readonly #pool: pg.Pool;
 
@@ -104,15 +131,24 @@ export class PgUsageStore implements UsageStore {
 
   async insertEvents(events: readonly UsageEvent[]): Promise<number> {
     if (events.length === 0) return 0;
-    const { rows } = await this.#pool.query<{ inserted: number }>(insertEventsSql, [
-      events.map((event) => event.id),
-      events.map((event) => event.tenantId),
-      events.map((event) => event.metric),
-      events.map((event) => event.quantity),
-      events.map((event) => event.occurredAt),
-      events.map((event) => JSON.stringify(event.properties)),
-    ]);
-    return rows[0]?.inserted ?? 0;
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('begin');
+      await client.query(stagingTableSql);
+      await pipeline(Readable.from([copyLines(events)]), client.query(copyFrom(copyIntoStagingSql)));
+      const { rows } = await client.query<{ inserted: number }>(moveStagedEventsSql);
+      await client.query('commit');
+      return rows[0]?.inserted ?? 0;
+    } catch (error) {
+      await client.query('rollback').catch((rollbackError: unknown) => {
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
+      throw error;
+    } finally {
+      // A connection whose rollback failed is discarded, not returned to the pool.
+      client.release(broken);
+    }
   }
 
   async buckets(tenantId: string, granularity: Granularity, from: Date, to: Date): Promise<UsageBucket[]> {
