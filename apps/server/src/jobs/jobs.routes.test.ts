@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, operatorKey, startTestStack, type TestStack, type TestTenant } from '../../test/harness.ts';
+import type { UsageEvent } from '../metering/metering.types.ts';
 import { parseId } from '../platform/ids.ts';
 import { tenantContextOf } from '../tenancy/tenancy.service.ts';
 import { createJobWorker, type JobWorker } from './jobs.worker.ts';
@@ -397,5 +398,43 @@ describe('operator view', () => {
       concurrencyCap: 1,
     });
     expect(body.totals.queued).toBeGreaterThanOrEqual(2);
+  });
+
+  it('shows the same queued and running counts in the limits view, from the queue table', async () => {
+    const firm = await createTenant(stack.app, 'Jobs Limits');
+    await submitIdle(firm);
+    await submitIdle(firm);
+    await submitIdle(firm);
+    const response = await stack.app.inject({
+      method: 'GET',
+      url: '/v1/admin/limits',
+      headers: { authorization: `Bearer ${operatorKey}` },
+    });
+    expect(response.statusCode).toBe(200);
+    const row = response
+      .json<{ tenants: Array<{ tenantId: string; jobs: unknown }> }>()
+      .tenants.find((tenant) => tenant.tenantId === firm.id);
+    expect(row?.jobs).toEqual({ queued: 3, running: 0 });
+  });
+});
+
+describe('metering', () => {
+  it("records each attempt's wall time as job_us for the job's tenant", async () => {
+    const firm = await createTenant(stack.app, 'Jobs Usage');
+    const seen: UsageEvent[] = [];
+    stack.platform.metering.recorder.addObserver({
+      observe: (event) => {
+        if (event.metric === 'job_us') seen.push(event);
+      },
+    });
+    const response = await postImport(firm, 'name,baseCurrency,fiscalYearEnd\nUsage Co,USD,12-31\n', 'text/csv');
+    expect(response.statusCode).toBe(202);
+    const job = await waitForJob(firm, response.json<{ jobId: string }>().jobId);
+    expect(job.status).toBe('succeeded');
+    const tenantUuid = parseId('tenant', firm.id);
+    const mine = seen.filter((event) => event.tenantId === tenantUuid);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]?.quantity).toBeGreaterThan(0);
+    expect(mine[0]?.properties).toEqual({ kind: entityImportKind, outcome: 'succeeded' });
   });
 });

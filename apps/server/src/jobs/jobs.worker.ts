@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { Metering } from '../metering/metering.runtime.ts';
 import { assert } from '../platform/assert.ts';
 import type { TenantContext, TenantScopes } from '../platform/database/tenant-scope.ts';
 import type { Platform } from '../platform/platform.ts';
@@ -33,6 +35,8 @@ export interface JobWorkerOptions {
   shutdownGraceMs?: number;
   /** Restricts the kinds this worker claims (default: every registered kind). */
   kinds?: readonly string[];
+  /** Told each attempt's wall time as a `job_us` usage event (metering); optional in tests. */
+  usage?: Pick<Metering, 'recordUsage'>;
 }
 
 type AbortReason = 'cancelled' | 'lease_lost' | 'timeout' | 'shutdown';
@@ -181,6 +185,8 @@ export class JobWorker {
     const tenant = await this.#options.tenantContext(job.tenantId);
     // The tenant was suspended or removed after the claim: put the job back without using an attempt.
     if (tenant === null) return { kind: 'released' };
+    const startedMs = performance.now();
+    let outcome: AttemptOutcome | null = null;
     try {
       const result = await kind.run({
         job,
@@ -195,10 +201,18 @@ export class JobWorker {
         },
         log,
       });
-      return { kind: 'succeeded', result };
+      outcome = { kind: 'succeeded', result };
     } catch (error) {
-      return this.#failure(entry, error);
+      outcome = this.#failure(entry, error);
     }
+    this.#options.usage?.recordUsage({
+      tenantId: tenant.tenantId,
+      tier: tenant.tier,
+      metric: 'job_us',
+      quantity: Math.round((performance.now() - startedMs) * 1_000),
+      properties: { kind: job.kind, outcome: outcome.kind },
+    });
+    return outcome;
   }
 
   #failure(entry: RunningJob, error: unknown): AttemptOutcome {
@@ -328,12 +342,13 @@ class ProgressWriter {
 
 /** A worker wired to a platform: tenant contexts come from the registry, and only active tenants run. */
 export function createJobWorker(
-  platform: Pick<Platform, 'jobDispatcher' | 'jobRegistry' | 'scopes' | 'tenancy'>,
+  platform: Pick<Platform, 'jobDispatcher' | 'jobRegistry' | 'scopes' | 'tenancy' | 'metering'>,
   log: Logger,
-  options: Omit<JobWorkerOptions, 'dispatcher' | 'registry' | 'scopes' | 'tenantContext' | 'log'> = {},
+  options: Omit<JobWorkerOptions, 'dispatcher' | 'registry' | 'scopes' | 'tenantContext' | 'log' | 'usage'> = {},
 ): JobWorker {
   return new JobWorker({
     ...options,
+    usage: platform.metering,
     dispatcher: platform.jobDispatcher,
     registry: platform.jobRegistry,
     scopes: platform.scopes,

@@ -176,6 +176,13 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
     const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, tiers, log);
     const jobRegistry = new JobRegistry().register(entityImportJob);
     const jobDispatcher = new JobDispatcher(ownerPool, tiers);
+    // Queued and running jobs come from the queue table, so the operator view is cluster-wide.
+    limits.setJobCountsSource({
+      async countsByTenant() {
+        const counts = await jobDispatcher.tenantCounts();
+        return new Map(counts.map((count) => [count.tenantId, { queued: count.queued, running: count.running }]));
+      },
+    });
     return {
       sealer,
       tiers,
