@@ -1,7 +1,8 @@
+import { recordAuditEvent } from '../audit/audit.service.ts';
 import { runIdempotent } from '../platform/database/idempotency.ts';
 import type { TenantContext, TenantScopes } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
-import { newUuid } from '../platform/ids.ts';
+import { formatId, newUuid } from '../platform/ids.ts';
 import type { Sealer } from '../platform/local-secrets.ts';
 import { findEntity, findEntityForUpdate, insertEntity, listEntities, updateEntity } from './entities.store.ts';
 import type { ChartSeeder, Entity, EntityChanges, EntityPage, NewEntity } from './entities.types.ts';
@@ -9,6 +10,12 @@ import type { ChartSeeder, Entity, EntityChanges, EntityPage, NewEntity } from '
 /** The nine digits of an EIN or SSN/ITIN, whatever dashes the client used. */
 function taxpayerDigits(taxpayerId: string): string {
   return taxpayerId.replaceAll('-', '');
+}
+
+/** An archive or reactivation is its own audit action; any other change is an update. */
+function entityChangeAction(before: Entity['status'], after: Entity['status']): string {
+  if (before === after) return 'entity.update';
+  return after === 'archived' ? 'entity.archive' : 'entity.reactivate';
 }
 
 /** Client entities of one firm. */
@@ -59,6 +66,13 @@ export class EntitiesService {
           throw new AppError('ENTITY_NAME_TAKEN', `A client entity named "${entity.name}" already exists.`);
         }
         if (template !== undefined) await this.#charts?.apply(db, entity.id, template);
+        await recordAuditEvent(db, {
+          action: 'entity.create',
+          entityId: entity.id,
+          resource: { type: 'entity', id: formatId('entity', entity.id) },
+          after: entity,
+          summary: { name: entity.name, chartTemplate: template ?? null },
+        });
         return { status: 201, body: render(entity) };
       }),
     );
@@ -89,6 +103,14 @@ export class EntitiesService {
       );
       if (updated === 'name_taken') throw new AppError('ENTITY_NAME_TAKEN');
       if (!updated) throw new AppError('ENTITY_NOT_FOUND');
+      await recordAuditEvent(db, {
+        action: entityChangeAction(entity.status, updated.status),
+        entityId: id,
+        resource: { type: 'entity', id: formatId('entity', id) },
+        before: entity,
+        after: updated,
+        summary: { fields: Object.keys(changes).sort().join(',') },
+      });
       return updated;
     });
   }

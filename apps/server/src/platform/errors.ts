@@ -1,3 +1,4 @@
+import { auditErrors } from '../audit/audit.errors.ts';
 import { entitiesErrors } from '../entities/entities.errors.ts';
 import { identityErrors } from '../identity/identity.errors.ts';
 import { jobsErrors } from '../jobs/jobs.errors.ts';
@@ -27,6 +28,7 @@ const domainCatalogues: ReadonlyArray<Readonly<Record<string, ErrorEntry>>> = [
   limitsErrors,
   ledgerErrors,
   meteringErrors,
+  auditErrors,
 ];
 
 export const errorCatalogue = {
@@ -38,6 +40,7 @@ export const errorCatalogue = {
   ...limitsErrors,
   ...ledgerErrors,
   ...meteringErrors,
+  ...auditErrors,
 } as const satisfies Record<string, ErrorEntry>;
 
 // A code defined by two domains would silently shadow one of them.

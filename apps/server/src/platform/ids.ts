@@ -16,6 +16,8 @@ export const idPrefixes = {
   comment: 'cmt',
   closeTask: 'task',
   request: 'req',
+  auditEvent: 'aud',
+  operator: 'opr',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { AuditService } from '../audit/audit.service.ts';
 import { EntitiesService } from '../entities/entities.service.ts';
 import { IdentityService } from '../identity/identity.service.ts';
 import { loadSigningKeys } from '../identity/signing-keys.ts';
@@ -46,6 +47,8 @@ export interface Platform {
   identity: IdentityService;
   tokens: TokenService;
   entities: EntitiesService;
+  /** The tenants' tamper-evident audit logs: reading and verifying (recording is `recordAuditEvent`). */
+  audit: AuditService;
   /** Batch jobs: the handlers this process knows, the dispatcher (owner role) and the tenant API. */
   jobRegistry: JobRegistry;
   jobDispatcher: JobDispatcher;
@@ -197,6 +200,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       jobs: new JobsService(scopes, jobRegistry, jobDispatcher),
       limits,
       entities: new EntitiesService(scopes, sealer, ledger.charts),
+      audit: new AuditService(scopes),
       ledger,
       operatorKey: new OperatorKey(operatorSecret.value),
       metering,

@@ -1,4 +1,6 @@
 import { Type } from 'typebox';
+import { requestOrigin } from '../audit/request-origin.ts';
+import { requireOperator } from '../identity/auth.plugin.ts';
 import { AppError } from '../platform/errors.ts';
 import type { App } from '../platform/http/http-types.ts';
 import { operatorSecurity, problemResponses } from '../platform/http/schemas.ts';
@@ -36,7 +38,7 @@ export async function tenancyRoutes(app: App, options: { tenancy: TenancyService
       },
     },
     async (request, reply) => {
-      const record = await tenancy.createTenant(request.body);
+      const record = await tenancy.createTenant(request.body, requestOrigin(request, requireOperator(request)));
       return reply
         .code(201)
         .header('location', `/v1/tenants/${formatId('tenant', record.id)}`)

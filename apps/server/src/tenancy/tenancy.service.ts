@@ -1,15 +1,17 @@
 import type { Logger } from 'pino';
+import { recordAuditEvent, systemOrigin } from '../audit/audit.service.ts';
 import { checkPasswordPolicy, hashPassword } from '../identity/passwords.ts';
 import { insertUser } from '../identity/users.store.ts';
 import { assert } from '../platform/assert.ts';
 import {
   allEntities,
   type EntityScope,
+  type RequestOrigin,
   type TenantContext,
   type TenantScopes,
 } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
-import { newUuid } from '../platform/ids.ts';
+import { formatId, newUuid } from '../platform/ids.ts';
 import type { TenancyStore } from './tenancy.store.ts';
 import type { NewTenant, TenantRecord } from './tenancy.types.ts';
 import { sharedPoolPlacement, type TierCatalogue } from './tiers.ts';
@@ -40,10 +42,11 @@ export class TenancyService {
   }
 
   /**
-   * Onboards a firm: registry row, then its first admin user inside the tenant's own scope.
+   * Onboards a firm: registry row, then its first admin user inside the tenant's own scope,
+   * which also opens the tenant's audit log with the onboarding operator as actor.
    * Errors: TENANT_UNKNOWN_TIER, IDENTITY_PASSWORD_TOO_SHORT, TENANT_NAME_TAKEN.
    */
-  async createTenant(input: NewTenant): Promise<TenantRecord> {
+  async createTenant(input: NewTenant, origin: RequestOrigin = systemOrigin): Promise<TenantRecord> {
     const tier = this.#tiers.find(input.tier);
     if (!tier) throw new AppError('TENANT_UNKNOWN_TIER', `There is no tier named "${input.tier}".`);
     checkPasswordPolicy(input.admin.password);
@@ -62,15 +65,22 @@ export class TenancyService {
       throw new AppError('TENANT_NAME_TAKEN', `A tenant named "${record.name}" already exists.`);
     }
     try {
-      await this.#scopes.run(tenantContextOf(record), (db) =>
-        insertUser(db, {
-          id: newUuid(),
+      await this.#scopes.run({ ...tenantContextOf(record), origin }, async (db) => {
+        const adminId = newUuid();
+        await insertUser(db, {
+          id: adminId,
           tenantId: record.id,
           email: input.admin.email.toLowerCase(),
           passwordHash,
           roles: ['owner'],
-        }),
-      );
+        });
+        await recordAuditEvent(db, {
+          action: 'tenant.create',
+          resource: { type: 'tenant', id: formatId('tenant', record.id) },
+          after: record,
+          summary: { name: record.name, tier: record.tier, adminUserId: formatId('user', adminId) },
+        });
+      });
     } catch (error) {
       // Nothing acknowledged yet: undo the registry row so a retry starts clean.
       await this.#store.remove(record.id);

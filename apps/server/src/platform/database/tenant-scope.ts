@@ -27,12 +27,28 @@ export type EntityScope = { kind: 'all' } | { kind: 'only'; entityIds: readonly 
 
 export const allEntities: EntityScope = { kind: 'all' };
 
+/** Who acts on the tenant's data; the audit log records it (audit/audit.types.ts). */
+export interface AuditActor {
+  kind: 'user' | 'api_key' | 'operator' | 'system' | 'anonymous';
+  /** A public id (`usr_…`, `opr_…`) or a name such as `bootstrap` or `job-worker`. */
+  id: string;
+}
+
+/** Where a change comes from: the actor, the request id and the caller's address. */
+export interface RequestOrigin {
+  actor: AuditActor;
+  requestId: string | null;
+  sourceAddress: string | null;
+}
+
 /** A verified tenant: built by the auth layer or the control plane, never from user input. */
 export interface TenantContext {
   tenantId: string;
   tier: string;
   placement: TenantPlacement;
   entityScope: EntityScope;
+  /** Set by the auth layer per request; without it, audit events name the system as actor. */
+  origin?: RequestOrigin;
 }
 
 function entityScopeSetting(scope: EntityScope): string {
@@ -44,6 +60,8 @@ function entityScopeSetting(scope: EntityScope): string {
 /** The handle a scope hands to stores: queries run inside the tenant's transaction. */
 export interface TenantDb {
   readonly tenantId: string;
+  /** The origin of the scope's tenant context, for the audit log; null for platform work. */
+  readonly origin: RequestOrigin | null;
   query<Row extends pg.QueryResultRow = pg.QueryResultRow>(
     sql: string,
     params?: unknown[],
@@ -126,6 +144,7 @@ export class TenantScopes {
       assert(rows[0]?.tenant === tenant.tenantId, 'tenant setting did not take');
       const db: TenantDb = {
         tenantId: tenant.tenantId,
+        origin: tenant.origin ?? null,
         query: (sql, params) => client.query(sql, params),
       };
       const result = await work(db);

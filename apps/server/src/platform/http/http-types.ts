@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance, onRequestAsyncHookHandler, RawServerDefault } from 'fastify';
-import type { TenantContext } from '../database/tenant-scope.ts';
+import type { AuditActor, TenantContext } from '../database/tenant-scope.ts';
 
 /** The Fastify instance every domain plugin receives, typed by its TypeBox schemas. */
 export type App = FastifyInstance<
@@ -22,6 +22,8 @@ export interface Principal {
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
+    /** The operator behind an operator request, set by `authenticateOperator`. */
+    operator: AuditActor | null;
   }
   interface FastifyInstance {
     /** onRequest hook: a valid tenant access token for an active tenant. */

@@ -1,0 +1,153 @@
+import { createHash } from 'node:crypto';
+import { assert } from '../platform/assert.ts';
+import type { AuditContent, AuditEvent, AuditSummary, BrokenLink, ChainHead } from './audit.types.ts';
+
+/**
+ * The hash chain, as pure functions shared by the recorder and the verifier. Each event's
+ * hash is sha256(prev_hash || content), where content is a canonical byte string built from
+ * the stored columns; the first event of a tenant links to 32 zero bytes. The database
+ * computes the same sha256 when it appends (audit.store.ts), so the chain needs no second
+ * round trip, and the verifier recomputes it here from what it reads back.
+ */
+export const genesisHash: Buffer = Buffer.alloc(32, 0);
+
+const contentVersion = 'countinghouse-audit-v1';
+
+/** JSON with object keys sorted at every level; bigints as strings, dates as ISO text. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(canonicalValue(value));
+}
+
+function canonicalValue(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Date) return value.toISOString();
+  if (Buffer.isBuffer(value)) return value.toString('hex');
+  if (Array.isArray(value)) return value.map(canonicalValue);
+  if (typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, item]) => item !== undefined)
+      .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
+    return Object.fromEntries(entries.map(([key, item]) => [key, canonicalValue(item)]));
+  }
+  assert(typeof value !== 'function' && typeof value !== 'symbol', 'audit digests plain data only');
+  return value;
+}
+
+export function sha256(bytes: Buffer | string): Buffer {
+  return createHash('sha256').update(bytes).digest();
+}
+
+/** The digest of a record before or after a change; null when there is no such record. */
+export function digestOf(value: unknown): Buffer | null {
+  return value === undefined || value === null ? null : sha256(canonicalJson(value));
+}
+
+function summaryText(summary: AuditSummary | null): string | null {
+  return summary === null ? null : canonicalJson(summary);
+}
+
+/** The bytes the chain hashes for one event: every stored column except seq and the hashes. */
+export function canonicalContent(event: AuditContent): Buffer {
+  return Buffer.from(
+    JSON.stringify([
+      contentVersion,
+      event.id,
+      event.tenantId,
+      event.occurredAt.toISOString(),
+      event.actor.kind,
+      event.actor.id,
+      event.action,
+      event.entityId,
+      event.resourceType,
+      event.resourceId,
+      event.requestId,
+      event.sourceAddress,
+      event.beforeDigest?.toString('hex') ?? null,
+      event.afterDigest?.toString('hex') ?? null,
+      summaryText(event.summary),
+    ]),
+    'utf8',
+  );
+}
+
+export function chainHash(prevHash: Buffer, content: Buffer): Buffer {
+  assert(prevHash.length === 32, 'a chain hash links to a 32-byte hash');
+  return sha256(Buffer.concat([prevHash, content]));
+}
+
+/** Where a walk over the chain stands: the next seq expected and the hash it must link to. */
+export interface ChainCursor {
+  expectedSeq: bigint;
+  prevHash: Buffer;
+  eventsChecked: number;
+}
+
+export const chainStart: ChainCursor = { expectedSeq: 1n, prevHash: genesisHash, eventsChecked: 0 };
+
+/**
+ * The link problem of one event given the walk so far, or null when it links correctly.
+ * `hashExists` tells whether some stored event has the given hash (for telling a row that
+ * was moved from one that was removed); it is asked only when a link is already broken.
+ */
+export async function checkLink(
+  cursor: ChainCursor,
+  event: AuditEvent,
+  hashExists: (hash: Buffer) => Promise<bigint | null>,
+): Promise<BrokenLink | null> {
+  const id = event.id;
+  if (!chainHash(event.prevHash, canonicalContent(event)).equals(event.hash)) {
+    return { seq: event.seq, id, problem: 'altered', detail: 'the event no longer matches its hash' };
+  }
+  if (!event.prevHash.equals(cursor.prevHash)) {
+    const movedFrom = await hashExists(event.prevHash);
+    if (movedFrom !== null) {
+      return {
+        seq: event.seq,
+        id,
+        problem: 'reordered',
+        detail: `the event follows the event now at seq ${movedFrom}, not the one before it`,
+      };
+    }
+    return {
+      seq: cursor.expectedSeq,
+      id: null,
+      problem: 'missing',
+      detail: `the event before seq ${event.seq} is gone`,
+    };
+  }
+  if (event.seq !== cursor.expectedSeq) {
+    return {
+      seq: event.seq,
+      id,
+      problem: 'reordered',
+      detail: `the event is linked in place of seq ${cursor.expectedSeq} but stored as seq ${event.seq}`,
+    };
+  }
+  return null;
+}
+
+export function advance(cursor: ChainCursor, event: AuditEvent): ChainCursor {
+  return { expectedSeq: event.seq + 1n, prevHash: event.hash, eventsChecked: cursor.eventsChecked + 1 };
+}
+
+/** After the last event: the recorded head must be exactly where the walk ended. */
+export function checkHead(cursor: ChainCursor, head: ChainHead | null): BrokenLink | null {
+  const lastSeq = cursor.expectedSeq - 1n;
+  if (head === null) {
+    if (lastSeq === 0n) return null;
+    return { seq: lastSeq, id: null, problem: 'missing', detail: 'the chain head is gone' };
+  }
+  if (head.seq > lastSeq) {
+    return {
+      seq: lastSeq + 1n,
+      id: null,
+      problem: 'missing',
+      detail: `the chain head is at seq ${head.seq} but the events end at seq ${lastSeq}`,
+    };
+  }
+  if (!head.hash.equals(cursor.prevHash)) {
+    return { seq: head.seq, id: null, problem: 'altered', detail: 'the chain head does not match the last event' };
+  }
+  return null;
+}

@@ -1,0 +1,207 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTenant, startTestStack, type TestStack, type TestTenant } from '../../test/harness.ts';
+import type { TenantContext } from '../platform/database/tenant-scope.ts';
+import { parseId } from '../platform/ids.ts';
+import { tenantContextOf } from '../tenancy/tenancy.service.ts';
+import { recordAuditEvent } from './audit.service.ts';
+
+/**
+ * The audit log in the database: appends form one unbroken chain per tenant even under
+ * concurrent writers, a rolled-back change leaves no event, the runtime role cannot change
+ * or remove events, and the owner is refused by the trigger — and when the owner disables
+ * the trigger to alter, delete or reorder events, verification names the broken link.
+ */
+let stack: TestStack;
+
+async function contextOf(tenant: TestTenant): Promise<TenantContext> {
+  const uuid = parseId('tenant', tenant.id);
+  if (uuid === null) throw new Error('bad tenant id');
+  const record = await stack.platform.tenancy.getTenant(uuid);
+  if (record === null) throw new Error('tenant vanished');
+  return tenantContextOf(record);
+}
+
+async function record(tenant: TenantContext, action: string, note = ''): Promise<bigint> {
+  return await stack.platform.scopes.run(tenant, async (db) => {
+    const recorded = await recordAuditEvent(db, { action, summary: { note }, after: { note } });
+    return recorded.seq;
+  });
+}
+
+/**
+ * Runs `sql` as the owner role in the tenant's setting, inside one transaction; with
+ * `disableTrigger` the append-only trigger is off for that transaction only (DDL is
+ * transactional, so other sessions never see it off).
+ */
+async function asOwner(tenant: TenantContext, sql: string, disableTrigger: boolean): Promise<void> {
+  const client = await stack.platform.ownerPool.connect();
+  try {
+    await client.query('begin');
+    await client.query(`select set_config('app.tenant_id', $1, true)`, [tenant.tenantId]);
+    if (disableTrigger) await client.query('alter table audit_events disable trigger audit_events_append_only');
+    await client.query(sql, [tenant.tenantId]);
+    if (disableTrigger) await client.query('alter table audit_events enable trigger audit_events_append_only');
+    await client.query('commit');
+  } catch (error) {
+    await client.query('rollback');
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+async function tamper(tenant: TenantContext, sql: string): Promise<void> {
+  await asOwner(tenant, sql, true);
+}
+
+async function eventIdAt(tenant: TenantContext, seq: number): Promise<string> {
+  const rows = await stack.platform.scopes.run(tenant, (db) =>
+    db.query<{ id: string }>('select id from audit_events where seq = $1', [seq]),
+  );
+  const id = rows.rows[0]?.id;
+  if (id === undefined) throw new Error(`no event at seq ${seq}`);
+  return id;
+}
+
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+describe('audit chain', () => {
+  it('links concurrent appends of one tenant into one gap-free chain', async () => {
+    const tenant = await contextOf(await createTenant(stack.app, 'Audit concurrent'));
+    const writers = 24;
+    const seqs = await Promise.all(
+      Array.from({ length: writers }, (_, index) => record(tenant, 'test.write', `w${index}`)),
+    );
+    const sorted = [...seqs].sort((left, right) => Number(left - right));
+    // tenant.create is seq 1; the writers follow without a gap or a duplicate.
+    expect(sorted).toEqual(Array.from({ length: writers }, (_, index) => BigInt(index + 2)));
+    const verification = await stack.platform.audit.verify(tenant);
+    expect(verification).toMatchObject({ ok: true, eventsChecked: writers + 1 });
+  });
+
+  it('leaves no event and no head movement when the change rolls back', async () => {
+    const tenant = await contextOf(await createTenant(stack.app, 'Audit rollback'));
+    const before = await record(tenant, 'test.write');
+    await expect(
+      stack.platform.scopes.run(tenant, async (db) => {
+        await recordAuditEvent(db, { action: 'test.write', summary: { note: 'rolled back' } });
+        throw new Error('the change fails after recording');
+      }),
+    ).rejects.toThrow('the change fails after recording');
+    const after = await record(tenant, 'test.write');
+    expect(after).toBe(before + 1n);
+    const page = await stack.platform.audit.list(tenant, { action: 'test.write' }, 0n, 100);
+    expect(page.items.map((event) => event.summary?.note)).toEqual(['', '']);
+    expect((await stack.platform.audit.verify(tenant)).ok).toBe(true);
+  });
+
+  it('keeps each tenant to its own events and chain', async () => {
+    const first = await contextOf(await createTenant(stack.app, 'Audit A'));
+    const second = await contextOf(await createTenant(stack.app, 'Audit B'));
+    await record(first, 'test.private', 'only A');
+    const seen = await stack.platform.audit.list(second, { action: 'test.private' }, 0n, 100);
+    expect(seen.items).toEqual([]);
+    // Writing an event that names another tenant is refused by row-level security.
+    await expect(
+      stack.platform.scopes.run(second, (db) =>
+        recordAuditEvent({ ...db, tenantId: first.tenantId }, { action: 'test.forged' }),
+      ),
+    ).rejects.toMatchObject({ code: '42501' });
+    expect((await stack.platform.audit.verify(first)).ok).toBe(true);
+    expect((await stack.platform.audit.verify(second)).ok).toBe(true);
+  });
+
+  it('gives the runtime role no way to change or remove an event', async () => {
+    const tenant = await contextOf(await createTenant(stack.app, 'Audit runtime'));
+    for (const sql of [
+      `update audit_events set action = 'x.y'`,
+      'delete from audit_events',
+      'truncate audit_events',
+      'delete from audit_chain_heads',
+    ]) {
+      await expect(stack.platform.scopes.run(tenant, (db) => db.query(sql))).rejects.toMatchObject({ code: '42501' });
+    }
+    // The runtime role may advance the head, but only by one link.
+    await expect(
+      stack.platform.scopes.run(tenant, (db) => db.query('update audit_chain_heads set seq = seq + 5')),
+    ).rejects.toMatchObject({ code: 'CH009' });
+  });
+
+  it('refuses the owner too, while the trigger is on', async () => {
+    const tenant = await contextOf(await createTenant(stack.app, 'Audit owner'));
+    for (const sql of [
+      `update audit_events set action = 'x.y' where tenant_id = $1`,
+      'delete from audit_events where tenant_id = $1',
+    ]) {
+      await expect(asOwner(tenant, sql, false)).rejects.toMatchObject({ code: 'CH009' });
+    }
+    await expect(stack.platform.ownerPool.query('truncate audit_events')).rejects.toMatchObject({ code: 'CH009' });
+  });
+});
+
+describe('audit verification names the first broken link', () => {
+  async function tenantWithEvents(prefix: string, count: number): Promise<TenantContext> {
+    const tenant = await contextOf(await createTenant(stack.app, prefix));
+    for (let index = 0; index < count; index += 1) await record(tenant, 'test.write', `e${index}`);
+    expect((await stack.platform.audit.verify(tenant)).ok).toBe(true);
+    return tenant;
+  }
+
+  it('an altered event', async () => {
+    const tenant = await tenantWithEvents('Audit altered', 5);
+    const id = await eventIdAt(tenant, 3);
+    await tamper(tenant, `update audit_events set actor_id = 'usr_someone_else' where tenant_id = $1 and seq = 3`);
+    const verification = await stack.platform.audit.verify(tenant);
+    expect(verification).toMatchObject({
+      ok: false,
+      eventsChecked: 2,
+      brokenLink: { seq: 3n, id, problem: 'altered' },
+    });
+  });
+
+  it('an altered summary', async () => {
+    const tenant = await tenantWithEvents('Audit summary', 4);
+    await tamper(tenant, `update audit_events set summary = '{"note": "changed"}' where tenant_id = $1 and seq = 4`);
+    const verification = await stack.platform.audit.verify(tenant);
+    expect(verification).toMatchObject({ ok: false, brokenLink: { seq: 4n, problem: 'altered' } });
+  });
+
+  it('a deleted event', async () => {
+    const tenant = await tenantWithEvents('Audit deleted', 5);
+    await tamper(tenant, 'delete from audit_events where tenant_id = $1 and seq = 4');
+    const verification = await stack.platform.audit.verify(tenant);
+    expect(verification).toMatchObject({
+      ok: false,
+      eventsChecked: 3,
+      brokenLink: { seq: 4n, id: null, problem: 'missing' },
+    });
+  });
+
+  it('deleted events at the end of the chain', async () => {
+    const tenant = await tenantWithEvents('Audit tail', 5);
+    await tamper(tenant, 'delete from audit_events where tenant_id = $1 and seq >= 5');
+    const verification = await stack.platform.audit.verify(tenant);
+    expect(verification).toMatchObject({ ok: false, eventsChecked: 4, brokenLink: { seq: 5n, problem: 'missing' } });
+  });
+
+  it('two events swapped', async () => {
+    const tenant = await tenantWithEvents('Audit swapped', 5);
+    const movedId = await eventIdAt(tenant, 4);
+    await tamper(
+      tenant,
+      `update audit_events set seq = case seq when 3 then 1000 when 4 then 3 end where tenant_id = $1 and seq in (3, 4)`,
+    );
+    const verification = await stack.platform.audit.verify(tenant);
+    expect(verification).toMatchObject({
+      ok: false,
+      eventsChecked: 2,
+      brokenLink: { seq: 3n, id: movedId, problem: 'reordered' },
+    });
+  });
+});
