@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import pino from 'pino';
 import { balancesFromJournal } from '../apps/server/src/ledger/reports/reports.store.ts';
 import { loadConfig } from '../apps/server/src/platform/config.ts';
@@ -158,6 +159,12 @@ const format = (value: number) => Math.round(value).toLocaleString('en-US');
 
 try {
   console.log(
+    `load average: ${os
+      .loadavg()
+      .map((load) => load.toFixed(2))
+      .join(' ')}`,
+  );
+  console.log(
     `ledger bench: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, ` +
       `${config.databaseUrl ? 'external PostgreSQL' : 'embedded PostgreSQL'}, ${durationMs / 1000}s per run, concurrency ${concurrency}`,
   );
@@ -181,6 +188,17 @@ try {
     await call('POST', `/v1/entities/${books.entityId}/journal-entries/batch`, books.auth, { entries }, randomUUID());
     return batchSize * 2;
   };
+  // Round trips: every query any pooled client sends while posting one entry at a time.
+  const clientQuery = pg.Client.prototype.query;
+  let queries = 0;
+  pg.Client.prototype.query = function countedQuery(this: pg.Client, ...args: unknown[]) {
+    queries += 1;
+    return (clientQuery as (...rest: unknown[]) => unknown).apply(this, args);
+  } as typeof clientQuery;
+  const probePosts = 50;
+  for (let index = 0; index < probePosts; index++) await postSingle(one);
+  pg.Client.prototype.query = clientQuery;
+  console.log(`round trips per single post: ${(queries / probePosts).toFixed(1)} (every query of the request)`);
   const singleOne = await throughput(concurrency, () => postSingle(one));
   console.log(
     `posting, single, 1 tenant:    ${format(singleOne.perSecond)} entries/s (${format(singleOne.perSecond * 2)} lines/s)`,
@@ -279,6 +297,7 @@ try {
   console.log(
     `check: big entity trial balance balanced=${check.checks.balanced} tiesToJournal=${check.checks.tiesToJournal}`,
   );
+  console.log(`load average at the end: ${os.loadavg().map((load) => load.toFixed(2)).join(' ')}`);
 } finally {
   await app.close();
   await platform.close();

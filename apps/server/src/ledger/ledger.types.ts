@@ -108,3 +108,9 @@ export interface PreparedEntry {
   reversesId: string | null;
   lines: Line[];
 }
+
+/** A prepared entry on its way to the posting function, with its one posting option. */
+export interface PostingEntry extends PreparedEntry {
+  /** Reversals and closing entries may touch accounts deactivated since. */
+  allowInactive: boolean;
+}

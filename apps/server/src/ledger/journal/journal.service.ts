@@ -8,7 +8,13 @@ import { checkDate } from '../dates.ts';
 import type { Entry, EntryInput, LineInput } from '../ledger.types.ts';
 import { jsonAmount } from '../money.ts';
 import { type EntryPosition, findEntry, listEntries } from './journal.store.ts';
-import { checkBatchSize, type DraftEntry, mapLedgerDatabaseErrors, postEntries } from './posting.ts';
+import {
+  checkBatchSize,
+  type DraftEntry,
+  mapLedgerDatabaseErrors,
+  postEntries,
+  postEntriesIdempotent,
+} from './posting.ts';
 
 export interface Idempotent<Body> {
   status: number;
@@ -73,12 +79,15 @@ export class JournalService {
   ): Promise<Idempotent<Body>> {
     const key = requireKey(idempotencyKey);
     const draft = draftOf(input);
-    return await this.#posting(tenant, key, `POST /v1/entities/${entityId}/journal-entries`, input, async (db) => {
-      const books = await loadBooks(db, entityId);
-      const [entry] = await postEntries(db, books, userId, [draft]);
-      assert(entry !== undefined, 'posting one draft returns one entry');
-      return { status: 201, body: render(entry) };
-    });
+    const route = `POST /v1/entities/${entityId}/journal-entries`;
+    return await mapLedgerDatabaseErrors(() =>
+      this.#scopes.run(tenant, (db) =>
+        postEntriesIdempotent(db, { entityId, userId, key, route, body: input }, [draft], ([entry]) => {
+          assert(entry !== undefined, 'posting one draft returns one entry');
+          return render(entry);
+        }),
+      ),
+    );
   }
 
   /**
@@ -96,15 +105,11 @@ export class JournalService {
     const key = requireKey(idempotencyKey);
     const drafts = inputs.map(draftOf);
     checkBatchSize(drafts);
-    return await this.#posting(
-      tenant,
-      key,
-      `POST /v1/entities/${entityId}/journal-entries/batch`,
-      inputs,
-      async (db) => {
-        const books = await loadBooks(db, entityId);
-        return { status: 201, body: render(await postEntries(db, books, userId, drafts)) };
-      },
+    const route = `POST /v1/entities/${entityId}/journal-entries/batch`;
+    return await mapLedgerDatabaseErrors(() =>
+      this.#scopes.run(tenant, (db) =>
+        postEntriesIdempotent(db, { entityId, userId, key, route, body: inputs }, drafts, render),
+      ),
     );
   }
 

@@ -1,141 +1,114 @@
 import type { TenantDb } from '../../platform/database/tenant-scope.ts';
-import { monthOf } from '../dates.ts';
-import type { Entry, EntryClass, Line, PreparedEntry } from '../ledger.types.ts';
+import type { Entry, EntryClass, Line, PostingEntry } from '../ledger.types.ts';
 
 /**
- * The journal in PostgreSQL: entries, their lines and the balances they move, written in one
- * transaction with one statement each (arrays through unnest), so a batch of a thousand
- * entries costs the same round trips as one.
+ * The journal in PostgreSQL. Posting is one call of a database function (migration 0010):
+ * entries, lines, monthly and daily balances and, for an idempotent post, the key's record,
+ * written with one statement each inside it, so a batch of a thousand entries costs the same
+ * single round trip as one entry.
  */
 
-export async function insertEntries(
+/** The posting function's arrays, in its parameter order (entries, then lines). */
+function postingArrays(entries: PostingEntry[]): unknown[] {
+  const lines = entries.flatMap((entry, index) => entry.lines.map((line) => ({ position: index + 1, line })));
+  return [
+    entries.map((entry) => entry.id),
+    entries.map((entry) => entry.date),
+    entries.map((entry) => entry.kind),
+    entries.map((entry) => entry.entryClass),
+    entries.map((entry) => entry.memo),
+    entries.map((entry) => entry.reversesId),
+    entries.map((entry) => entry.allowInactive),
+    lines.map(({ position }) => position),
+    lines.map(({ line }) => line.lineNo),
+    lines.map(({ line }) => line.accountId),
+    lines.map(({ line }) => line.side),
+    lines.map(({ line }) => line.amountMinor.toString()),
+    lines.map(({ line }) => line.currency),
+    lines.map(({ line }) => line.exponent),
+    lines.map(({ line }) => line.memo),
+  ];
+}
+
+const postingArrayTypes = [
+  'uuid[]',
+  'date[]',
+  'text[]',
+  'text[]',
+  'text[]',
+  'uuid[]',
+  'boolean[]',
+  'integer[]',
+  'smallint[]',
+  'uuid[]',
+  'text[]',
+  'bigint[]',
+  'text[]',
+  'smallint[]',
+  'text[]',
+];
+
+function placeholders(first: number): string {
+  return postingArrayTypes.map((type, index) => `$${first + index}::${type}`).join(', ');
+}
+
+/**
+ * Checks (write false) or posts (write true) entries; refusals come back as SQLSTATE CH005 with
+ * the error code as message (see mapLedgerDatabaseErrors).
+ */
+export async function callPostEntries(
   db: TenantDb,
   entityId: string,
-  createdBy: string,
+  userId: string | null,
   postedAt: Date,
-  entries: PreparedEntry[],
+  write: boolean,
+  entries: PostingEntry[],
 ): Promise<void> {
-  await db.query(
-    `insert into journal_entries
-       (tenant_id, entity_id, id, entry_date, kind, entry_class, memo, reverses_id, line_count, created_by, posted_at)
-     select $1, $2, e.id, e.entry_date, e.kind, e.entry_class, e.memo, e.reverses_id, e.line_count, $3, $11
-       from unnest($4::uuid[], $5::date[], $6::text[], $7::text[], $8::text[], $9::uuid[], $10::int[])
-         as e(id, entry_date, kind, entry_class, memo, reverses_id, line_count)`,
+  await db.query(`select ledger_post_entries($1::uuid, $2::uuid, $3::timestamptz, $4::boolean, ${placeholders(5)})`, [
+    entityId,
+    userId,
+    postedAt,
+    write,
+    ...postingArrays(entries),
+  ]);
+}
+
+export interface IdempotentPosting {
+  key: string;
+  route: string;
+  requestHash: string;
+  status: number;
+  body: unknown;
+  entityId: string;
+  userId: string;
+  postedAt: Date;
+  entries: PostingEntry[];
+}
+
+/** Posts under an idempotency key, or returns the response stored under it. */
+export async function callPostIdempotent(
+  db: TenantDb,
+  posting: IdempotentPosting,
+): Promise<{ replayed: boolean; status: number; body: unknown }> {
+  const { rows } = await db.query<{ replayed: boolean; response_status: number; response_body: unknown }>(
+    `select replayed, response_status, response_body
+       from ledger_post_idempotent($1::text, $2::text, $3::text, $4::integer, $5::jsonb, $6::uuid, $7::uuid,
+                                   $8::timestamptz, ${placeholders(9)})`,
     [
-      db.tenantId,
-      entityId,
-      createdBy,
-      entries.map((entry) => entry.id),
-      entries.map((entry) => entry.date),
-      entries.map((entry) => entry.kind),
-      entries.map((entry) => entry.entryClass),
-      entries.map((entry) => entry.memo),
-      entries.map((entry) => entry.reversesId),
-      entries.map((entry) => entry.lines.length),
-      postedAt,
+      posting.key,
+      posting.route,
+      posting.requestHash,
+      posting.status,
+      JSON.stringify(posting.body),
+      posting.entityId,
+      posting.userId,
+      posting.postedAt,
+      ...postingArrays(posting.entries),
     ],
   );
-  const lines = entries.flatMap((entry) => entry.lines.map((line) => ({ entry, line })));
-  await db.query(
-    `insert into journal_lines (tenant_id, entity_id, entry_id, line_no, account_id, entry_date, entry_class,
-                                side, amount_minor, currency, currency_exponent, memo)
-     select $1, $2, l.*
-       from unnest($3::uuid[], $4::smallint[], $5::uuid[], $6::date[], $7::text[], $8::text[], $9::bigint[],
-                   $10::text[], $11::smallint[], $12::text[])
-         as l(entry_id, line_no, account_id, entry_date, entry_class, side, amount_minor, currency, currency_exponent, memo)`,
-    [
-      db.tenantId,
-      entityId,
-      lines.map(({ entry }) => entry.id),
-      lines.map(({ line }) => line.lineNo),
-      lines.map(({ line }) => line.accountId),
-      lines.map(({ entry }) => entry.date),
-      lines.map(({ entry }) => entry.entryClass),
-      lines.map(({ line }) => line.side),
-      lines.map(({ line }) => line.amountMinor.toString()),
-      lines.map(({ line }) => line.currency),
-      lines.map(({ line }) => line.exponent),
-      lines.map(({ line }) => line.memo),
-    ],
-  );
-}
-
-/** One balance row's increment: an account, currency, month, class and the shard chosen. */
-export interface BalanceDelta {
-  accountId: string;
-  currency: string;
-  month: string;
-  entryClass: EntryClass;
-  shard: number;
-  debitMinor: bigint;
-  creditMinor: bigint;
-}
-
-/**
- * Sums the entries' lines into balance increments, one per balance row, in a fixed order so
- * two postings lock shared rows in the same order and cannot deadlock. `shardOf` picks the
- * write-shard of an account for this transaction.
- */
-export function balanceDeltas(entries: PreparedEntry[], shardOf: (accountId: string) => number): BalanceDelta[] {
-  const deltas = new Map<string, BalanceDelta>();
-  for (const entry of entries) {
-    const month = monthOf(entry.date);
-    for (const line of entry.lines) {
-      const shard = shardOf(line.accountId);
-      const key = `${line.accountId}|${line.currency}|${month}|${entry.entryClass}|${String(shard).padStart(2, '0')}`;
-      let delta = deltas.get(key);
-      if (!delta) {
-        delta = {
-          accountId: line.accountId,
-          currency: line.currency,
-          month,
-          entryClass: entry.entryClass,
-          shard,
-          debitMinor: 0n,
-          creditMinor: 0n,
-        };
-        deltas.set(key, delta);
-      }
-      if (line.side === 'debit') delta.debitMinor += line.amountMinor;
-      else delta.creditMinor += line.amountMinor;
-    }
-  }
-  return [...deltas.entries()].sort(([left], [right]) => (left < right ? -1 : 1)).map(([, delta]) => delta);
-}
-
-export async function applyBalanceDeltas(db: TenantDb, entityId: string, deltas: BalanceDelta[]): Promise<void> {
-  await db.query(
-    `insert into account_balances as b
-       (tenant_id, entity_id, account_id, currency, period_month, entry_class, shard, debit_minor, credit_minor)
-     select $1, $2, d.account_id, d.currency, d.period_month, d.entry_class, d.shard, d.debit_minor, d.credit_minor
-       from unnest($3::uuid[], $4::text[], $5::date[], $6::text[], $7::smallint[], $8::bigint[], $9::bigint[])
-         with ordinality as d(account_id, currency, period_month, entry_class, shard, debit_minor, credit_minor, position)
-      order by d.position
-     on conflict (tenant_id, entity_id, account_id, currency, period_month, entry_class, shard)
-     do update set debit_minor = b.debit_minor + excluded.debit_minor,
-                   credit_minor = b.credit_minor + excluded.credit_minor`,
-    [
-      db.tenantId,
-      entityId,
-      deltas.map((delta) => delta.accountId),
-      deltas.map((delta) => delta.currency),
-      deltas.map((delta) => delta.month),
-      deltas.map((delta) => delta.entryClass),
-      deltas.map((delta) => delta.shard),
-      deltas.map((delta) => delta.debitMinor.toString()),
-      deltas.map((delta) => delta.creditMinor.toString()),
-    ],
-  );
-}
-
-/** Months among `months` whose period is closed. */
-export async function closedMonths(db: TenantDb, entityId: string, months: string[]): Promise<Set<string>> {
-  const { rows } = await db.query<{ month: string }>(
-    `select period_month::text as month from periods
-      where entity_id = $1 and period_month = any($2::date[]) and status = 'closed'`,
-    [entityId, months],
-  );
-  return new Set(rows.map((row) => row.month));
+  const row = rows[0];
+  if (!row) throw new Error('the posting function returned no row');
+  return { replayed: row.replayed, status: row.response_status, body: row.response_body };
 }
 
 interface EntryRow {

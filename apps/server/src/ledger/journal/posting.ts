@@ -1,14 +1,13 @@
-import { randomInt } from 'node:crypto';
+import { idempotencyKeyPattern, requestHash } from '../../platform/database/idempotency.ts';
 import type { TenantDb } from '../../platform/database/tenant-scope.ts';
-import { AppError, isAppError } from '../../platform/errors.ts';
+import { AppError, type ErrorCode, errorCatalogue, isAppError } from '../../platform/errors.ts';
 import { newUuid, parseId } from '../../platform/ids.ts';
-import { type PostingAccount, postingAccounts } from '../accounts/accounts.store.ts';
 import type { Books } from '../books.store.ts';
-import { checkDate, monthOf } from '../dates.ts';
+import { checkDate } from '../dates.ts';
 import { ledgerLimits } from '../ledger.limits.ts';
-import type { Entry, EntryClass, EntryKind, Line, LineInput, PreparedEntry } from '../ledger.types.ts';
+import type { Entry, EntryClass, EntryKind, Line, LineInput, PostingEntry } from '../ledger.types.ts';
 import { checkCurrency, parsePositiveAmount } from '../money.ts';
-import { applyBalanceDeltas, balanceDeltas, closedMonths, insertEntries } from './journal.store.ts';
+import { callPostEntries, callPostIdempotent } from './journal.store.ts';
 
 /**
  * The one path by which anything reaches the journal: plain entries, batches, reversals,
@@ -76,50 +75,27 @@ function checkBalanced(lines: Line[], where: string): void {
   }
 }
 
-function resolveLines(
-  lines: ParsedLine[],
-  accounts: Map<string, PostingAccount>,
-  draft: DraftEntry,
-  where: string,
-): Line[] {
-  return lines.map((line, index) => {
-    const account = line.accountId === null ? undefined : accounts.get(line.accountId);
-    if (!account || line.accountId === null) {
-      throw new AppError('LEDGER_ACCOUNT_UNKNOWN', `${where}.lines[${index}]: ${line.publicAccountId}`);
-    }
-    if (!account.active && !draft.allowInactive) {
-      throw new AppError('LEDGER_ACCOUNT_INACTIVE', `${where}.lines[${index}]: ${line.publicAccountId}`);
-    }
-    return { ...line, accountId: line.accountId };
-  });
-}
-
 function whereOf(index: number, count: number): string {
   return count === 1 ? 'entry' : `entries[${index}]`;
 }
 
 /**
- * Checks entries without writing them: every rule that code can check before the insert.
+ * Every rule that needs no database: line count, amounts, currencies and exponents, dates,
+ * balance per currency, well-formed account ids. Ids are assigned here.
  * Errors: LEDGER_ENTRY_TOO_FEW_LINES, LEDGER_ENTRY_UNBALANCED, LEDGER_AMOUNT_OUT_OF_RANGE,
  * LEDGER_CURRENCY_UNKNOWN, LEDGER_CURRENCY_EXPONENT_MISMATCH, LEDGER_DATE_INVALID,
- * LEDGER_ACCOUNT_UNKNOWN, LEDGER_ACCOUNT_INACTIVE, LEDGER_PERIOD_CLOSED, LEDGER_ENTITY_ARCHIVED.
+ * LEDGER_ACCOUNT_UNKNOWN (a malformed account id).
  */
-export async function prepareEntries(
-  db: TenantDb,
-  books: Books,
-  drafts: DraftEntry[],
-): Promise<{ prepared: PreparedEntry[]; accounts: Map<string, PostingAccount> }> {
-  if (books.status !== 'active') throw new AppError('LEDGER_ENTITY_ARCHIVED');
-  const parsed = drafts.map((draft, index) => {
+export function prepareDrafts(drafts: DraftEntry[]): PostingEntry[] {
+  return drafts.map((draft, index): PostingEntry => {
     const where = whereOf(index, drafts.length);
     checkDate(draft.date, `${where}.date`);
-    return parseLines(draft.lines, where);
-  });
-  const accountIds = [...new Set(parsed.flat().flatMap((line) => (line.accountId === null ? [] : [line.accountId])))];
-  const accounts = await postingAccounts(db, books.entityId, accountIds);
-  const prepared = drafts.map((draft, index): PreparedEntry => {
-    const where = whereOf(index, drafts.length);
-    const lines = resolveLines(parsed[index] ?? [], accounts, draft, where);
+    const lines = parseLines(draft.lines, where).map((line, lineIndex): Line => {
+      if (line.accountId === null) {
+        throw new AppError('LEDGER_ACCOUNT_UNKNOWN', `${where}.lines[${lineIndex}]: ${line.publicAccountId}`);
+      }
+      return { ...line, accountId: line.accountId };
+    });
     checkBalanced(lines, where);
     return {
       id: newUuid(),
@@ -128,48 +104,76 @@ export async function prepareEntries(
       entryClass: draft.entryClass,
       memo: draft.memo,
       reversesId: draft.reversesId,
+      allowInactive: draft.allowInactive,
       lines,
     };
   });
-  await refuseClosedPeriods(db, books.entityId, prepared);
-  return { prepared, accounts };
 }
 
 /**
- * Checks and posts entries atomically in the caller's transaction and returns them as stored.
- * Errors: as prepareEntries.
+ * Checks entries against the books without writing them (the draft of an adjustment).
+ * Errors: as prepareDrafts, and ENTITY_NOT_FOUND, LEDGER_ENTITY_ARCHIVED, LEDGER_ACCOUNT_UNKNOWN,
+ * LEDGER_ACCOUNT_INACTIVE, LEDGER_PERIOD_CLOSED.
+ */
+export async function checkEntries(db: TenantDb, books: Books, drafts: DraftEntry[]): Promise<void> {
+  if (books.status !== 'active') throw new AppError('LEDGER_ENTITY_ARCHIVED');
+  const prepared = prepareDrafts(drafts);
+  await mapLedgerDatabaseErrors(() => callPostEntries(db, books.entityId, null, new Date(), false, prepared));
+}
+
+/**
+ * Checks and posts entries atomically in the caller's transaction, in one round trip, and
+ * returns them as stored. Errors: as checkEntries.
  */
 export async function postEntries(db: TenantDb, books: Books, userId: string, drafts: DraftEntry[]): Promise<Entry[]> {
-  const { prepared, accounts } = await prepareEntries(db, books, drafts);
+  if (books.status !== 'active') throw new AppError('LEDGER_ENTITY_ARCHIVED');
+  const prepared = prepareDrafts(drafts);
   const postedAt = new Date();
-  await insertEntries(db, books.entityId, userId, postedAt, prepared);
-  const shards = new Map([...accounts.values()].map((account) => [account.id, randomInt(account.balanceShards)]));
-  await applyBalanceDeltas(
-    db,
-    books.entityId,
-    balanceDeltas(prepared, (accountId) => shards.get(accountId) ?? 0),
-  );
-  return prepared.map((entry) => ({
+  await mapLedgerDatabaseErrors(() => callPostEntries(db, books.entityId, userId, postedAt, true, prepared));
+  return posted(prepared, books.entityId, userId, postedAt);
+}
+
+/** Entries as stored once a posting of `prepared` commits. */
+export function posted(prepared: PostingEntry[], entityId: string, userId: string, postedAt: Date): Entry[] {
+  return prepared.map(({ allowInactive: _allowInactive, ...entry }) => ({
     ...entry,
-    entityId: books.entityId,
+    entityId,
     reversedById: null,
     createdBy: userId,
     postedAt,
   }));
 }
 
-async function refuseClosedPeriods(db: TenantDb, entityId: string, entries: PreparedEntry[]): Promise<void> {
-  const months = [...new Set(entries.filter((entry) => entry.kind !== 'closing').map((entry) => monthOf(entry.date)))];
-  if (months.length === 0) return;
-  const closed = await closedMonths(db, entityId, months);
-  const index = entries.findIndex((entry) => entry.kind !== 'closing' && closed.has(monthOf(entry.date)));
-  const entry = entries[index];
-  if (entry) {
-    throw new AppError(
-      'LEDGER_PERIOD_CLOSED',
-      `${whereOf(index, entries.length)}: the period of ${entry.date} is closed.`,
-    );
-  }
+/**
+ * Posts under an Idempotency-Key in one statement: the response is rendered before the
+ * posting (every figure in it is known once the drafts are checked), stored with it, and
+ * replayed for a retry. Errors: as postEntries, IDEMPOTENCY_KEY_INVALID, IDEMPOTENCY_KEY_REUSED.
+ */
+export async function postEntriesIdempotent<Body>(
+  db: TenantDb,
+  request: { entityId: string; userId: string; key: string; route: string; body: unknown },
+  drafts: DraftEntry[],
+  render: (entries: Entry[]) => Body,
+): Promise<{ status: number; body: Body; replayed: boolean }> {
+  if (!idempotencyKeyPattern.test(request.key)) throw new AppError('IDEMPOTENCY_KEY_INVALID');
+  const prepared = prepareDrafts(drafts);
+  const postedAt = new Date();
+  const body = render(posted(prepared, request.entityId, request.userId, postedAt));
+  const status = 201;
+  const result = await mapLedgerDatabaseErrors(() =>
+    callPostIdempotent(db, {
+      key: request.key,
+      route: request.route,
+      requestHash: requestHash(request.route, request.body),
+      status,
+      body,
+      entityId: request.entityId,
+      userId: request.userId,
+      postedAt,
+      entries: prepared,
+    }),
+  );
+  return { status: result.status, body: result.body as Body, replayed: result.replayed };
 }
 
 export function checkBatchSize(drafts: DraftEntry[]): void {
@@ -193,6 +197,10 @@ function isDatabaseError(error: unknown): error is DatabaseError {
   return error instanceof Error && typeof (error as DatabaseError).code === 'string';
 }
 
+function isErrorCode(value: string): value is ErrorCode {
+  return Object.hasOwn(errorCatalogue, value);
+}
+
 /**
  * Turns the database's own refusals (raised by the ledger triggers with SQLSTATE class CH,
  * or by its constraints) into the same stable codes the code-level checks use.
@@ -202,6 +210,7 @@ export async function mapLedgerDatabaseErrors<T>(work: () => Promise<T>): Promis
     return await work();
   } catch (error) {
     if (isAppError(error) || !isDatabaseError(error)) throw error;
+    if (error.code === 'CH005' && isErrorCode(error.message)) throw new AppError(error.message, error.detail);
     if (error.code === 'CH001') throw new AppError('LEDGER_PERIOD_CLOSED', error.detail);
     if (error.code === 'CH003') throw new AppError('LEDGER_APPEND_ONLY', error.detail);
     if (error.code === 'CH004') throw new AppError('LEDGER_ACCOUNT_UNKNOWN', error.detail);

@@ -4,8 +4,9 @@ import type { Account, EntryClass } from '../ledger.types.ts';
 
 /**
  * Report reads. Balances come from `account_balances` (accounts × months × shards rows),
- * never from a scan of history; only the part of the as-of month that a monthly row cannot
- * answer is read from lines, from whichever side of the month is shorter.
+ * never from a scan of history; the part of the as-of month that a monthly row cannot answer
+ * comes from `account_daily_balances`, from whichever side of the month is shorter (at most
+ * 16 days of daily rows).
  */
 export interface BalanceRow {
   accountId: string;
@@ -15,25 +16,25 @@ export interface BalanceRow {
   creditMinor: bigint;
 }
 
-/** How to assemble "as of a date" from monthly rows plus a slice of one month's lines. */
+/** How to assemble "as of a date" from monthly rows plus a few days of daily rows. */
 export interface AsOfPlan {
   /** Monthly rows up to and including this month. */
   monthsThrough: string;
-  /** Lines in [linesFrom, linesTo] are added (sign 1) or subtracted (sign -1); none when null. */
-  linesFrom: string | null;
-  linesTo: string | null;
-  linesSign: 1 | -1;
+  /** Daily rows in [daysFrom, daysTo] are added (sign 1) or subtracted (sign -1); none when null. */
+  daysFrom: string | null;
+  daysTo: string | null;
+  daysSign: 1 | -1;
 }
 
 export function asOfPlan(asOf: string): AsOfPlan {
   const month = monthOf(asOf);
   const monthEnd = lastDayOfMonth(month);
-  if (asOf === monthEnd) return { monthsThrough: month, linesFrom: null, linesTo: null, linesSign: 1 };
+  if (asOf === monthEnd) return { monthsThrough: month, daysFrom: null, daysTo: null, daysSign: 1 };
   const previousMonth = monthOf(addDays(month, -1));
   if (Number(asOf.slice(8, 10)) <= 15) {
-    return { monthsThrough: previousMonth, linesFrom: month, linesTo: asOf, linesSign: 1 };
+    return { monthsThrough: previousMonth, daysFrom: month, daysTo: asOf, daysSign: 1 };
   }
-  return { monthsThrough: month, linesFrom: addDays(asOf, 1), linesTo: monthEnd, linesSign: -1 };
+  return { monthsThrough: month, daysFrom: addDays(asOf, 1), daysTo: monthEnd, daysSign: -1 };
 }
 
 interface RawBalance {
@@ -68,14 +69,12 @@ export async function balancesAsOf(
                from account_balances
               where entity_id = $1 and period_month <= $2::date and ($6::uuid is null or account_id = $6::uuid)
              union all
-             select account_id, currency, entry_class,
-                    case when side = 'debit' then $5::int * amount_minor else 0 end,
-                    case when side = 'credit' then $5::int * amount_minor else 0 end
-               from journal_lines
-              where $3::date is not null and entity_id = $1 and entry_date between $3::date and $4::date
+             select account_id, currency, entry_class, $5::int * debit_minor::numeric, $5::int * credit_minor::numeric
+               from account_daily_balances
+              where $3::date is not null and entity_id = $1 and balance_date between $3::date and $4::date
                 and ($6::uuid is null or account_id = $6::uuid)) parts
       group by account_id, currency, entry_class`,
-    [entityId, plan.monthsThrough, plan.linesFrom, plan.linesTo, plan.linesSign, accountId],
+    [entityId, plan.monthsThrough, plan.daysFrom, plan.daysTo, plan.daysSign, accountId],
   );
   return rows.map(fromRaw);
 }

@@ -2,7 +2,7 @@ import { runIdempotent } from '../../platform/database/idempotency.ts';
 import type { TenantContext, TenantDb, TenantScopes } from '../../platform/database/tenant-scope.ts';
 import { AppError } from '../../platform/errors.ts';
 import { loadBooks } from '../books.store.ts';
-import { type DraftEntry, mapLedgerDatabaseErrors, postEntries, prepareEntries } from '../journal/posting.ts';
+import { checkEntries, type DraftEntry, mapLedgerDatabaseErrors, postEntries } from '../journal/posting.ts';
 import { approverRoles, holdsAny } from '../ledger.roles.ts';
 import type { LineInput } from '../ledger.types.ts';
 import {
@@ -87,7 +87,7 @@ export class AdjustmentsService {
       runIdempotent(db, idempotencyKey, `POST /v1/entities/${entityId}/adjustments`, input, async () => {
         const books = await loadBooks(db, entityId);
         const memo = input.memo ?? '';
-        await prepareEntries(db, books, [draftEntryOf({ ...input, memo })]);
+        await checkEntries(db, books, [draftEntryOf({ ...input, memo })]);
         const adjustment = await insertAdjustment(db, {
           entityId,
           date: input.date,

@@ -51,9 +51,11 @@ export interface TenantContext {
   origin?: RequestOrigin;
 }
 
+const uuidText = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 function entityScopeSetting(scope: EntityScope): string {
   if (scope.kind === 'all') return '*';
-  for (const id of scope.entityIds) assert(/^[0-9a-f-]{36}$/.test(id), 'entity scope holds uuids only');
+  for (const id of scope.entityIds) assert(uuidText.test(id), 'entity scope holds uuids only');
   return `{${scope.entityIds.join(',')}}`;
 }
 
@@ -135,13 +137,18 @@ export class TenantScopes {
     const startedMs = performance.now();
     let released = false;
     try {
-      await client.query('begin');
-      const { rows } = await client.query<{ tenant: string }>(
-        `select set_config('app.tenant_id', $1, true) as tenant, set_config('app.entity_scope', $2, true),
-                set_config('statement_timeout', $3, true)`,
-        [tenant.tenantId, entityScopeSetting(tenant.entityScope), String(statementTimeoutMs)],
-      );
-      assert(rows[0]?.tenant === tenant.tenantId, 'tenant setting did not take');
+      // One round trip opens the transaction and sets the scope: a simple-protocol query of two
+      // statements, so the values are literals, each checked to hold only uuid characters,
+      // braces, commas, '*' or digits before it is written in.
+      assert(uuidText.test(tenant.tenantId), 'tenant id is a uuid');
+      const entityScope = entityScopeSetting(tenant.entityScope);
+      assert(/^(\*|\{[0-9a-f,-]*\})$/.test(entityScope), 'entity scope holds uuids only');
+      const opened = (await client.query(
+        `begin; select set_config('app.tenant_id', '${tenant.tenantId}', true) as tenant,
+                set_config('app.entity_scope', '${entityScope}', true),
+                set_config('statement_timeout', '${statementTimeoutMs}', true)`,
+      )) as unknown as pg.QueryResult<{ tenant: string }>[];
+      assert(opened[1]?.rows[0]?.tenant === tenant.tenantId, 'tenant setting did not take');
       const db: TenantDb = {
         tenantId: tenant.tenantId,
         origin: tenant.origin ?? null,
