@@ -25,6 +25,8 @@ export const meteringLimits = {
   /** Per-tenant Prometheus series: the top N consumers; the rest are summed as `other`. */
   metricsTopTenantsDefault: 20,
   metricsTopTenantsMax: 1_000,
+  /** A month can be issued this long after it ends: every instance has flushed its usage by then. */
+  invoiceIssueGraceMs: 60 * 60 * 1_000,
 } as const;
 
 assert(meteringLimits.flushEarlyAtEvents < meteringLimits.bufferEventsMax, 'flush early before the buffer is full');

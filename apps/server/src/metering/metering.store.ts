@@ -31,6 +31,7 @@ export interface MeteredTenant {
   tier: string;
   status: string;
   placement: TenantPlacement;
+  createdAt: Date;
 }
 
 interface BucketRow {
@@ -60,6 +61,7 @@ interface TenantRow {
   placement_model: TenantPlacement['model'];
   placement_cluster: string;
   placement_database: string;
+  created_at: Date;
 }
 
 function tenantOf(row: TenantRow): MeteredTenant {
@@ -69,6 +71,7 @@ function tenantOf(row: TenantRow): MeteredTenant {
     tier: row.tier,
     status: row.status,
     placement: { model: row.placement_model, cluster: row.placement_cluster, database: row.placement_database },
+    createdAt: row.created_at,
   };
 }
 
@@ -193,7 +196,7 @@ export class PgUsageStore implements UsageStore {
 
   async listTenants(): Promise<MeteredTenant[]> {
     const { rows } = await this.#pool.query<TenantRow>(
-      `select id, name, tier, status, placement_model, placement_cluster, placement_database
+      `select id, name, tier, status, placement_model, placement_cluster, placement_database, created_at
          from tenants order by id`,
     );
     return rows.map(tenantOf);
@@ -201,7 +204,7 @@ export class PgUsageStore implements UsageStore {
 
   async findTenant(id: string): Promise<MeteredTenant | null> {
     const { rows } = await this.#pool.query<TenantRow>(
-      `select id, name, tier, status, placement_model, placement_cluster, placement_database
+      `select id, name, tier, status, placement_model, placement_cluster, placement_database, created_at
          from tenants where id = $1`,
       [id],
     );

@@ -44,8 +44,8 @@ beforeAll(async () => {
   ];
   for (const [id, name, model] of firms) {
     await stack.platform.ownerPool.query(
-      `insert into tenants (id, name, tier, status, placement_model, placement_cluster, placement_database)
-       values ($1, $2, 'starter', 'active', $3, $4, $4) on conflict do nothing`,
+      `insert into tenants (id, name, tier, status, placement_model, placement_cluster, placement_database, created_at)
+       values ($1, $2, 'starter', 'active', $3, $4, $4, '2026-01-01Z') on conflict do nothing`,
       [id, name, model, model === 'silo' ? 'silo-c' : 'shared'],
     );
   }
@@ -305,5 +305,79 @@ describe('invoices, margin and plan fit', () => {
     const response = await stack.app.inject({ method: 'GET', url, headers: operator });
     expect(response.statusCode).toBe(status);
     expect(response.json()).toMatchObject({ code });
+  });
+});
+
+describe('issuing a month', () => {
+  // A firm of its own that joined in 2019, so issuing March 2019 touches no other test's data.
+  const firm = fixedUuid(`issue-firm:${Date.now()}:${Math.random()}`);
+  const invoiceUrl = `/v1/admin/tenants/${formatId('tenant', firm)}/invoices/2019-03`;
+  const issue = (month: string) =>
+    stack.app.inject({ method: 'POST', url: '/v1/admin/invoices/issue', headers: operator, payload: { month } });
+
+  beforeAll(async () => {
+    await stack.platform.ownerPool.query(
+      `insert into tenants (id, name, tier, status, placement_model, placement_cluster, placement_database, created_at)
+       values ($1, $2, 'starter', 'active', 'pool', 'shared', 'shared', '2019-01-01Z')`,
+      [firm, `Issue Firm ${firm}`],
+    );
+    // 150,000 requests: 50,000 above the 100,000 included, at 200 µ$ each = $10.00.
+    record(firm, 'requests', 150_000, '2019-03-10T10:00:00Z', '1');
+    await stack.platform.metering.recorder.flush();
+  });
+
+  it('freezes the invoice: late usage changes the draft it was issued from, never the issued invoice', async () => {
+    const draft = await stack.app.inject({ method: 'GET', url: invoiceUrl, headers: operator });
+    expect(draft.json()).toMatchObject({ status: 'draft', issuedAt: null, totalMinor: 9_900 + 1_000 });
+
+    const issued = await issue('2019-03');
+    expect(issued.statusCode).toBe(200);
+    const body = issued.json<{ newlyIssued: number; items: Array<{ tenantId: string; status: string }> }>();
+    expect(body.newlyIssued).toBeGreaterThanOrEqual(1);
+    expect(body.items.find((item) => item.tenantId === formatId('tenant', firm))?.status).toBe('issued');
+
+    record(firm, 'requests', 10_000, '2019-03-20T10:00:00Z', 'late');
+    await stack.platform.metering.recorder.flush();
+    const after = (await stack.app.inject({ method: 'GET', url: invoiceUrl, headers: operator })).json<{
+      status: string;
+      totalMinor: number;
+      contentHash: string;
+      usageChangedSinceIssue: boolean;
+    }>();
+    expect(after).toMatchObject({ status: 'issued', totalMinor: 10_900, usageChangedSinceIssue: true });
+    expect(after.contentHash).toBe(draft.json<{ contentHash: string }>().contentHash);
+
+    // Issuing again adds nothing for this firm and changes nothing.
+    const again = await issue('2019-03');
+    expect(again.statusCode).toBe(200);
+    expect(again.json<{ items: Array<{ tenantId: string; totalMinor: number }> }>().items).toContainEqual(
+      expect.objectContaining({ tenantId: formatId('tenant', firm), totalMinor: 10_900 }),
+    );
+  });
+
+  it('refuses to change or delete an issued invoice, even for the owner role', async () => {
+    await issue('2019-03');
+    await expect(
+      stack.platform.ownerPool.query('update issued_invoices set total_minor = 0 where tenant = $1', [firm]),
+    ).rejects.toThrow(/immutable/);
+    await expect(
+      stack.platform.ownerPool.query('delete from issued_invoices where tenant = $1', [firm]),
+    ).rejects.toThrow(/immutable/);
+  });
+
+  it('refuses a month that has not ended, and a malformed month, writing nothing', async () => {
+    const now = new Date();
+    const current = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
+    const open = await issue(current);
+    expect(open.statusCode).toBe(409);
+    expect(open.json()).toMatchObject({ code: 'METERING_MONTH_OPEN' });
+    const { rows } = await stack.platform.ownerPool.query(
+      "select 1 from issued_invoices where month = ($1 || '-01')::date",
+      [current],
+    );
+    expect(rows).toEqual([]);
+    expect((await issue('2019-13')).statusCode).toBe(400);
+    const needsOperator = await stack.app.inject({ method: 'POST', url: '/v1/admin/invoices/issue', payload: {} });
+    expect(needsOperator.statusCode).toBe(401);
   });
 });

@@ -4,13 +4,15 @@ import type { App } from '../../platform/http/http-types.ts';
 import { operatorSecurity, problemResponses } from '../../platform/http/schemas.ts';
 import { formatId, parseId } from '../../platform/ids.ts';
 import { type CsvValue, toCsv } from '../csv.ts';
-import type { BillingService, MarginRow, PlanFitRow } from './billing.service.ts';
+import type { BilledInvoice, BillingService, MarginRow, PlanFitRow } from './billing.service.ts';
 import type { CostReport, Invoice } from './billing.types.ts';
 import { curLimits } from './cur-import.ts';
 
+const monthLabel = Type.String({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$', description: 'Calendar month in UTC, YYYY-MM.' });
+
 const MonthQuery = Type.Object(
   {
-    month: Type.String({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$', description: 'Calendar month in UTC, YYYY-MM.' }),
+    month: monthLabel,
     format: Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' }),
   },
   { additionalProperties: false },
@@ -51,7 +53,7 @@ function costCsv(report: CostReport): string {
   );
 }
 
-function invoicesCsv(invoices: Invoice[]): string {
+function invoicesCsv(invoices: BilledInvoice[]): string {
   const rows = invoices.flatMap((invoice) =>
     invoice.lines.map((line) => [
       invoice.id,
@@ -65,6 +67,7 @@ function invoicesCsv(invoices: Invoice[]): string {
       line.included,
       line.amountMinor,
       invoice.totalMinor,
+      invoice.status,
     ]),
   );
   return toCsv(
@@ -80,6 +83,7 @@ function invoicesCsv(invoices: Invoice[]): string {
       'included',
       'amount_minor',
       'invoice_total_minor',
+      'status',
     ],
     rows,
   );
@@ -199,6 +203,24 @@ export async function billingRoutes(app: App, options: { billing: BillingService
       const invoices = await billing.invoices(request.query.month);
       if (request.query.format === 'csv') return reply.type(csvType).send(invoicesCsv(invoices));
       return { items: invoices.map(renderInvoice) };
+    },
+  );
+
+  app.post(
+    '/v1/admin/invoices/issue',
+    {
+      schema: {
+        summary:
+          'Issue a month that has ended: freeze every firm’s invoice; issuing again adds only firms not yet issued',
+        tags: ['operator'],
+        security: operatorSecurity,
+        body: Type.Object({ month: monthLabel }, { additionalProperties: false }),
+        response: { 200: Looseobject('{ month, newlyIssued, items: Invoice[] }'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const result = await billing.issue(request.body.month);
+      return { month: request.body.month, newlyIssued: result.newlyIssued, items: result.items.map(renderInvoice) };
     },
   );
 

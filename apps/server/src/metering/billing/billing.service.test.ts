@@ -34,6 +34,7 @@ const tenants: MeteredTenant[] = [heavy, light].map((id, index) => ({
   tier: 'starter',
   status: 'active',
   placement: { model: 'pool', cluster: 'shared', database: 'shared' },
+  createdAt: new Date('2026-01-01Z'),
 }));
 
 function bucket(tenantId: string, metric: UsageBucket['metric'], sum: bigint): UsageBucket & { tenantId: string } {
@@ -56,6 +57,8 @@ const usageStore: UsageStore = {
 const billingStore: BillingStore = {
   saveImport: async () => ({ created: false, id: '' }),
   latestImport: async () => null,
+  issueInvoices: async () => 0,
+  issuedInvoices: async () => [],
 };
 
 describe('plan fit', () => {
@@ -95,5 +98,14 @@ describe('plan fit', () => {
           pino({ level: 'silent' }),
         ),
     ).toThrow(/broken\.prices\.metrics\.fax_pages/);
+  });
+});
+
+describe('months before a firm joined', () => {
+  it('neither bills nor costs a firm for a month that ended before it was created', async () => {
+    const service = new BillingService(usageStore, billingStore, tiers, loadCostModel(), pino({ level: 'silent' }));
+    expect(await service.invoices('2025-12')).toEqual([]);
+    expect((await service.costReport('2025-12')).tenants).toEqual([]);
+    expect((await service.invoices('2026-01')).map((invoice) => invoice.tenantId)).toEqual([heavy, light]);
   });
 });

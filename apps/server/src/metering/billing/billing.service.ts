@@ -3,8 +3,9 @@ import { assert } from '../../platform/assert.ts';
 import { AppError } from '../../platform/errors.ts';
 import { formatId } from '../../platform/ids.ts';
 import type { TierCatalogue } from '../../tenancy/tiers.ts';
+import { meteringLimits } from '../metering.limits.ts';
 import type { MeteredTenant, UsageStore } from '../metering.store.ts';
-import type { BillingStore } from './billing.store.ts';
+import type { BillingStore, IssuedInvoice } from './billing.store.ts';
 import type { BillingMonth, CostReport, Invoice, MonthUsage } from './billing.types.ts';
 import { zeroUsage } from './billing.types.ts';
 import {
@@ -18,6 +19,34 @@ import {
 import { type CostModel, currencyExponent } from './cost-model.ts';
 import { parseCur } from './cur-import.ts';
 import { monthOf, priceInvoice, unknownPricedMetrics } from './pricing.ts';
+
+/** An invoice with its state: a draft recomputed from usage, or issued and frozen. */
+export interface BilledInvoice extends Invoice {
+  status: 'draft' | 'issued';
+  issuedAt: Date | null;
+  /** For an issued invoice: whether the usage now priced differs from what was issued. */
+  usageChangedSinceIssue: boolean | null;
+}
+
+function pricedContent(invoice: BilledInvoice): Invoice {
+  const { status: _status, issuedAt: _issuedAt, usageChangedSinceIssue: _changed, ...content } = invoice;
+  return content;
+}
+
+function billed(draft: Invoice, issued: IssuedInvoice | undefined): BilledInvoice;
+function billed(draft: null, issued: IssuedInvoice): BilledInvoice;
+function billed(draft: Invoice | null, issued: IssuedInvoice | undefined): BilledInvoice {
+  if (issued === undefined) {
+    assert(draft !== null, 'an invoice is either drafted or issued');
+    return { ...draft, status: 'draft', issuedAt: null, usageChangedSinceIssue: null };
+  }
+  return {
+    ...issued.invoice,
+    status: 'issued',
+    issuedAt: issued.issuedAt,
+    usageChangedSinceIssue: draft === null ? null : draft.contentHash !== issued.invoice.contentHash,
+  };
+}
 
 export interface MarginRow {
   tenantId: string;
@@ -97,15 +126,16 @@ export class BillingService {
     return usage;
   }
 
-  async #tenants(): Promise<MeteredTenant[]> {
-    return await this.#usage.listTenants();
+  /** Tenants that existed during the month: none is billed or costed for months before it joined. */
+  async #tenants(month: BillingMonth): Promise<MeteredTenant[]> {
+    return (await this.#usage.listTenants()).filter((tenant) => tenant.createdAt < month.end);
   }
 
   /** Errors: METERING_MONTH_INVALID. */
   async costReport(label: string): Promise<CostReport> {
     const month = this.month(label);
     const [tenants, usage, imported] = await Promise.all([
-      this.#tenants(),
+      this.#tenants(month),
       this.monthUsage(month),
       this.#store.latestImport(month.label),
     ]);
@@ -209,22 +239,63 @@ export class BillingService {
     return priceInvoice(tenant, tier, month, usage, id);
   }
 
-  /** Errors: METERING_MONTH_INVALID, TENANT_NOT_FOUND, TENANT_UNKNOWN_TIER. */
-  async invoice(tenantId: string, label: string): Promise<Invoice> {
+  /**
+   * A tenant's invoice for a month: the issued one when the month was issued (with whether
+   * usage changed since), else the draft computed from the rollups.
+   * Errors: METERING_MONTH_INVALID, TENANT_NOT_FOUND, TENANT_UNKNOWN_TIER.
+   */
+  async invoice(tenantId: string, label: string): Promise<BilledInvoice> {
     const month = this.month(label);
     const tenant = await this.#usage.findTenant(tenantId);
     if (!tenant) throw new AppError('TENANT_NOT_FOUND');
     const usage = (await this.monthUsage(month)).get(tenant.id) ?? zeroUsage;
-    return this.#invoiceFor(tenant, tenant.tier, month, usage);
+    const [issued] = await this.#store.issuedInvoices(month.label, tenant.id);
+    return billed(this.#invoiceFor(tenant, tenant.tier, month, usage), issued);
   }
 
-  /** Every tenant whose tier is in the catalogue. Errors: METERING_MONTH_INVALID. */
-  async invoices(label: string): Promise<Invoice[]> {
+  /**
+   * Every tenant whose tier is in the catalogue, issued or draft, plus issued invoices of
+   * tenants no longer in the registry. Errors: METERING_MONTH_INVALID.
+   */
+  async invoices(label: string): Promise<BilledInvoice[]> {
     const month = this.month(label);
-    const [tenants, usage] = await Promise.all([this.#tenants(), this.monthUsage(month)]);
-    return tenants
+    const [tenants, usage, issued] = await Promise.all([
+      this.#tenants(month),
+      this.monthUsage(month),
+      this.#store.issuedInvoices(month.label),
+    ]);
+    const issuedByTenant = new Map(issued.map((entry) => [entry.invoice.tenantId, entry]));
+    const current = tenants
       .filter((tenant) => this.#tiers.find(tenant.tier) !== undefined)
-      .map((tenant) => this.#invoiceFor(tenant, tenant.tier, month, usage.get(tenant.id) ?? zeroUsage));
+      .map((tenant) =>
+        billed(
+          this.#invoiceFor(tenant, tenant.tier, month, usage.get(tenant.id) ?? zeroUsage),
+          issuedByTenant.get(tenant.id),
+        ),
+      );
+    const listed = new Set(current.map((invoice) => invoice.tenantId));
+    const departed = issued.filter((entry) => !listed.has(entry.invoice.tenantId)).map((entry) => billed(null, entry));
+    return [...current, ...departed];
+  }
+
+  /**
+   * Issues a closed month: freezes each tenant's invoice as computed now. Issuing again adds
+   * only tenants not yet issued; an issued invoice never changes (late usage shows as
+   * `usageChangedSinceIssue`). Errors: METERING_MONTH_INVALID, METERING_MONTH_OPEN.
+   */
+  async issue(label: string, nowMs: number = Date.now()): Promise<{ newlyIssued: number; items: BilledInvoice[] }> {
+    const month = this.month(label);
+    const closesAtMs = month.end.getTime() + meteringLimits.invoiceIssueGraceMs;
+    if (nowMs < closesAtMs) {
+      throw new AppError(
+        'METERING_MONTH_OPEN',
+        `${month.label} can be issued from ${new Date(closesAtMs).toISOString()}, when its usage is complete.`,
+      );
+    }
+    const drafts = (await this.invoices(label)).filter((invoice) => invoice.status === 'draft');
+    const newlyIssued = await this.#store.issueInvoices(drafts.map(pricedContent));
+    this.#log.info({ month: month.label, newlyIssued }, 'invoices issued');
+    return { newlyIssued, items: (await this.invoices(label)).filter((invoice) => invoice.status === 'issued') };
   }
 
   /** Revenue (the invoice) − cost-to-serve, per tenant. Errors: METERING_MONTH_INVALID. */
@@ -252,7 +323,11 @@ export class BillingService {
    */
   async planFit(label: string): Promise<PlanFitRow[]> {
     const month = this.month(label);
-    const [margins, tenants, usage] = await Promise.all([this.margins(label), this.#tenants(), this.monthUsage(month)]);
+    const [margins, tenants, usage] = await Promise.all([
+      this.margins(label),
+      this.#tenants(month),
+      this.monthUsage(month),
+    ]);
     const byId = new Map(tenants.map((tenant) => [tenant.id, tenant]));
     return margins.map((row) => {
       const tenant = byId.get(row.tenantId);

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { newUuid } from '../../platform/ids.ts';
+import type { Invoice } from './billing.types.ts';
 import type { CurSummaryLine, ParsedCur } from './cur-import.ts';
 
 /** Cost imports in the control-plane tables (owner pool). */
@@ -19,6 +20,16 @@ export interface BillingStore {
   saveImport(parsed: ParsedCur, fileName: string): Promise<{ created: boolean; id: string }>;
   /** The import in force for a month: the latest one. */
   latestImport(month: string): Promise<CostImport | null>;
+  /** Stores the invoices not yet issued for their tenant and month; returns how many were new. */
+  issueInvoices(invoices: readonly Invoice[]): Promise<number>;
+  /** Issued invoices of a month (all tenants, or one). */
+  issuedInvoices(month: string, tenantId?: string): Promise<IssuedInvoice[]>;
+}
+
+/** An invoice as it was issued: its content frozen, with the time it was issued. */
+export interface IssuedInvoice {
+  invoice: Invoice;
+  issuedAt: Date;
 }
 
 interface ImportRow {
@@ -104,5 +115,36 @@ export class PgBillingStore implements BillingStore {
         amountNanos: BigInt(line.amount_nanos),
       })),
     };
+  }
+
+  async issueInvoices(invoices: readonly Invoice[]): Promise<number> {
+    if (invoices.length === 0) return 0;
+    const result = await this.#pool.query(
+      `insert into issued_invoices (id, tenant, month, currency, total_minor, content, content_hash)
+       select id, tenant, (month || '-01')::date, currency, total_minor, content, content_hash
+         from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::jsonb[], $7::text[])
+           as t(id, tenant, month, currency, total_minor, content, content_hash)
+       on conflict (tenant, month) do nothing`,
+      [
+        invoices.map((invoice) => invoice.id),
+        invoices.map((invoice) => invoice.tenantId),
+        invoices.map((invoice) => invoice.month),
+        invoices.map((invoice) => invoice.currency),
+        invoices.map((invoice) => invoice.totalMinor),
+        invoices.map((invoice) => JSON.stringify(invoice)),
+        invoices.map((invoice) => invoice.contentHash),
+      ],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  async issuedInvoices(month: string, tenantId?: string): Promise<IssuedInvoice[]> {
+    const { rows } = await this.#pool.query<{ content: Invoice; issued_at: Date }>(
+      `select content, issued_at from issued_invoices
+        where month = ($1 || '-01')::date and ($2::uuid is null or tenant = $2)
+        order by tenant`,
+      [month, tenantId ?? null],
+    );
+    return rows.map((row) => ({ invoice: row.content, issuedAt: row.issued_at }));
   }
 }

@@ -18,6 +18,7 @@ export const operatorUsage = `usage:
   countinghouse costs --month YYYY-MM [--csv]
   countinghouse costs import <cur.csv>
   countinghouse invoices --month YYYY-MM [--tenant <tenant-id>] [--csv]
+  countinghouse invoices --month YYYY-MM --issue
   countinghouse margins --month YYYY-MM [--csv]
   countinghouse plan-fit --month YYYY-MM [--csv]`;
 
@@ -59,7 +60,7 @@ interface Request {
   method: 'GET' | 'POST';
   path: string;
   query: Record<string, string | undefined>;
-  body?: string;
+  body?: { contentType: 'text/csv' | 'application/json'; text: string };
 }
 
 async function buildRequest(command: OperatorCommand, argv: string[]): Promise<Request> {
@@ -73,6 +74,7 @@ async function buildRequest(command: OperatorCommand, argv: string[]): Promise<R
       month: { type: 'string' },
       tenant: { type: 'string' },
       csv: { type: 'boolean', default: false },
+      issue: { type: 'boolean', default: false },
     },
   });
   const format = values.csv ? 'csv' : undefined;
@@ -91,12 +93,16 @@ async function buildRequest(command: OperatorCommand, argv: string[]): Promise<R
       if (positionals[0] === 'import') {
         const file = positionals[1];
         if (!file) throw new CliUsageError('costs import needs a CUR file');
-        const body = await fs.readFile(file, 'utf8');
+        const body = { contentType: 'text/csv' as const, text: await fs.readFile(file, 'utf8') };
         return { method: 'POST', path: '/v1/admin/cost-imports', query: { fileName: path.basename(file) }, body };
       }
       return { method: 'GET', path: '/v1/admin/costs', query: { month: month(), format } };
     }
     case 'invoices':
+      if (values.issue) {
+        const body = { contentType: 'application/json' as const, text: JSON.stringify({ month: month() }) };
+        return { method: 'POST', path: '/v1/admin/invoices/issue', query: {}, body };
+      }
       if (values.tenant) {
         return {
           method: 'GET',
@@ -131,14 +137,14 @@ export async function runOperatorCommand(
   const url = new URL(`${connection.baseUrl}${request.path}`);
   for (const [name, value] of Object.entries(request.query)) if (value !== undefined) url.searchParams.set(name, value);
   const headers: Record<string, string> = { authorization: `Bearer ${connection.operatorKey}` };
-  if (request.body !== undefined) headers['content-type'] = 'text/csv';
+  if (request.body !== undefined) headers['content-type'] = request.body.contentType;
   let response: Response;
   let text: string;
   try {
     response = await fetch(url, {
       method: request.method,
       headers,
-      body: request.body,
+      body: request.body?.text,
       signal: AbortSignal.timeout(requestTimeoutMs),
     });
     text = await response.text();
