@@ -297,7 +297,12 @@ try {
   console.log(
     `check: big entity trial balance balanced=${check.checks.balanced} tiesToJournal=${check.checks.tiesToJournal}`,
   );
-  console.log(`load average at the end: ${os.loadavg().map((load) => load.toFixed(2)).join(' ')}`);
+  console.log(
+    `load average at the end: ${os
+      .loadavg()
+      .map((load) => load.toFixed(2))
+      .join(' ')}`,
+  );
 } finally {
   await app.close();
   await platform.close();

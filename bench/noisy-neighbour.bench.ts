@@ -2,17 +2,18 @@
  * The noisy-neighbour harness. One server (`countinghouse start`, embedded PostgreSQL, or
  * DATABASE_URL / REDIS_URL when set) on loopback; several quiet tenants run a steady
  * workload of reads (one entity) and list pages (100 entities); then a noisy tenant on the
- * same plan floods list pages at 20 × its plan rate. Prints each quiet tenant's p50 and
- * p99 alone and under the flood, the p99 ratio (goal ≤ 1.25), and the noisy tenant's
- * accepted rate against its plan (goal within ±5 %). Bounded: setup, a warm-up, two phases
- * of --seconds each, and a hard deadline.
+ * same plan floods list pages at 20 × its plan rate while its large entity imports run as
+ * batch jobs (--imports of 5,000 rows each, queued as the flood starts). Prints each quiet
+ * tenant's p50 and p99 alone and under the flood, the p99 ratio (goal ≤ 1.25), and the
+ * noisy tenant's accepted rate against its plan (goal within ±5 %). Bounded: setup, a
+ * warm-up, two phases of --seconds each, and a hard deadline.
  *
  * The flood comes from a child process, so that it does not delay the quiet tenants' own
  * clock; it still shares the machine's cores with the server, which a real noisy client
  * would not. Also printed: the server process's CPU in each phase (Linux), to tell a
  * starved server (a busy machine) from a slow one.
  *
- *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10]
+ *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10] [--imports 4]
  *
  * Diagnostics: BENCH_DEBUG=1 prints each quiet request slower than 200 ms and the server's
  * output; BENCH_SERVER_LOG=<file> with BENCH_SERVER_LOG_LEVEL=info keeps the server's log.
@@ -44,6 +45,7 @@ const { values: flags } = parseArgs({
     seconds: { type: 'string', default: '20' },
     quiet: { type: 'string', default: '3' },
     'quiet-rps': { type: 'string', default: '10' },
+    imports: { type: 'string', default: '4' },
     // Internal: the flood runs in its own process so that it cannot slow the quiet tenants' clock.
     'flood-worker': { type: 'string' },
   },
@@ -51,9 +53,13 @@ const { values: flags } = parseArgs({
 const phaseMs = Number(flags.seconds) * 1_000;
 const quietCount = Number(flags.quiet);
 const quietRps = Number(flags['quiet-rps']);
+const importCount = Number(flags.imports);
 if (!(phaseMs >= 5_000 && phaseMs <= 120_000)) throw new Error('--seconds must be 5..120');
 if (!(Number.isInteger(quietCount) && quietCount >= 1 && quietCount <= 10)) throw new Error('--quiet must be 1..10');
 if (!(quietRps > 0 && quietRps <= 20)) throw new Error('--quiet-rps must be within the plan (1..20)');
+if (!(Number.isInteger(importCount) && importCount >= 0 && importCount <= 20))
+  throw new Error('--imports must be 0..20');
+const importRows = 5_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -85,7 +91,7 @@ class Client {
     this.#agent = new http.Agent({ keepAlive: true, maxSockets: socketsMax });
   }
 
-  request(method: string, url: string, token: string | null, body?: object): Promise<Reply> {
+  request(method: string, url: string, token: string | null, body?: object | object[]): Promise<Reply> {
     const started = performance.now();
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
@@ -231,11 +237,24 @@ interface FloodResult {
   skipped: number;
   statuses: Record<string, number>;
   acceptedAfterBurst: number;
+  importsAccepted: number;
 }
 
 /** The noisy tenant: open-loop list pages at 20 × plan rate, at most floodOutstandingMax in flight. */
-async function flood(client: Client, tenant: Tenant, ratePerSecond: number, durationMs: number): Promise<FloodResult> {
-  const result: FloodResult = { sent: 0, skipped: 0, statuses: {}, acceptedAfterBurst: 0 };
+async function flood(
+  client: Client,
+  tenant: Tenant,
+  ratePerSecond: number,
+  durationMs: number,
+  imports: number,
+): Promise<FloodResult> {
+  const result: FloodResult = { sent: 0, skipped: 0, statuses: {}, acceptedAfterBurst: 0, importsAccepted: 0 };
+  // The historical import: several maximum-size entity imports queued at once as batch jobs.
+  for (let batch = 0; batch < imports; batch += 1) {
+    const rows = Array.from({ length: importRows }, (_, row) => ({ name: `Imported ${batch}-${row}` }));
+    const submitted = await client.request('POST', '/v1/entities/imports', tenant.token, rows);
+    if (submitted.status === 202) result.importsAccepted += 1;
+  }
   const tickMs = 10;
   const perTick = (ratePerSecond * tickMs) / 1_000;
   const started = performance.now();
@@ -278,6 +297,7 @@ interface FloodOrder {
   token: string;
   ratePerSecond: number;
   durationMs: number;
+  imports: number;
 }
 
 /**
@@ -384,6 +404,7 @@ async function main(): Promise<void> {
       token: noisy.token,
       ratePerSecond: floodRate,
       durationMs: phaseMs,
+      imports: importCount,
     });
     const loudRun = await measured(pid, () => phase(quietClient, quiet, phaseMs, flooder));
     const alone = aloneRun.result;
@@ -428,6 +449,13 @@ async function main(): Promise<void> {
       `noisy tenant: sent ${floodResult.sent} (${(floodResult.sent / (phaseMs / 1000)).toFixed(0)}/s, ${floodResult.skipped} not sent at ${floodOutstandingMax} outstanding), ${statuses}; ` +
         `accepted after the burst ${acceptedRate.toFixed(2)}/s vs plan ${planRate}/s (${deviation >= 0 ? '+' : ''}${deviation.toFixed(1)} %)`,
     );
+    const jobs = JSON.parse((await setup.request('GET', '/v1/jobs?limit=100', noisy.token)).body) as {
+      items?: Array<{ status: string; progress: { percent: number } }>;
+    };
+    const jobStates = (jobs.items ?? []).map((job) => `${job.status} ${job.progress.percent}%`).join(', ');
+    console.log(
+      `noisy tenant's imports (${importRows} entities each): ${floodResult.importsAccepted} of ${importCount} accepted; at the end of the phase: ${jobStates || 'none'}`,
+    );
     console.log(
       `goals: worst quiet p99 ratio ${worstRatio.toFixed(2)} (≤ 1.25: ${worstRatio <= 1.25 ? 'met' : 'NOT met'}); ` +
         `noisy accepted rate ${deviation.toFixed(1)} % from plan (±5 %: ${Math.abs(deviation) <= 5 ? 'met' : 'NOT met'})`,
@@ -453,6 +481,7 @@ if (flags['flood-worker'] !== undefined) {
     { id: '', token: order.token, entityIds: [] },
     order.ratePerSecond,
     order.durationMs,
+    order.imports,
   );
   client.close();
   process.stdout.write(JSON.stringify(result));
