@@ -97,6 +97,16 @@ async function newBooks(label: string): Promise<Books> {
       admin: { email, password },
     },
   );
+  // The bench measures the ledger, not the starter plan's request rate and in-flight caps.
+  await call(
+    'PUT',
+    `/v1/tenants/${tenant.id}/plan`,
+    { authorization: `Bearer ${operatorKey}` },
+    {
+      usagePlan: { ratePerSecond: 100_000, burst: 1_000_000, quota: { limit: 1_000_000_000 } },
+      limits: { inFlightRequestsMax: 10_000, databaseConnectionsMax: 200, statementTimeoutMs: 600_000 },
+    },
+  );
   const token = await call('POST', '/v1/auth/token', {}, { tenantId: tenant.id, email, password });
   const auth = { authorization: `Bearer ${token.access_token}` };
   const entity = await call('POST', '/v1/entities', auth, {
