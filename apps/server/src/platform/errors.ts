@@ -6,6 +6,7 @@ import { ledgerErrors } from '../ledger/ledger.errors.ts';
 import { limitsErrors } from '../limits/limits.errors.ts';
 import { meteringErrors } from '../metering/metering.errors.ts';
 import { tenancyErrors } from '../tenancy/tenancy.errors.ts';
+import { tenantDataErrors } from '../tenant-data/tenant-data.errors.ts';
 import { platformErrors } from './platform.errors.ts';
 
 /**
@@ -23,6 +24,7 @@ const domainCatalogues: ReadonlyArray<Readonly<Record<string, ErrorEntry>>> = [
   platformErrors,
   identityErrors,
   tenancyErrors,
+  tenantDataErrors,
   entitiesErrors,
   jobsErrors,
   limitsErrors,
@@ -35,6 +37,7 @@ export const errorCatalogue = {
   ...platformErrors,
   ...identityErrors,
   ...tenancyErrors,
+  ...tenantDataErrors,
   ...entitiesErrors,
   ...jobsErrors,
   ...limitsErrors,

@@ -18,6 +18,8 @@ export const idPrefixes = {
   request: 'req',
   auditEvent: 'aud',
   operator: 'opr',
+  tenantExport: 'exp',
+  tierChange: 'tch',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

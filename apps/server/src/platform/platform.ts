@@ -25,6 +25,11 @@ import { OperatorKey } from '../tenancy/operator-key.ts';
 import { TenancyService } from '../tenancy/tenancy.service.ts';
 import { PgTenancyStore } from '../tenancy/tenancy.store.ts';
 import { sharedPoolPlacement, TierCatalogue } from '../tenancy/tiers.ts';
+import { tenantExportJob } from '../tenant-data/kinds/tenant-export.job.ts';
+import { tierChangeJob } from '../tenant-data/kinds/tier-change.job.ts';
+import { sharedPoolOnly } from '../tenant-data/placements.ts';
+import { TenantDataService } from '../tenant-data/tenant-data.service.ts';
+import { TenantDataStore } from '../tenant-data/tenant-data.store.ts';
 import { assert } from './assert.ts';
 import type { Config } from './config.ts';
 import { bootstrapOwnerDatabase, prepareDatabase, verifyRuntimeRole } from './database/database-setup.ts';
@@ -49,6 +54,8 @@ export interface Platform {
   entities: EntitiesService;
   /** The tenants' tamper-evident audit logs: reading and verifying (recording is `recordAuditEvent`). */
   audit: AuditService;
+  /** Exports, legal hold, offboarding, purges and tier changes (tenant-data domain). */
+  tenantData: TenantDataService;
   /** Batch jobs: the handlers this process knows, the dispatcher (owner role) and the tenant API. */
   jobRegistry: JobRegistry;
   jobDispatcher: JobDispatcher;
@@ -177,7 +184,18 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
     const tokens = new TokenService(await loadSigningKeys(ownerPool, sealer));
     const ledger = createLedgerServices(scopes);
     const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, tiers, log);
-    const jobRegistry = new JobRegistry().register(entityImportJob);
+    const tenantData = new TenantDataService({
+      store: new TenantDataStore(ownerPool),
+      databases: sharedPoolOnly(ownerPool),
+      tenancy,
+      tiers,
+      home: config.home,
+      log,
+    });
+    const jobRegistry = new JobRegistry()
+      .register(entityImportJob)
+      .register(tenantExportJob(tenantData))
+      .register(tierChangeJob(tenantData));
     const jobDispatcher = new JobDispatcher(ownerPool, tiers);
     // Queued and running jobs come from the queue table, so the operator view is cluster-wide.
     limits.setJobCountsSource({
@@ -193,6 +211,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       runtimePool,
       scopes,
       tenancy,
+      tenantData,
       identity: new IdentityService(tenancy, scopes, tokens),
       tokens,
       jobRegistry,

@@ -5,6 +5,8 @@ import { buildHttpApp, httpLimits } from './http/http-app.ts';
 import type { App } from './http/http-types.ts';
 import { openPlatform } from './platform.ts';
 
+const purgeSweepIntervalMs = 10 * 60_000;
+
 export interface RunningServer {
   app: App;
   url: string;
@@ -32,6 +34,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     platform.jobs.onSubmitted(() => worker?.wake());
     worker.start();
   }
+  // Offboarded tenants whose retention has run out are purged by this sweep (docs/offboarding.md).
+  const purgeSweep = setInterval(() => {
+    platform.tenantData.purgeDue().catch((error: unknown) => log.error({ err: error }, 'purge sweep failed'));
+  }, purgeSweepIntervalMs);
+  purgeSweep.unref();
   const url = `http://${config.host}:${config.port}`;
   if (platform.generatedOperatorKey) {
     process.stdout.write(
@@ -47,6 +54,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const forceClose = setTimeout(() => app.server.closeAllConnections(), httpLimits.shutdownGraceMs);
       await app.close();
       clearTimeout(forceClose);
+      clearInterval(purgeSweep);
       await worker?.stop();
       await platform.close();
       log.info('shutdown complete');

@@ -97,6 +97,11 @@ export class TenancyService {
     return await this.#store.findById(id);
   }
 
+  /** Drops the cached registry row, so this instance sees a placement or status change at once. */
+  forget(id: string): void {
+    this.#cache.delete(id);
+  }
+
   /** Cached registry lookup for the request path. */
   async lookup(id: string): Promise<TenantRecord | null> {
     const nowMs = Date.now();

@@ -50,6 +50,10 @@ export async function bootstrapOwnerDatabase(
     await client.query(
       `${verb} role ${quoteIdentifier(ownerRole)} login nosuperuser createrole createdb nobypassrls password ${quoteLiteral(ownerPassword)}`,
     );
+    // Tenant purges and moves switch triggers and foreign-key checks off for their own
+    // transaction (session_replication_role = replica; docs/offboarding.md), which PostgreSQL
+    // 15+ lets a superuser grant to a non-superuser owner.
+    await client.query(`grant set on parameter session_replication_role to ${quoteIdentifier(ownerRole)}`);
     const database = await client.query('select 1 from pg_database where datname = $1', [databaseName]);
     if (database.rowCount === 0) {
       await client.query(`create database ${quoteIdentifier(databaseName)} owner ${quoteIdentifier(ownerRole)}`);

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { assert } from '../assert.ts';
+import { AppError } from '../errors.ts';
 
 /**
  * Token vending (ARCHITECTURE.md 5): the only path from application code to tenant rows.
@@ -100,6 +101,16 @@ export const openScopeGate: TenantScopeGate = {
   enterScope: async () => ({ statementTimeoutMs: 0, leave: () => {} }),
 };
 
+/**
+ * A write refused because the tenant's data is moving (SQLSTATE CH900, raised by the move's
+ * capture triggers, 0012_lifecycle_move.sql): the transaction rolled back, so the caller may
+ * retry shortly and the write is applied exactly once, on the new placement.
+ */
+function tenantMovingError(error: unknown): AppError | null {
+  if (!(error instanceof Error) || (error as { code?: unknown }).code !== 'CH900') return null;
+  return new AppError('TENANT_MOVING', (error as { detail?: string }).detail, { retryAfterSeconds: 1 });
+}
+
 export class TenantScopes {
   readonly #pools: RuntimePools;
   readonly #gate: TenantScopeGate;
@@ -121,6 +132,8 @@ export class TenantScopes {
     const pass = await this.#gate.enterScope(tenant);
     try {
       return await this.#runConnected(tenant, pass.statementTimeoutMs, work);
+    } catch (error) {
+      throw tenantMovingError(error) ?? error;
     } finally {
       pass.leave();
     }

@@ -15,6 +15,7 @@ import { billingRoutes } from '../../metering/billing/billing.routes.ts';
 import { meteringRoutes } from '../../metering/metering.routes.ts';
 import { requestMeteringPlugin } from '../../metering/request-metering.plugin.ts';
 import { tenancyRoutes } from '../../tenancy/tenancy.routes.ts';
+import { tenantDataRoutes } from '../../tenant-data/tenant-data.routes.ts';
 import { formatId, newUuid } from '../ids.ts';
 import type { Platform } from '../platform.ts';
 import { installErrorHandling } from './error-handling.ts';
@@ -94,6 +95,7 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
   await app.register(healthRoutes, { isReady: platform.isReady });
   await app.register(identityRoutes, { identity: platform.identity, tokens: platform.tokens });
   await app.register(tenancyRoutes, { tenancy: platform.tenancy });
+  await app.register(tenantDataRoutes, { tenantData: platform.tenantData });
   await app.register(entitiesRoutes, { entities: platform.entities });
   await app.register(entityImportRoutes, { jobs: platform.jobs });
   await app.register(jobsRoutes, { jobs: platform.jobs });

@@ -1,0 +1,45 @@
+import type pg from 'pg';
+import type { TenantPlacement } from '../platform/database/tenant-scope.ts';
+import { sharedPoolPlacement } from '../tenancy/tiers.ts';
+
+/**
+ * Owner-role access to the databases a tenant's rows can live in. The control database holds
+ * the registry, the job queue and metering, and is also the shared pool's database; bridge and
+ * silo placements each have their own database (the placement layer, docs/lifecycle.md).
+ */
+export interface PlacementDatabases {
+  /** The control database's owner pool. */
+  readonly control: pg.Pool;
+  /** The owner pool of the database a placement names (the control pool for the shared pool). */
+  ownerPoolFor(placement: TenantPlacement): Promise<pg.Pool>;
+  /** Whether this deployment can place tenants under an isolation model at all. */
+  supports(model: TenantPlacement['model']): boolean;
+  /**
+   * Makes (or finds) a database for `tenantId` under the isolation model of the target tier and
+   * returns its placement, or null when this deployment cannot serve that model.
+   */
+  placementFor(tenantId: string, model: TenantPlacement['model']): Promise<TenantPlacement | null>;
+}
+
+export function samePlacement(left: TenantPlacement, right: TenantPlacement): boolean {
+  return left.model === right.model && left.cluster === right.cluster && left.database === right.database;
+}
+
+/** Only the shared pool: what a deployment without the placement layer can serve. */
+export function sharedPoolOnly(control: pg.Pool): PlacementDatabases {
+  return {
+    control,
+    async ownerPoolFor(placement) {
+      if (!samePlacement(placement, sharedPoolPlacement)) {
+        throw new Error(`no owner pool serves placement ${placement.model}/${placement.cluster}/${placement.database}`);
+      }
+      return control;
+    },
+    supports(model) {
+      return model === 'pool';
+    },
+    async placementFor(_tenantId, model) {
+      return model === 'pool' ? sharedPoolPlacement : null;
+    },
+  };
+}
