@@ -71,7 +71,7 @@ export class TenantDataService {
     const client = await this.#deps.databases.control.connect();
     try {
       await beginTenantMaintenance(client, tenantId, { replica: false });
-      const db: TenantDb = { tenantId, query: (sql, params) => client.query(sql, params) };
+      const db: TenantDb = { tenantId, origin: null, query: (sql, params) => client.query(sql, params) };
       const jobId = newUuid();
       const result = await record(db, jobId);
       await insertJobs(db, [{ id: jobId, priority: 0, createdBy: null, ...job }]);

@@ -38,10 +38,11 @@ export const lifecycleBookkeepingTables: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Exported but kept by a purge: imported AWS cost lines are the operator's bill from AWS, tagged
- * with the firm, not the firm's data (docs/offboarding.md).
+ * Exported but kept by a purge, being the operator's own records rather than the firm's data
+ * (docs/offboarding.md): imported AWS cost lines tagged with the firm, and the invoices the
+ * operator issued to it (immutable, kept for the operator's books).
  */
-export const retainedAfterPurgeTables: ReadonlySet<string> = new Set(['cost_import_lines']);
+export const retainedAfterPurgeTables: ReadonlySet<string> = new Set(['cost_import_lines', 'issued_invoices']);
 
 interface CatalogRow {
   table_name: string;
