@@ -216,7 +216,7 @@ describe('usage plan over HTTP', () => {
       quotaExhausted: 0,
       shed: 0,
       inFlight: 0,
-      jobs: null,
+      jobs: { queued: 0, running: 0 },
     });
     const full = await report();
     expect(full.store).toEqual({ kind: 'memory', state: 'healthy' });
