@@ -76,6 +76,15 @@ export async function recordAuditEvent(
   return { id: event.id, seq };
 }
 
+/** The names of the fields a change sets, for an event summary: `legalName,name`. */
+export function changedFields(changes: object): string {
+  return Object.entries(changes)
+    .filter(([, value]) => value !== undefined)
+    .map(([key]) => key)
+    .sort()
+    .join(',');
+}
+
 /** Reading and verifying a tenant's audit log. */
 export class AuditService {
   readonly #scopes: TenantScopes;

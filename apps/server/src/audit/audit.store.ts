@@ -137,6 +137,7 @@ export async function listAuditEvents(
       where tenant_id = $1 and seq > $2
         and ($3::text is null or actor_id = $3)
         and ($4::text is null or action = $4)
+        and ($9::text is null or starts_with(action, $9))
         and ($5::uuid is null or entity_id = $5)
         and ($6::timestamptz is null or occurred_at >= $6)
         and ($7::timestamptz is null or occurred_at < $7)
@@ -150,6 +151,7 @@ export async function listAuditEvents(
       filter.from ?? null,
       filter.to ?? null,
       limit,
+      filter.actionPrefix ?? null,
     ],
   );
   return rows.map(eventOf);

@@ -48,6 +48,8 @@ export type AuditContent = Omit<AuditEvent, 'seq' | 'prevHash' | 'hash'>;
 export interface AuditEventFilter {
   actorId?: string;
   action?: string;
+  /** Matches every action starting with it, e.g. `journal.`. */
+  actionPrefix?: string;
   entityId?: string;
   from?: Date;
   to?: Date;

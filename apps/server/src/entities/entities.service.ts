@@ -1,4 +1,4 @@
-import { recordAuditEvent } from '../audit/audit.service.ts';
+import { changedFields, recordAuditEvent } from '../audit/audit.service.ts';
 import { runIdempotent } from '../platform/database/idempotency.ts';
 import type { TenantContext, TenantScopes } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
@@ -109,7 +109,7 @@ export class EntitiesService {
         resource: { type: 'entity', id: formatId('entity', id) },
         before: entity,
         after: updated,
-        summary: { fields: Object.keys(changes).sort().join(',') },
+        summary: { fields: changedFields(changes) },
       });
       return updated;
     });

@@ -1,8 +1,9 @@
+import { recordAuditEvent } from '../audit/audit.service.ts';
 import { assert } from '../platform/assert.ts';
 import { runIdempotent } from '../platform/database/idempotency.ts';
 import type { TenantContext, TenantScopes } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
-import { newUuid } from '../platform/ids.ts';
+import { formatId, newUuid } from '../platform/ids.ts';
 import type { JobDispatcher } from './jobs.dispatcher.ts';
 import { jobLimits } from './jobs.limits.ts';
 import type { JobRegistry } from './jobs.registry.ts';
@@ -59,7 +60,18 @@ export class JobsService {
   async submit(tenant: TenantContext, jobs: readonly NewJob[]): Promise<Job[]> {
     assert(jobs.length >= 1 && jobs.length <= jobLimits.submitBatchMax, 'job batch size out of range');
     const inserts = jobs.map((job) => this.#toInsert(job));
-    const submitted = await this.#scopes.run(tenant, (db) => insertJobs(db, inserts));
+    const submitted = await this.#scopes.run(tenant, async (db) => {
+      const created = await insertJobs(db, inserts);
+      const first = created[0];
+      assert(first !== undefined, 'job insert returned rows');
+      await recordAuditEvent(db, {
+        action: 'job.create',
+        resource: { type: 'job', id: formatId('job', first.id) },
+        after: created,
+        summary: { jobs: created.length, kind: first.kind },
+      });
+      return created;
+    });
     this.#announce();
     return submitted;
   }
@@ -79,6 +91,12 @@ export class JobsService {
       runIdempotent(db, idempotency.key, idempotency.route, idempotency.request, async () => {
         const [created] = await insertJobs(db, [insert]);
         assert(created !== undefined, 'job insert returned no row');
+        await recordAuditEvent(db, {
+          action: 'job.create',
+          resource: { type: 'job', id: formatId('job', created.id) },
+          after: created,
+          summary: { jobs: 1, kind: created.kind },
+        });
         return { status: 202, body: render(created) };
       }),
     );
@@ -127,6 +145,15 @@ export class JobsService {
           'JOB_ALREADY_FINISHED',
           `The job has already ${job.status === 'dead' ? 'failed' : job.status}.`,
         );
+      }
+      // A repeated cancel changes nothing and records nothing.
+      if (outcome !== null) {
+        await recordAuditEvent(db, {
+          action: 'job.cancel',
+          resource: { type: 'job', id: formatId('job', id) },
+          after: job,
+          summary: { kind: job.kind, status: job.status },
+        });
       }
       return job;
     });

@@ -1,4 +1,6 @@
 import { Type } from 'typebox';
+import { requestOrigin } from '../audit/request-origin.ts';
+import { requireOperator } from '../identity/auth.plugin.ts';
 import { AppError } from '../platform/errors.ts';
 import type { App } from '../platform/http/http-types.ts';
 import { operatorSecurity, problemResponses } from '../platform/http/schemas.ts';
@@ -116,7 +118,14 @@ export async function limitsRoutes(app: App, options: { limits: LimitsService })
         response: { 200: TenantPlanSchema, ...problemResponses },
       },
     },
-    async (request) => renderPlan(await limits.setOverrides(tenantIdOf(request.params.tenantId), request.body)),
+    async (request) =>
+      renderPlan(
+        await limits.setOverrides(
+          tenantIdOf(request.params.tenantId),
+          request.body,
+          requestOrigin(request, requireOperator(request)),
+        ),
+      ),
   );
 
   app.get(

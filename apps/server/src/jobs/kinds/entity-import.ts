@@ -1,4 +1,5 @@
 import { CsvError, parse } from 'csv-parse/sync';
+import { recordAuditEvent } from '../../audit/audit.service.ts';
 import { entityLimits } from '../../entities/entities.limits.ts';
 import { insertEntity } from '../../entities/entities.store.ts';
 import { type Entity, type EntityType, entityTypes } from '../../entities/entities.types.ts';
@@ -181,6 +182,22 @@ async function runImport(context: JobContext<EntityImportPayload>): Promise<Json
       }
       const next = [...report, ...batchReport];
       await context.saveCheckpoint(db, { nextRow: batchEnd, report: next } as unknown as JsonValue);
+      // One event per committed batch, on behalf of the user who submitted the import.
+      await recordAuditEvent(db, {
+        action: 'entity.import',
+        resource: { type: 'job', id: formatId('job', context.job.id) },
+        after: batchReport,
+        summary: {
+          fromRow: start + 1,
+          toRow: batchEnd,
+          created: batchReport.filter((entry) => entry.status === 'created').length,
+        },
+        origin: {
+          actor: { kind: 'user', id: formatId('user', payload.createdBy) },
+          requestId: null,
+          sourceAddress: null,
+        },
+      });
       return next;
     });
     nextRow = batchEnd;

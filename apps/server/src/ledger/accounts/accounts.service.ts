@@ -1,7 +1,8 @@
+import { changedFields, recordAuditEvent } from '../../audit/audit.service.ts';
 import { runIdempotent } from '../../platform/database/idempotency.ts';
 import type { TenantContext, TenantDb, TenantScopes } from '../../platform/database/tenant-scope.ts';
 import { AppError } from '../../platform/errors.ts';
-import { newUuid } from '../../platform/ids.ts';
+import { formatId, newUuid } from '../../platform/ids.ts';
 import { loadBooks } from '../books.store.ts';
 import { ledgerLimits } from '../ledger.limits.ts';
 import type { Account, AccountChanges, NewAccount } from '../ledger.types.ts';
@@ -92,6 +93,13 @@ export class AccountsService {
             `Account ${account.number} (or the ${account.systemRole} role) already exists in this entity.`,
           );
         }
+        await recordAuditEvent(db, {
+          action: 'account.create',
+          entityId,
+          resource: { type: 'account', id: formatId('account', account.id) },
+          after: account,
+          summary: { number: account.number, name: account.name },
+        });
         return { status: 201, body: render(account) };
       }),
     );
@@ -118,7 +126,15 @@ export class AccountsService {
         templateId,
         async () => {
           await loadBooks(db, entityId);
-          return { status: 201, body: render(await applyChartTemplate(db, entityId, template)) };
+          const accounts = await applyChartTemplate(db, entityId, template);
+          await recordAuditEvent(db, {
+            action: 'account.apply_template',
+            entityId,
+            resource: { type: 'chart', id: formatId('entity', entityId) },
+            after: accounts,
+            summary: { template: templateId, accounts: accounts.length },
+          });
+          return { status: 201, body: render(accounts) };
         },
       ),
     );
@@ -135,7 +151,16 @@ export class AccountsService {
       const account = await findAccountForUpdate(db, entityId, id);
       if (!account) throw new AppError('ACCOUNT_NOT_FOUND');
       if (changes.parentId) await this.#checkParent(db, account, changes.parentId);
-      return await updateAccount(db, account, changes);
+      const updated = await updateAccount(db, account, changes);
+      await recordAuditEvent(db, {
+        action: 'account.update',
+        entityId,
+        resource: { type: 'account', id: formatId('account', id) },
+        before: account,
+        after: updated,
+        summary: { fields: changedFields(changes) },
+      });
+      return updated;
     });
   }
 

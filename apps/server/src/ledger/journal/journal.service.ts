@@ -1,6 +1,7 @@
+import { recordAuditEvent } from '../../audit/audit.service.ts';
 import { assert } from '../../platform/assert.ts';
 import { runIdempotent } from '../../platform/database/idempotency.ts';
-import type { TenantContext, TenantScopes } from '../../platform/database/tenant-scope.ts';
+import type { TenantContext, TenantDb, TenantScopes } from '../../platform/database/tenant-scope.ts';
 import { AppError } from '../../platform/errors.ts';
 import { formatId } from '../../platform/ids.ts';
 import { loadBooks } from '../books.store.ts';
@@ -57,6 +58,23 @@ function requireKey(key: string | undefined): string {
   return key;
 }
 
+/** One audit event per batch, not per entry: the digest covers every entry posted. */
+async function recordBatchEvent(db: TenantDb, entityId: string, entries: Entry[]): Promise<void> {
+  const [first, last] = [entries[0], entries.at(-1)];
+  assert(first !== undefined && last !== undefined, 'a posted batch holds entries');
+  await recordAuditEvent(db, {
+    action: 'journal.post_batch',
+    entityId,
+    resource: { type: 'journal_entry', id: formatId('journalEntry', first.id) },
+    after: entries,
+    summary: {
+      entries: entries.length,
+      lines: entries.reduce((total, entry) => total + entry.lines.length, 0),
+      lastEntryId: formatId('journalEntry', last.id),
+    },
+  });
+}
+
 /** The journal of a client entity: post, post in batches, reverse, read. */
 export class JournalService {
   readonly #scopes: TenantScopes;
@@ -81,12 +99,30 @@ export class JournalService {
     const draft = draftOf(input);
     const route = `POST /v1/entities/${entityId}/journal-entries`;
     return await mapLedgerDatabaseErrors(() =>
-      this.#scopes.run(tenant, (db) =>
-        postEntriesIdempotent(db, { entityId, userId, key, route, body: input }, [draft], ([entry]) => {
-          assert(entry !== undefined, 'posting one draft returns one entry');
-          return render(entry);
-        }),
-      ),
+      this.#scopes.run(tenant, async (db) => {
+        let posted: Entry | undefined;
+        const result = await postEntriesIdempotent(
+          db,
+          { entityId, userId, key, route, body: input },
+          [draft],
+          ([entry]) => {
+            assert(entry !== undefined, 'posting one draft returns one entry');
+            posted = entry;
+            return render(entry);
+          },
+        );
+        // A replay posted nothing now, so it records nothing.
+        if (!result.replayed && posted !== undefined) {
+          await recordAuditEvent(db, {
+            action: 'journal.post',
+            entityId,
+            resource: { type: 'journal_entry', id: formatId('journalEntry', posted.id) },
+            after: posted,
+            summary: { date: posted.date, lines: posted.lines.length },
+          });
+        }
+        return result;
+      }),
     );
   }
 
@@ -107,9 +143,20 @@ export class JournalService {
     checkBatchSize(drafts);
     const route = `POST /v1/entities/${entityId}/journal-entries/batch`;
     return await mapLedgerDatabaseErrors(() =>
-      this.#scopes.run(tenant, (db) =>
-        postEntriesIdempotent(db, { entityId, userId, key, route, body: inputs }, drafts, render),
-      ),
+      this.#scopes.run(tenant, async (db) => {
+        let posted: Entry[] = [];
+        const result = await postEntriesIdempotent(
+          db,
+          { entityId, userId, key, route, body: inputs },
+          drafts,
+          (entries) => {
+            posted = entries;
+            return render(entries);
+          },
+        );
+        if (!result.replayed) await recordBatchEvent(db, entityId, posted);
+        return result;
+      }),
     );
   }
 
@@ -149,6 +196,14 @@ export class JournalService {
         },
       ]);
       assert(entry !== undefined, 'posting one reversal returns one entry');
+      await recordAuditEvent(db, {
+        action: 'journal.reverse',
+        entityId,
+        resource: { type: 'journal_entry', id: formatId('journalEntry', original.id) },
+        before: original,
+        after: entry,
+        summary: { reversalId: formatId('journalEntry', entry.id), date: entry.date },
+      });
       return { status: 201, body: render(entry) };
     });
   }

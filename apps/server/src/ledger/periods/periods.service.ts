@@ -1,3 +1,4 @@
+import { changedFields, recordAuditEvent } from '../../audit/audit.service.ts';
 import { runIdempotent } from '../../platform/database/idempotency.ts';
 import type { TenantContext, TenantDb, TenantScopes } from '../../platform/database/tenant-scope.ts';
 import { AppError } from '../../platform/errors.ts';
@@ -131,6 +132,13 @@ export class PeriodsService {
         if (period.status === 'closed') throw new AppError('PERIOD_ALREADY_CLOSED');
         const closed = await setPeriodStatus(db, entityId, month, 'closed', actor.userId);
         await insertPeriodEvent(db, entityId, month, 'close', actor.userId, null);
+        await recordAuditEvent(db, {
+          action: 'period.close',
+          entityId,
+          resource: { type: 'period', id: month },
+          before: period,
+          after: closed,
+        });
         return { status: 200, body: render(closed) };
       }),
     );
@@ -158,6 +166,14 @@ export class PeriodsService {
         if (period.status !== 'closed') throw new AppError('PERIOD_NOT_CLOSED');
         const reopened = await setPeriodStatus(db, entityId, month, 'open', actor.userId);
         await insertPeriodEvent(db, entityId, month, 'reopen', actor.userId, reason.trim());
+        await recordAuditEvent(db, {
+          action: 'period.reopen',
+          entityId,
+          resource: { type: 'period', id: month },
+          before: period,
+          after: reopened,
+          summary: { reason: reason.trim().slice(0, 500) },
+        });
         return { status: 200, body: render(reopened) };
       }),
     );
@@ -184,6 +200,13 @@ export class PeriodsService {
         runIdempotent(db, idempotencyKey, route, {}, async () => {
           const books = await loadBooks(db, entityId);
           const entry = await this.#postClosingEntry(db, books, actor, fiscalYear);
+          await recordAuditEvent(db, {
+            action: 'period.year_end_close',
+            entityId,
+            resource: { type: 'fiscal_year', id: String(fiscalYear) },
+            after: entry,
+            summary: { closingEntryId: formatId('journalEntry', entry.id), lines: entry.lines.length },
+          });
           return { status: 201, body: render(entry) };
         }),
       ),
@@ -233,7 +256,15 @@ export class PeriodsService {
       await loadBooks(db, entityId);
       await ensureChecklist(db, entityId, month);
       await checkAssignee(db, task.assignee);
-      return await addTask(db, entityId, month, task);
+      const added = await addTask(db, entityId, month, task);
+      await recordAuditEvent(db, {
+        action: 'close_task.create',
+        entityId,
+        resource: { type: 'close_task', id: formatId('closeTask', added.id) },
+        after: added,
+        summary: { month },
+      });
+      return added;
     });
   }
 
@@ -255,7 +286,7 @@ export class PeriodsService {
       if (changes.assignee !== undefined) await checkAssignee(db, changes.assignee);
       const status = changes.status ?? task.status;
       const signedOffBy = status === 'open' ? null : task.status === 'done' ? task.signedOffBy : actor.userId;
-      return await updateTask(db, entityId, {
+      const updated = await updateTask(db, entityId, {
         ...task,
         title: changes.title ?? task.title,
         assignee: changes.assignee === undefined ? task.assignee : changes.assignee,
@@ -263,6 +294,15 @@ export class PeriodsService {
         status,
         signedOffBy,
       });
+      await recordAuditEvent(db, {
+        action: 'close_task.update',
+        entityId,
+        resource: { type: 'close_task', id: formatId('closeTask', taskId) },
+        before: task,
+        after: updated,
+        summary: { fields: changedFields(changes), status },
+      });
+      return updated;
     });
   }
 }

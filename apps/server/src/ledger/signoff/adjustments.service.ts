@@ -1,6 +1,8 @@
+import { recordAuditEvent } from '../../audit/audit.service.ts';
 import { runIdempotent } from '../../platform/database/idempotency.ts';
 import type { TenantContext, TenantDb, TenantScopes } from '../../platform/database/tenant-scope.ts';
 import { AppError } from '../../platform/errors.ts';
+import { formatId } from '../../platform/ids.ts';
 import { loadBooks } from '../books.store.ts';
 import { checkEntries, type DraftEntry, mapLedgerDatabaseErrors, postEntries } from '../journal/posting.ts';
 import { approverRoles, holdsAny } from '../ledger.roles.ts';
@@ -98,6 +100,13 @@ export class AdjustmentsService {
           preparedBy: actor.userId,
         });
         if (input.comment !== undefined) await insertComment(db, entityId, adjustment.id, actor.userId, input.comment);
+        await recordAuditEvent(db, {
+          action: 'adjustment.create',
+          entityId,
+          resource: { type: 'adjustment', id: formatId('adjustment', adjustment.id) },
+          after: adjustment,
+          summary: { kind: adjustment.kind, date: adjustment.date },
+        });
         return { status: 201, body: render(await this.#view(db, adjustment)) };
       }),
     );
@@ -134,6 +143,12 @@ export class AdjustmentsService {
       const adjustment = await findAdjustment(db, entityId, id, false);
       if (!adjustment) throw new AppError('ADJUSTMENT_NOT_FOUND');
       await insertComment(db, entityId, id, actor.userId, body);
+      await recordAuditEvent(db, {
+        action: 'adjustment.comment',
+        entityId,
+        resource: { type: 'adjustment', id: formatId('adjustment', id) },
+        after: { body },
+      });
       return await this.#view(db, adjustment);
     });
   }
@@ -189,6 +204,18 @@ export class AdjustmentsService {
             postedEntryId,
           });
           if (comment !== undefined) await insertComment(db, entityId, id, actor.userId, comment);
+          await recordAuditEvent(db, {
+            action: `adjustment.${action}`,
+            entityId,
+            resource: { type: 'adjustment', id: formatId('adjustment', id) },
+            before: adjustment,
+            after: saved,
+            summary: {
+              from: adjustment.status,
+              to: saved.status,
+              postedEntryId: postedEntryId === null ? null : formatId('journalEntry', postedEntryId),
+            },
+          });
           return { status: 200, body: render(await this.#view(db, saved)) };
         }),
       ),

@@ -3,6 +3,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
+import { auditAdminRoutes, auditRoutes } from '../../audit/audit.routes.ts';
 import { entitiesRoutes } from '../../entities/entities.routes.ts';
 import { authPlugin } from '../../identity/auth.plugin.ts';
 import { identityRoutes } from '../../identity/identity.routes.ts';
@@ -108,6 +109,8 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
     store: platform.usageStore,
   });
   await app.register(billingRoutes, { billing: platform.billing });
+  await app.register(auditRoutes, { audit: platform.audit });
+  await app.register(auditAdminRoutes, { audit: platform.audit, tenancy: platform.tenancy });
   await app.ready();
   return app;
 }
