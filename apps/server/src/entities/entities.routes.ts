@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { requirePermission } from '../identity/access.ts';
 import { requirePrincipal } from '../identity/auth.plugin.ts';
 import { AppError } from '../platform/errors.ts';
 import type { App } from '../platform/http/http-types.ts';
@@ -109,7 +110,7 @@ export async function entitiesRoutes(app: App, options: { entities: EntitiesServ
   app.post(
     '/v1/entities',
     {
-      config: { routeClass: 'write' },
+      config: { routeClass: 'write', ...requirePermission('entities.create') },
       schema: {
         summary: 'Create a client entity',
         tags: ['entities'],
@@ -136,7 +137,7 @@ export async function entitiesRoutes(app: App, options: { entities: EntitiesServ
   app.get(
     '/v1/entities',
     {
-      config: { routeClass: 'read' },
+      config: { routeClass: 'read', ...requirePermission('entities.read') },
       schema: {
         summary: 'List client entities, oldest first, a page at a time',
         tags: ['entities'],
@@ -155,7 +156,7 @@ export async function entitiesRoutes(app: App, options: { entities: EntitiesServ
   app.get(
     '/v1/entities/:entityId',
     {
-      config: { routeClass: 'read' },
+      config: { routeClass: 'read', ...requirePermission('entities.read') },
       schema: {
         summary: 'Read one client entity',
         tags: ['entities'],
@@ -175,6 +176,7 @@ export async function entitiesRoutes(app: App, options: { entities: EntitiesServ
   app.patch(
     '/v1/entities/:entityId',
     {
+      config: { ...requirePermission('entities.update') },
       schema: {
         summary: 'Change a client entity: name, legal name, taxpayer id, status',
         tags: ['entities'],

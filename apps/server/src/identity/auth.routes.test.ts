@@ -89,7 +89,12 @@ describe('sign-in', () => {
     expect(response.statusCode).toBe(200);
     expect(response.headers['cache-control']).toBe('no-store');
     const body = response.json<{ access_token: string; token_type: string; expires_in: number }>();
-    expect(body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 900 });
+    expect(body).toEqual({
+      access_token: expect.any(String),
+      token_type: 'Bearer',
+      expires_in: 900,
+      refresh_token: expect.stringMatching(/^chr_[0-9a-f]{64}_[A-Za-z0-9_-]{43}$/),
+    });
 
     const header = decodeProtectedHeader(body.access_token);
     expect(header.alg).toBe('ES256');
@@ -106,6 +111,9 @@ describe('sign-in', () => {
     expect(claims.tenant_id).toMatch(/^ten_[0-9a-f]{32}$/);
     expect(claims.tier).toBe('starter');
     expect(claims.roles).toEqual(['owner']);
+    expect(claims.amr).toEqual(['pwd']);
+    expect(claims.mfa).toBe('none');
+    expect(claims.ent).toBeUndefined();
     expect(claims.sub).toMatch(/^usr_[0-9a-f]{32}$/);
     expect(claims.iss).toBe('urn:countinghouse:issuer');
     expect(claims.aud).toBe('urn:countinghouse:api');

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { requirePermission } from '../identity/access.ts';
 import { requirePrincipal } from '../identity/auth.plugin.ts';
 import { AppError } from '../platform/errors.ts';
 import type { App } from '../platform/http/http-types.ts';
@@ -122,6 +123,7 @@ export async function jobsRoutes(app: App, options: { jobs: JobsService }): Prom
   app.get(
     '/v1/jobs',
     {
+      config: { ...requirePermission('jobs.read') },
       schema: {
         summary: "List the firm's jobs, newest first, a page at a time",
         tags: ['jobs'],
@@ -151,6 +153,7 @@ export async function jobsRoutes(app: App, options: { jobs: JobsService }): Prom
   app.get(
     '/v1/jobs/:jobId',
     {
+      config: { ...requirePermission('jobs.read') },
       schema: {
         summary: 'Read a job: status, progress, result and the history of its attempts',
         tags: ['jobs'],
@@ -169,6 +172,7 @@ export async function jobsRoutes(app: App, options: { jobs: JobsService }): Prom
   app.post(
     '/v1/jobs/:jobId/cancel',
     {
+      config: { ...requirePermission('jobs.cancel') },
       schema: {
         summary: 'Cancel a job: a queued job at once, a running one at its next heartbeat',
         tags: ['jobs'],
@@ -186,6 +190,7 @@ export async function jobsRoutes(app: App, options: { jobs: JobsService }): Prom
   app.get(
     '/v1/jobs/:jobId/events',
     {
+      config: { ...requirePermission('jobs.read') },
       schema: {
         summary: "Watch a job's progress as server-sent events",
         description:

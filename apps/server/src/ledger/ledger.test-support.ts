@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { TestStack, TestTenant } from '../../test/harness.ts';
-import { insertUser } from '../identity/users.store.ts';
+import { insertUser, replaceAssignments } from '../identity/users.store.ts';
 import { formatId, newUuid, parseId } from '../platform/ids.ts';
 import { tenantContextOf } from '../tenancy/tenancy.service.ts';
 
@@ -79,23 +79,35 @@ export async function countEntries(stack: TestStack, books: TestBooks): Promise<
   return total;
 }
 
-/** Adds a user with the given roles to a firm and returns its bearer header and id. */
-export async function addUser(stack: TestStack, tenant: TestTenant, roles: string[]) {
+/**
+ * Adds a user with the given role to a firm and returns its bearer header and id. Staff and
+ * client users are assigned `entityIds` (public ids), which become their database entity scope.
+ */
+export async function addUser(stack: TestStack, tenant: TestTenant, roles: string[], entityIds: string[] = []) {
   const tenantId = parseId('tenant', tenant.id);
   if (tenantId === null) throw new Error(`not a tenant id: ${tenant.id}`);
   const record = await stack.platform.tenancy.getTenant(tenantId);
   if (record === null) throw new Error('tenant not in the registry');
   const userId = newUuid();
-  await stack.platform.scopes.run(tenantContextOf(record), (db) =>
-    insertUser(db, {
+  const entityUuids = entityIds.map((id) => parseId('entity', id) ?? '');
+  await stack.platform.scopes.run(tenantContextOf(record), async (db) => {
+    await insertUser(db, {
       id: userId,
       tenantId,
       email: `${roles.join('-')}-${userId}@example.test`,
       passwordHash: 'x',
       roles,
-    }),
-  );
-  const token = await stack.platform.tokens.issue({ userId, tenantId, tier: record.tier, roles });
+    });
+    await replaceAssignments(db, userId, entityUuids);
+  });
+  const scoped = roles.includes('staff') || roles.includes('client');
+  const token = await stack.platform.tokens.issue({
+    userId,
+    tenantId,
+    tier: record.tier,
+    roles,
+    entityIds: scoped ? entityUuids : null,
+  });
   return { userId: formatId('user', userId), auth: { authorization: `Bearer ${token.accessToken}` } };
 }
 

@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox';
+import { requirePermission } from '../identity/access.ts';
 import { requirePrincipal } from '../identity/auth.plugin.ts';
 import { AppError } from '../platform/errors.ts';
 import type { App } from '../platform/http/http-types.ts';
@@ -179,6 +180,7 @@ async function tenantMeteringRoutes(app: App, options: MeteringRoutesOptions): P
   app.get(
     '/v1/usage',
     {
+      config: { ...requirePermission('usage.read') },
       schema: {
         summary: 'Your firm’s usage series (JSON or CSV)',
         tags: ['usage'],

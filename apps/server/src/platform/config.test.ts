@@ -29,6 +29,9 @@ describe('loadConfig', () => {
       metricsTopTenants: 20,
       metricsEmf: false,
       storageSampleMinutes: 60,
+      passwordLengthMin: 12,
+      mfaRegulatoryTiers: ['irs-authorized', 'sec-registered'],
+      mfaRoles: [],
     });
   });
 

@@ -39,6 +39,16 @@ export interface Config {
   metricsTopTenants: number;
   metricsEmf: boolean;
   storageSampleMinutes: number;
+  /** Identity: minimum password length, breached-password list file (the shipped one when absent). */
+  passwordLengthMin: number;
+  breachedPasswordsFile: string | undefined;
+  /** Regulatory tiers and roles whose users must use a second factor. */
+  mfaRegulatoryTiers: string[];
+  mfaRoles: string[];
+  /** External OIDC issuers: JSON, or `@path` to a JSON file (docs/security.md). */
+  oidcIssuers: string | undefined;
+  /** Base URL of the web app for invitation links; the server's own address when absent. */
+  publicUrl: string | undefined;
 }
 
 export const configLimits = {
@@ -50,6 +60,8 @@ export const configLimits = {
   percentMax: 100,
   metricsTopTenantsMax: 1_000,
   storageSampleMinutesMax: 24 * 60,
+  passwordLengthMinFloor: 8,
+  passwordLengthMinCeiling: 128,
 } as const;
 
 export class ConfigError extends Error {
@@ -78,8 +90,30 @@ function booleanFrom(env: NodeJS.ProcessEnv, name: string): boolean {
   throw new ConfigError(`${name} must be "on" or "off", got "${raw}"`);
 }
 
+function listFrom(env: NodeJS.ProcessEnv, name: string, fallback: string[], allowed: readonly string[]): string[] {
+  const raw = env[name];
+  if (raw === undefined) return fallback;
+  const items = raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+  const unknown = items.filter((item) => !allowed.includes(item));
+  if (unknown.length > 0)
+    throw new ConfigError(`${name}: unknown ${unknown.join(', ')}; allowed: ${allowed.join(', ')}`);
+  return items;
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
+}
+
+function passwordLengthMinFrom(env: NodeJS.ProcessEnv): number {
+  const name = 'COUNTINGHOUSE_PASSWORD_MIN_LENGTH';
+  const value = integerFrom(env, name, 12, configLimits.passwordLengthMinCeiling);
+  if (value < configLimits.passwordLengthMinFloor) {
+    throw new ConfigError(`${name} must be at least ${configLimits.passwordLengthMinFloor}, got ${value}`);
+  }
+  return value;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -130,5 +164,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       60,
       configLimits.storageSampleMinutesMax,
     ),
+    passwordLengthMin: passwordLengthMinFrom(env),
+    breachedPasswordsFile: nonEmpty(env.COUNTINGHOUSE_BREACHED_PASSWORDS_FILE),
+    mfaRegulatoryTiers: listFrom(
+      env,
+      'COUNTINGHOUSE_MFA_REGULATORY_TIERS',
+      ['irs-authorized', 'sec-registered'],
+      ['standard', 'irs-authorized', 'sec-registered'],
+    ),
+    mfaRoles: listFrom(
+      env,
+      'COUNTINGHOUSE_MFA_ROLES',
+      [],
+      ['owner', 'partner', 'manager', 'staff', 'client', 'auditor'],
+    ),
+    oidcIssuers: nonEmpty(env.COUNTINGHOUSE_OIDC_ISSUERS),
+    publicUrl: nonEmpty(env.COUNTINGHOUSE_PUBLIC_URL),
   };
 }

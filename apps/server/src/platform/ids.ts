@@ -16,6 +16,8 @@ export const idPrefixes = {
   comment: 'cmt',
   closeTask: 'task',
   request: 'req',
+  apiKey: 'key',
+  invitation: 'inv',
   auditEvent: 'aud',
   operator: 'opr',
   tenantExport: 'exp',

@@ -3,7 +3,12 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { AuditService } from '../audit/audit.service.ts';
 import { EntitiesService } from '../entities/entities.service.ts';
+import { logAuthEvents } from '../identity/auth-events.ts';
+import { Credentials } from '../identity/credentials.ts';
 import { IdentityService } from '../identity/identity.service.ts';
+import { MfaService } from '../identity/mfa.service.ts';
+import { MfaPolicy } from '../identity/mfa-policy.ts';
+import { defaultBreachedPasswordsFile, loadBreachedPasswords, PasswordPolicy } from '../identity/passwords.ts';
 import { loadSigningKeys } from '../identity/signing-keys.ts';
 import { TokenService } from '../identity/tokens.ts';
 import { JobDispatcher } from '../jobs/jobs.dispatcher.ts';
@@ -50,7 +55,11 @@ export interface Platform {
   scopes: TenantScopes;
   tenancy: TenancyService;
   identity: IdentityService;
+  mfa: MfaService;
+  passwords: PasswordPolicy;
   tokens: TokenService;
+  /** Verifies every kind of tenant credential: built-in tokens, API keys, external OIDC tokens. */
+  credentials: Credentials;
   entities: EntitiesService;
   /** The tenants' tamper-evident audit logs: reading and verifying (recording is `recordAuditEvent`). */
   audit: AuditService;
@@ -181,9 +190,24 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
     // The sampler's own scopes are platform work, not the tenant's database time.
     metering.start(new TenantScopes(runtimePools), usageStore);
     const sealer = new Sealer(masterKey);
-    const tokens = new TokenService(await loadSigningKeys(ownerPool, sealer));
+    const tokens = new TokenService(await loadSigningKeys(ownerPool, sealer), () => loadSigningKeys(ownerPool, sealer));
+    const credentials = new Credentials(tokens);
     const ledger = createLedgerServices(scopes);
-    const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, tiers, log);
+    const passwords = new PasswordPolicy(
+      config.passwordLengthMin,
+      loadBreachedPasswords(config.breachedPasswordsFile ?? defaultBreachedPasswordsFile),
+    );
+    const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, tiers, log, passwords);
+    const authEvents = logAuthEvents(log);
+    const identity = new IdentityService({
+      tenancy,
+      scopes,
+      tokens,
+      sealer,
+      tiers,
+      mfaPolicy: new MfaPolicy(config.mfaRegulatoryTiers, config.mfaRoles),
+      events: authEvents,
+    });
     const tenantData = new TenantDataService({
       store: new TenantDataStore(ownerPool),
       databases: sharedPoolOnly(ownerPool),
@@ -212,8 +236,11 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       scopes,
       tenancy,
       tenantData,
-      identity: new IdentityService(tenancy, scopes, tokens),
+      identity,
+      mfa: new MfaService(scopes, sealer, identity, authEvents),
+      passwords,
       tokens,
+      credentials,
       jobRegistry,
       jobDispatcher,
       jobs: new JobsService(scopes, jobRegistry, jobDispatcher),

@@ -4,5 +4,6 @@ export const tenancyErrors = {
   TENANT_UNKNOWN_TIER: { status: 400, title: 'The tier does not exist.' },
   TENANT_NAME_TAKEN: { status: 409, title: 'A tenant with this name already exists.' },
   TENANT_NOT_FOUND: { status: 404, title: 'The tenant does not exist.' },
+  TENANT_REGULATORY_TIER_NOT_ALLOWED: { status: 400, title: 'The tier does not allow this regulatory tier.' },
   TENANT_NOT_ACTIVE: { status: 403, title: 'The tenant is not active.' },
 } as const;

@@ -14,6 +14,7 @@ export function renderTenant(record: TenantRecord) {
     id: formatId('tenant', record.id),
     name: record.name,
     tier: record.tier,
+    regulatoryTier: record.regulatoryTier,
     status: record.status,
     placement: record.placement,
     createdAt: record.createdAt.toISOString(),

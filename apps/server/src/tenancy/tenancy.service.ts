@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { recordAuditEvent, systemOrigin } from '../audit/audit.service.ts';
-import { checkPasswordPolicy, hashPassword } from '../identity/passwords.ts';
+import { hashPassword, PasswordPolicy } from '../identity/passwords.ts';
 import { insertUser } from '../identity/users.store.ts';
 import { assert } from '../platform/assert.ts';
 import {
@@ -33,8 +33,16 @@ export class TenancyService {
   readonly #log: Logger;
   readonly #tiers: TierCatalogue;
   readonly #cache = new Map<string, { record: TenantRecord; expiresAtMs: number }>();
+  readonly #passwords: PasswordPolicy;
 
-  constructor(store: TenancyStore, scopes: TenantScopes, tiers: TierCatalogue, log: Logger) {
+  constructor(
+    store: TenancyStore,
+    scopes: TenantScopes,
+    tiers: TierCatalogue,
+    log: Logger,
+    passwords: PasswordPolicy = PasswordPolicy.standard(),
+  ) {
+    this.#passwords = passwords;
     this.#store = store;
     this.#tiers = tiers;
     this.#scopes = scopes;
@@ -44,18 +52,27 @@ export class TenancyService {
   /**
    * Onboards a firm: registry row, then its first admin user inside the tenant's own scope,
    * which also opens the tenant's audit log with the onboarding operator as actor.
-   * Errors: TENANT_UNKNOWN_TIER, IDENTITY_PASSWORD_TOO_SHORT, TENANT_NAME_TAKEN.
+   * Errors: TENANT_UNKNOWN_TIER, TENANT_REGULATORY_TIER_NOT_ALLOWED, IDENTITY_PASSWORD_TOO_SHORT,
+   * IDENTITY_PASSWORD_BREACHED, TENANT_NAME_TAKEN.
    */
   async createTenant(input: NewTenant, origin: RequestOrigin = systemOrigin): Promise<TenantRecord> {
     const tier = this.#tiers.find(input.tier);
     if (!tier) throw new AppError('TENANT_UNKNOWN_TIER', `There is no tier named "${input.tier}".`);
-    checkPasswordPolicy(input.admin.password);
+    const regulatoryTier = input.regulatoryTier ?? 'standard';
+    if (!tier.regulatoryTiers.includes(regulatoryTier)) {
+      throw new AppError(
+        'TENANT_REGULATORY_TIER_NOT_ALLOWED',
+        `Tier "${tier.name}" allows the regulatory tiers ${tier.regulatoryTiers.join(', ')}.`,
+      );
+    }
+    this.#passwords.check(input.admin.password);
     const passwordHash = await hashPassword(input.admin.password);
     const now = new Date();
     const record: TenantRecord = {
       id: newUuid(),
       name: input.name.trim(),
       tier: tier.name,
+      regulatoryTier,
       status: 'provisioning',
       placement: sharedPoolPlacement,
       createdAt: now,

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { TenantRecord, TenantStatus } from './tenancy.types.ts';
+import type { RegulatoryTier, TenantRecord, TenantStatus } from './tenancy.types.ts';
 
 /** The tenant registry, read and written with the owner role (control plane only). */
 export interface TenancyStore {
@@ -14,6 +14,7 @@ interface TenantRow {
   id: string;
   name: string;
   tier: string;
+  regulatory_tier: RegulatoryTier;
   status: TenantStatus;
   placement_model: TenantRecord['placement']['model'];
   placement_cluster: string;
@@ -27,6 +28,7 @@ function fromRow(row: TenantRow): TenantRecord {
     id: row.id,
     name: row.name,
     tier: row.tier,
+    regulatoryTier: row.regulatory_tier,
     status: row.status,
     placement: { model: row.placement_model, cluster: row.placement_cluster, database: row.placement_database },
     createdAt: row.created_at,
@@ -43,8 +45,9 @@ export class PgTenancyStore implements TenancyStore {
 
   async insert(record: TenantRecord): Promise<'inserted' | 'name_taken'> {
     const result = await this.#pool.query(
-      `insert into tenants (id, name, tier, status, placement_model, placement_cluster, placement_database, created_at, updated_at)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+      `insert into tenants (id, name, tier, status, placement_model, placement_cluster, placement_database, created_at, updated_at,
+         regulatory_tier)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
        on conflict ((lower(name))) do nothing`,
       [
         record.id,
@@ -55,6 +58,7 @@ export class PgTenancyStore implements TenancyStore {
         record.placement.cluster,
         record.placement.database,
         record.createdAt,
+        record.regulatoryTier,
       ],
     );
     return result.rowCount === 1 ? 'inserted' : 'name_taken';

@@ -1,5 +1,9 @@
 import type { TenantPlacement } from '../platform/database/tenant-scope.ts';
 
+/** Regulatory tier of a firm: drives MFA requirements (docs/security.md). */
+export const regulatoryTiers = ['standard', 'irs-authorized', 'sec-registered'] as const;
+export type RegulatoryTier = (typeof regulatoryTiers)[number];
+
 export type TenantStatus = 'provisioning' | 'active' | 'suspended' | 'offboarded';
 
 /** A row of the tenant registry (control plane). `id` is the uuid; APIs show `ten_…`. */
@@ -7,6 +11,7 @@ export interface TenantRecord {
   id: string;
   name: string;
   tier: string;
+  regulatoryTier: RegulatoryTier;
   status: TenantStatus;
   placement: TenantPlacement;
   createdAt: Date;
@@ -16,5 +21,7 @@ export interface TenantRecord {
 export interface NewTenant {
   name: string;
   tier: string;
+  /** `standard` when absent; must be one the tier allows. */
+  regulatoryTier?: RegulatoryTier | undefined;
   admin: { email: string; password: string };
 }

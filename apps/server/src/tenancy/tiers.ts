@@ -64,6 +64,9 @@ const TierSchema = Type.Object(
         uniqueItems: true,
       },
     ),
+    mfaRequired: Type.Optional(
+      Type.Boolean({ description: 'Every user of a firm on this tier must use a second factor.' }),
+    ),
     prices: Type.Object(
       {
         currency: Type.String({ pattern: '^[A-Z]{3}$' }),

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import { AppError } from '../../platform/errors.ts';
 import type { App } from '../../platform/http/http-types.ts';
@@ -50,6 +51,7 @@ export async function entityImportRoutes(app: App, options: { jobs: JobsService 
   app.post(
     '/v1/entities/imports',
     {
+      config: { ...requirePermission('entities.import') },
       bodyLimit: entityImportLimits.bodyBytesMax,
       schema: {
         summary: 'Import client entities from CSV (text/csv, header row) or a JSON list; runs as a job',

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import type { App } from '../../platform/http/http-types.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
@@ -59,6 +60,7 @@ export async function accountsRoutes(app: App, options: { accounts: AccountsServ
   app.get(
     '/v1/chart-templates',
     {
+      config: { ...requirePermission('ledger.templates.read') },
       schema: {
         summary: 'List chart-of-accounts templates with their tax-line mappings',
         tags: ['accounts'],
@@ -72,6 +74,7 @@ export async function accountsRoutes(app: App, options: { accounts: AccountsServ
   app.get(
     '/v1/entities/:entityId/accounts',
     {
+      config: { ...requirePermission('ledger.accounts.read') },
       schema: {
         summary: "List an entity's chart of accounts by number",
         tags: ['accounts'],
@@ -104,6 +107,7 @@ export async function accountsRoutes(app: App, options: { accounts: AccountsServ
   app.post(
     '/v1/entities/:entityId/accounts',
     {
+      config: { ...requirePermission('ledger.accounts.write') },
       schema: {
         summary: 'Add an account to the chart',
         tags: ['accounts'],
@@ -136,6 +140,7 @@ export async function accountsRoutes(app: App, options: { accounts: AccountsServ
   app.post(
     '/v1/entities/:entityId/accounts/from-template',
     {
+      config: { ...requirePermission('ledger.accounts.write') },
       schema: {
         summary: "Create an empty entity's chart from a template",
         tags: ['accounts'],
@@ -164,6 +169,7 @@ export async function accountsRoutes(app: App, options: { accounts: AccountsServ
   app.get(
     '/v1/entities/:entityId/accounts/:accountId',
     {
+      config: { ...requirePermission('ledger.accounts.read') },
       schema: {
         summary: 'Read one account',
         tags: ['accounts'],
@@ -183,6 +189,7 @@ export async function accountsRoutes(app: App, options: { accounts: AccountsServ
   app.patch(
     '/v1/entities/:entityId/accounts/:accountId',
     {
+      config: { ...requirePermission('ledger.accounts.write') },
       schema: {
         summary: 'Rename, deactivate, move or re-shard an account',
         tags: ['accounts'],

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import type { App } from '../../platform/http/http-types.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
@@ -57,6 +58,7 @@ export async function journalRoutes(app: App, options: { journal: JournalService
   app.get(
     '/v1/entities/:entityId/journal-entries',
     {
+      config: { ...requirePermission('ledger.journal.read') },
       schema: {
         summary: 'List journal entries by date, a page at a time',
         tags: ['journal'],
@@ -96,6 +98,7 @@ export async function journalRoutes(app: App, options: { journal: JournalService
   app.get(
     '/v1/entities/:entityId/journal-entries/:entryId',
     {
+      config: { ...requirePermission('ledger.journal.read') },
       schema: {
         summary: 'Read one journal entry with its lines',
         tags: ['journal'],
@@ -115,6 +118,7 @@ export async function journalRoutes(app: App, options: { journal: JournalService
   app.post(
     '/v1/entities/:entityId/journal-entries',
     {
+      config: { ...requirePermission('ledger.journal.post') },
       schema: {
         summary: 'Post a standard journal entry (Idempotency-Key required)',
         tags: ['journal'],
@@ -147,6 +151,7 @@ export async function journalRoutes(app: App, options: { journal: JournalService
   app.post(
     '/v1/entities/:entityId/journal-entries/batch',
     {
+      config: { ...requirePermission('ledger.journal.post') },
       bodyLimit: batchBodyBytesMax,
       schema: {
         summary: `Post up to ${ledgerLimits.entriesPerBatchMax} entries atomically (Idempotency-Key required)`,
@@ -192,6 +197,7 @@ export async function journalRoutes(app: App, options: { journal: JournalService
   app.post(
     '/v1/entities/:entityId/journal-entries/:entryId/reverse',
     {
+      config: { ...requirePermission('ledger.journal.reverse') },
       schema: {
         summary: 'Post the reversal of an entry, linked to it (Idempotency-Key required)',
         tags: ['journal'],

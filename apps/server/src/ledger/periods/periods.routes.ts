@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import type { App } from '../../platform/http/http-types.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
@@ -101,6 +102,7 @@ export async function periodsRoutes(app: App, options: { periods: PeriodsService
   app.get(
     '/v1/entities/:entityId/periods',
     {
+      config: { ...requirePermission('ledger.periods.read') },
       schema: {
         summary: 'The monthly periods of a fiscal year (the current one by default)',
         tags: ['periods'],
@@ -124,6 +126,7 @@ export async function periodsRoutes(app: App, options: { periods: PeriodsService
   app.get(
     '/v1/entities/:entityId/periods/:period',
     {
+      config: { ...requirePermission('ledger.periods.read') },
       schema: {
         summary: 'One period with its close and reopen history',
         tags: ['periods'],
@@ -146,6 +149,7 @@ export async function periodsRoutes(app: App, options: { periods: PeriodsService
   app.post(
     '/v1/entities/:entityId/periods/:period/close',
     {
+      config: { ...requirePermission('ledger.periods.close') },
       schema: {
         summary: 'Close a period: postings dated in it are refused from now on',
         tags: ['periods'],
@@ -169,6 +173,7 @@ export async function periodsRoutes(app: App, options: { periods: PeriodsService
   app.post(
     '/v1/entities/:entityId/periods/:period/reopen',
     {
+      config: { ...requirePermission('ledger.periods.reopen') },
       schema: {
         summary: 'Reopen a closed period (partner or owner, with a reason; recorded)',
         tags: ['periods'],
@@ -203,6 +208,7 @@ export async function periodsRoutes(app: App, options: { periods: PeriodsService
   app.post(
     '/v1/entities/:entityId/fiscal-years/:fiscalYear/close',
     {
+      config: { ...requirePermission('ledger.fiscalYear.close') },
       schema: {
         summary: 'Year-end close: post the closing entry to retained earnings (Idempotency-Key required)',
         tags: ['periods'],
@@ -234,6 +240,7 @@ export async function periodsRoutes(app: App, options: { periods: PeriodsService
   app.get(
     '/v1/entities/:entityId/periods/:period/checklist',
     {
+      config: { ...requirePermission('ledger.checklist.read') },
       schema: {
         summary: "The period's close checklist, rolled forward from the previous one on first read",
         tags: ['periods'],
@@ -253,6 +260,7 @@ export async function periodsRoutes(app: App, options: { periods: PeriodsService
   app.post(
     '/v1/entities/:entityId/periods/:period/checklist',
     {
+      config: { ...requirePermission('ledger.checklist.write') },
       schema: {
         summary: 'Add a task to the close checklist',
         tags: ['periods'],
@@ -286,6 +294,7 @@ export async function periodsRoutes(app: App, options: { periods: PeriodsService
   app.patch(
     '/v1/entities/:entityId/periods/:period/checklist/:taskId',
     {
+      config: { ...requirePermission('ledger.checklist.write') },
       schema: {
         summary: 'Change a checklist task; status "done" signs it off as the caller',
         tags: ['periods'],

@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
+import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import type { App } from '../../platform/http/http-types.ts';
 import { problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
@@ -57,6 +58,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
   app.get(
     '/v1/entities/:entityId/reports/trial-balance',
     {
+      config: { ...requirePermission('ledger.reports.read') },
       schema: {
         summary: 'Trial balance as of a date: unadjusted, adjustments, adjusted and comparative columns',
         tags: ['reports'],
@@ -95,6 +97,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
   app.get(
     '/v1/entities/:entityId/reports/income-statement',
     {
+      config: { ...requirePermission('ledger.reports.read') },
       schema: {
         summary: 'Income statement for a date range with the prior-year range as comparative',
         tags: ['reports'],
@@ -143,6 +146,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
   app.get(
     '/v1/entities/:entityId/reports/balance-sheet',
     {
+      config: { ...requirePermission('ledger.reports.read') },
       schema: {
         summary: 'Balance sheet as of a date with a comparative date',
         tags: ['reports'],
@@ -183,6 +187,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
   app.get(
     '/v1/entities/:entityId/reports/general-ledger',
     {
+      config: { ...requirePermission('ledger.reports.read') },
       schema: {
         summary: "One account's lines with a running balance, a page at a time",
         tags: ['reports'],

@@ -24,7 +24,7 @@ afterAll(async () => {
 describe('adjustment sign-off', () => {
   it('walks an adjustment to the journal with a second person approving', async () => {
     const books = await createBooks(stack, firm);
-    const staff = await addUser(stack, firm, ['staff']);
+    const staff = await addUser(stack, firm, ['staff'], [books.entityId]);
     const manager = await addUser(stack, firm, ['manager']);
     const base = `/v1/entities/${books.entityId}/adjustments`;
     const created = await stack.app.inject({
@@ -58,8 +58,8 @@ describe('adjustment sign-off', () => {
     const self = await act(staff.auth, 'approve');
     expect(self.statusCode).toBe(403);
     expect(self.json()).toMatchObject({ code: 'ADJUSTMENT_SELF_APPROVAL' });
-    const otherStaff = await addUser(stack, firm, ['staff']);
-    expect((await act(otherStaff.auth, 'approve')).json()).toMatchObject({ code: 'ADJUSTMENT_APPROVAL_FORBIDDEN' });
+    const otherStaff = await addUser(stack, firm, ['staff'], [books.entityId]);
+    expect((await act(otherStaff.auth, 'approve')).json()).toMatchObject({ code: 'AUTH_FORBIDDEN' });
     expect((await act(manager.auth, 'approve')).json()).toMatchObject({
       status: 'approved',
       approvedBy: manager.userId,

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { type Action, requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import type { App } from '../../platform/http/http-types.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
@@ -64,12 +65,19 @@ function renderView(view: AdjustmentView) {
 
 const actions: AdjustmentAction[] = ['submit', 'approve', 'reject', 'post'];
 
+/** The access-table action of each sign-off step: preparers submit and post, reviewers decide. */
+function adjustmentActionPermission(action: AdjustmentAction): Action {
+  if (action === 'approve' || action === 'reject') return 'ledger.adjustments.approve';
+  return action === 'post' ? 'ledger.adjustments.post' : 'ledger.adjustments.prepare';
+}
+
 export async function adjustmentsRoutes(app: App, options: { adjustments: AdjustmentsService }): Promise<void> {
   const { adjustments } = options;
 
   app.post(
     '/v1/entities/:entityId/adjustments',
     {
+      config: { ...requirePermission('ledger.adjustments.prepare') },
       schema: {
         summary: 'Prepare an adjusting or reclassifying entry as a draft for sign-off',
         tags: ['sign-off'],
@@ -99,6 +107,7 @@ export async function adjustmentsRoutes(app: App, options: { adjustments: Adjust
   app.get(
     '/v1/entities/:entityId/adjustments',
     {
+      config: { ...requirePermission('ledger.adjustments.read') },
       schema: {
         summary: 'List adjustments, optionally by status',
         tags: ['sign-off'],
@@ -126,6 +135,7 @@ export async function adjustmentsRoutes(app: App, options: { adjustments: Adjust
   app.get(
     '/v1/entities/:entityId/adjustments/:adjustmentId',
     {
+      config: { ...requirePermission('ledger.adjustments.read') },
       schema: {
         summary: 'Read an adjustment with its comments',
         tags: ['sign-off'],
@@ -145,6 +155,7 @@ export async function adjustmentsRoutes(app: App, options: { adjustments: Adjust
   app.post(
     '/v1/entities/:entityId/adjustments/:adjustmentId/comments',
     {
+      config: { ...requirePermission('ledger.adjustments.comment') },
       schema: {
         summary: 'Comment on an adjustment',
         tags: ['sign-off'],
@@ -169,6 +180,7 @@ export async function adjustmentsRoutes(app: App, options: { adjustments: Adjust
     app.post(
       `/v1/entities/:entityId/adjustments/:adjustmentId/${action}`,
       {
+        config: { ...requirePermission(adjustmentActionPermission(action)) },
         schema: {
           summary: `${action[0]?.toUpperCase()}${action.slice(1)} an adjustment${action === 'post' ? ' (Idempotency-Key required)' : ''}`,
           tags: ['sign-off'],

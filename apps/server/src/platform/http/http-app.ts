@@ -87,14 +87,14 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(authPlugin, {
-    tokens: platform.tokens,
+    credentials: platform.credentials,
     tenancy: platform.tenancy,
     operatorKey: platform.operatorKey,
   });
   await app.register(limitsPlugin, { limits: platform.limits });
   await app.register(requestMeteringPlugin, { metering: platform.metering });
   await app.register(healthRoutes, { isReady: platform.isReady });
-  await app.register(identityRoutes, { identity: platform.identity, tokens: platform.tokens });
+  await app.register(identityRoutes, { identity: platform.identity, mfa: platform.mfa, tokens: platform.tokens });
   await app.register(tenancyRoutes, { tenancy: platform.tenancy });
   await app.register(tenantDataRoutes, { tenantData: platform.tenantData });
   await app.register(entitiesRoutes, { entities: platform.entities });

@@ -15,8 +15,19 @@ export type App = FastifyInstance<
 /** Who is calling, set by the auth hooks; route code reads it through `requirePrincipal`. */
 export interface Principal {
   tenant: TenantContext;
+  /** The user acting; for an API key, the user who created it (recorded as the author). */
   userId: string;
+  /** The one role of the user in this firm (`[role]`), or empty for an API key. */
   roles: string[];
+  /** How the caller authenticated: a built-in token, an external OIDC token, or an API key. */
+  credential: 'password' | 'oidc' | 'apiKey';
+  /** The API key's id when `credential` is `apiKey`. */
+  apiKeyId: string | null;
+  /** The sign-in session (refresh-token family) of a built-in token. */
+  sessionId: string | null;
+  /** Authentication methods (RFC 8176) and when the user last authenticated (epoch seconds). */
+  amr: string[];
+  authTimeSeconds: number | null;
 }
 
 declare module 'fastify' {

@@ -1,12 +1,14 @@
 import { Type } from 'typebox';
 import { identityLimits } from '../../identity/identity.limits.ts';
 import { idPattern } from '../../platform/ids.ts';
+import { regulatoryTiers } from '../tenancy.types.ts';
 
 export const TenantSchema = Type.Object(
   {
     id: Type.String({ pattern: idPattern('tenant') }),
     name: Type.String(),
     tier: Type.String(),
+    regulatoryTier: Type.Union(regulatoryTiers.map((name) => Type.Literal(name))),
     status: Type.Union([
       Type.Literal('provisioning'),
       Type.Literal('active'),
@@ -28,6 +30,7 @@ export const CreateTenantBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' }),
     tier: Type.String({ minLength: 1, maxLength: 64 }),
+    regulatoryTier: Type.Optional(Type.Union(regulatoryTiers.map((name) => Type.Literal(name)))),
     admin: Type.Object(
       {
         email: Type.String({ format: 'email', maxLength: identityLimits.emailLengthMax }),
