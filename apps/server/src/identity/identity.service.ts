@@ -250,7 +250,7 @@ export class IdentityService {
       tenantContextOf(tenant),
       async (db): Promise<Outcome<SessionTokens>> => {
         const user = await findUserById(db, challenge.userId, true);
-        if (!user || user.status !== 'active' || !user.mfaConfirmed)
+        if (user?.status !== 'active' || !user.mfaConfirmed)
           return { ok: false, error: new AppError('AUTH_TOKEN_INVALID') };
         const method = await this.checkSecondFactor(db, user, code);
         if (method === null) {
@@ -300,7 +300,7 @@ export class IdentityService {
       tenantContextOf(tenant),
       async (db): Promise<Outcome<SessionTokens>> => {
         const user = await findUserById(db, userId, true);
-        if (!user || user.status !== 'active') return { ok: false, error: new AppError('AUTH_TOKEN_INVALID') };
+        if (user?.status !== 'active') return { ok: false, error: new AppError('AUTH_TOKEN_INVALID') };
         const method = await this.checkSecondFactor(db, user, code);
         if (method === null) {
           await this.#deps.events.record(db, { action: 'auth.step_up.failed', actorUserId: user.id, origin });

@@ -73,3 +73,30 @@ export async function createEntity(stack: TestStack, tenant: TestTenant, name: s
   if (response.statusCode !== 201) throw new Error(`entity creation failed: ${response.body}`);
   return response.json<{ id: string }>().id;
 }
+
+/**
+ * Gives a firm a row in every identity table (assignment, invitation, recovery code, API key;
+ * sign-in already wrote a refresh token), for the isolation canary.
+ */
+export async function seedIdentityCanary(stack: TestStack, tenant: TestTenant): Promise<void> {
+  const entityId = parseId('entity', await createEntity(stack, tenant, `Identity canary ${newUuid()}`));
+  const staff = await addMember(stack, tenant, 'staff', []);
+  const record = await stack.platform.tenancy.getTenant(tenantUuid(tenant.id));
+  if (record === null || entityId === null) throw new Error('canary tenant or entity missing');
+  await stack.platform.scopes.run(tenantContextOf(record), async (db) => {
+    await replaceAssignments(db, staff.userId, [entityId]);
+    await db.query(
+      `insert into invitations (tenant_id, id, email, role, token_hash, invited_by, expires_at)
+       values ($1, $2, $3, 'auditor', 'canary', $4, now() + interval '1 day')`,
+      [db.tenantId, newUuid(), `invitee-${newUuid()}@example.test`, staff.userId],
+    );
+    await db.query(`insert into mfa_recovery_codes (tenant_id, user_id, code_hash) values ($1, $2, 'canary')`, [
+      db.tenantId,
+      staff.userId,
+    ]);
+    await db.query(
+      `insert into api_keys (tenant_id, id, name, scope, secret_hash, created_by) values ($1, $2, 'canary', 'read', 'canary', $3)`,
+      [db.tenantId, newUuid(), staff.userId],
+    );
+  });
+}

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { AuditService } from '../audit/audit.service.ts';
 import { EntitiesService } from '../entities/entities.service.ts';
-import { logAuthEvents } from '../identity/auth-events.ts';
+import { auditAuthEvents } from '../identity/auth-events.ts';
 import { Credentials } from '../identity/credentials.ts';
 import { IdentityService } from '../identity/identity.service.ts';
 import { MfaService } from '../identity/mfa.service.ts';
@@ -198,7 +198,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       loadBreachedPasswords(config.breachedPasswordsFile ?? defaultBreachedPasswordsFile),
     );
     const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, tiers, log, passwords);
-    const authEvents = logAuthEvents(log);
+    const authEvents = auditAuthEvents(log);
     const identity = new IdentityService({
       tenancy,
       scopes,

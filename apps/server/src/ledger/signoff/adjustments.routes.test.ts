@@ -53,11 +53,12 @@ describe('adjustment sign-off', () => {
         headers: { ...who, ...(key ? { 'idempotency-key': key } : {}) },
         payload: {},
       });
-    expect((await act(staff.auth, 'approve')).json()).toMatchObject({ code: 'ADJUSTMENT_STATE_INVALID' });
+    expect((await act(manager.auth, 'approve')).json()).toMatchObject({ code: 'ADJUSTMENT_STATE_INVALID' });
     expect((await act(staff.auth, 'submit')).json()).toMatchObject({ status: 'submitted' });
-    const self = await act(staff.auth, 'approve');
-    expect(self.statusCode).toBe(403);
-    expect(self.json()).toMatchObject({ code: 'ADJUSTMENT_SELF_APPROVAL' });
+    // Staff may prepare but not approve (the access table), whoever prepared it.
+    const staffApproval = await act(staff.auth, 'approve');
+    expect(staffApproval.statusCode).toBe(403);
+    expect(staffApproval.json()).toMatchObject({ code: 'AUTH_FORBIDDEN' });
     const otherStaff = await addUser(stack, firm, ['staff'], [books.entityId]);
     expect((await act(otherStaff.auth, 'approve')).json()).toMatchObject({ code: 'AUTH_FORBIDDEN' });
     expect((await act(manager.auth, 'approve')).json()).toMatchObject({
@@ -77,6 +78,27 @@ describe('adjustment sign-off', () => {
     expect(entry.json()).toMatchObject({ kind: 'adjusting', date: '2026-03-31' });
     expect((await act(staff.auth, 'post', 'post-adj-2')).json()).toMatchObject({ code: 'ADJUSTMENT_STATE_INVALID' });
     expect(await countEntries(stack, books)).toBe(1);
+
+    // A manager who prepared an adjustment may not approve it.
+    const own = await stack.app.inject({
+      method: 'POST',
+      url: base,
+      headers: manager.auth,
+      payload: {
+        date: '2026-03-31',
+        kind: 'adjusting',
+        memo: 'Accrual',
+        lines: [line(books.accounts['6800'], 'debit', 100), line(books.accounts['1590'], 'credit', 100)],
+      },
+    });
+    expect(own.statusCode).toBe(201);
+    const ownId = own.json<{ id: string }>().id;
+    const actOn = (id: string, action: string) =>
+      stack.app.inject({ method: 'POST', url: `${base}/${id}/${action}`, headers: manager.auth, payload: {} });
+    expect((await actOn(ownId, 'submit')).json()).toMatchObject({ status: 'submitted' });
+    const self = await actOn(ownId, 'approve');
+    expect(self.statusCode).toBe(403);
+    expect(self.json()).toMatchObject({ code: 'ADJUSTMENT_SELF_APPROVAL' });
 
     const tb = (await report(stack, books, 'trial-balance', 'asOf=2026-03-31&verify=true')).json<{
       currencies: Array<{

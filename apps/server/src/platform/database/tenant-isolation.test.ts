@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, startTestStack, type TestStack, type TestTenant, uniqueName } from '../../../test/harness.ts';
+import { seedIdentityCanary } from '../../identity/identity.test-support.ts';
 import { seedLedgerCanary } from '../../ledger/ledger.test-support.ts';
 import { tenantContextOf } from '../../tenancy/tenancy.service.ts';
 import { newUuid, parseId } from '../ids.ts';
@@ -54,6 +55,7 @@ async function seedFirm(prefix: string): Promise<Firm> {
     if (created.statusCode !== 201) throw new Error(`entity creation failed: ${created.body}`);
   }
   await seedLedgerCanary(stack, tenant);
+  await seedIdentityCanary(stack, tenant);
 
   // An import job (jobs, job_tenants), and an attempt row as the dispatcher writes one (job_attempts).
   const imported = await stack.app.inject({
