@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { type Static, Type } from 'typebox';
+import { requirePermission } from '../identity/access.ts';
 import { requireOperator, requirePrincipal } from '../identity/auth.plugin.ts';
 import { holdsAny } from '../ledger/ledger.roles.ts';
 import { type CsvValue, toCsv } from '../metering/csv.ts';
@@ -221,7 +222,7 @@ export async function auditRoutes(app: App, options: { audit: AuditService }): P
   app.get(
     '/v1/audit/events',
     {
-      config: { routeClass: 'report' },
+      config: { routeClass: 'report', ...requirePermission('audit.read', { export: 'data.export' }) },
       schema: {
         summary: 'List or export audit events, in chain order',
         tags: ['audit'],
@@ -255,7 +256,7 @@ export async function auditRoutes(app: App, options: { audit: AuditService }): P
   app.get(
     '/v1/audit/verify',
     {
-      config: { routeClass: 'report' },
+      config: { routeClass: 'report', ...requirePermission('audit.read') },
       schema: {
         summary: "Verify the firm's audit hash chain; reports the first broken link",
         tags: ['audit'],

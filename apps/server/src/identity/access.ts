@@ -121,10 +121,24 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The access-table action a tenant route performs; the auth hook refuses routes without one. */
     permission?: Action;
+    /** The action when the request asks for a bulk export (`?format=csv` or `jsonl`), e.g. `data.export`. */
+    exportPermission?: Action;
   }
 }
 
-/** Route config naming the action: `config: { ...requirePermission('entities.read') }`. */
-export function requirePermission(action: Action): { permission: Action } {
-  return { permission: action };
+/** Query formats that turn a listing into a bulk export. */
+export const exportFormats: readonly string[] = ['csv', 'jsonl'];
+
+/**
+ * Route config naming the action: `config: { ...requirePermission('entities.read') }`. A
+ * listing that can also export in bulk names the export action too, so the export needs its
+ * roles and step-up: `requirePermission('audit.read', { export: 'data.export' })`.
+ */
+export function requirePermission(
+  action: Action,
+  options: { export?: Action } = {},
+): { permission: Action; exportPermission?: Action } {
+  return options.export === undefined
+    ? { permission: action }
+    : { permission: action, exportPermission: options.export };
 }

@@ -8,7 +8,7 @@ import type { App, Principal } from '../platform/http/http-types.ts';
 import { formatId } from '../platform/ids.ts';
 import type { OperatorKey } from '../tenancy/operator-key.ts';
 import { type TenancyService, tenantContextOf } from '../tenancy/tenancy.service.ts';
-import { entityScopedRoles, isAction } from './access.ts';
+import { type Action, entityScopedRoles, exportFormats, isAction } from './access.ts';
 import { authorize } from './authorize.ts';
 import type { CredentialVerifier, VerifiedCaller } from './credentials.ts';
 
@@ -49,6 +49,16 @@ export function requirePrincipal(request: FastifyRequest): Principal {
 export function requireOperator(request: FastifyRequest): AuditActor {
   assert(request.operator !== null, `route ${request.routeOptions.url} read the operator without authenticateOperator`);
   return request.operator;
+}
+
+/** The route's action for this request: its export action when the query asks for a bulk format. */
+function declaredAction(request: FastifyRequest): Action | undefined {
+  const { permission, exportPermission } = request.routeOptions.config;
+  const format = (request.query as Record<string, unknown> | undefined)?.format;
+  if (exportPermission !== undefined && typeof format === 'string' && exportFormats.includes(format)) {
+    return exportPermission;
+  }
+  return permission;
 }
 
 /** Who the audit log names for a verified caller. */
@@ -95,7 +105,7 @@ export const authPlugin = fastifyPlugin(
       if (tenant.status !== 'active') throw new AppError('TENANT_NOT_ACTIVE', `The tenant is ${tenant.status}.`);
       request.log = request.log.child({ tenantId: tenant.id, userId: caller.userId });
 
-      const action = request.routeOptions.config.permission;
+      const action = declaredAction(request);
       if (!isAction(action)) {
         request.log.error({ route: request.routeOptions.url }, 'tenant route declares no access-table action');
         throw new AppError('AUTH_ACTION_UNDECLARED');
