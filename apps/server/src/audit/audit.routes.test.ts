@@ -295,10 +295,10 @@ describe('reading the audit log', () => {
   it('shows a firm only its own events and chain', async () => {
     const other = await createUnthrottledTenant(stack.app, 'Audit other');
     const mine = await events(other, 'limit=1000');
-    expect(mine.map((event) => event.action)).toEqual(['tenant.create', 'plan.override']);
+    expect(mine.map((event) => event.action)).toEqual(['tenant.create', 'auth.sign_in.succeeded', 'plan.override']);
     expect(await events(other, `entity=${books.entityId}`)).toEqual([]);
     const verify = await stack.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: other.auth });
-    expect(verify.json()).toMatchObject({ ok: true, eventsChecked: 2 });
+    expect(verify.json()).toMatchObject({ ok: true, eventsChecked: 3 });
     const anonymous = await stack.app.inject({ method: 'GET', url: '/v1/audit/verify' });
     expect(anonymous.statusCode).toBe(401);
     const tenantOnOperatorRoute = await stack.app.inject({
