@@ -1,12 +1,12 @@
 import type { FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { requestOrigin } from '../audit/request-origin.ts';
+import type { OperatorsService } from '../operators/operators.service.ts';
 import { assert } from '../platform/assert.ts';
 import { type AuditActor, allEntities, type EntityScope } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
 import type { App, Principal } from '../platform/http/http-types.ts';
 import { formatId } from '../platform/ids.ts';
-import type { OperatorKey } from '../tenancy/operator-key.ts';
 import { type TenancyService, tenantContextOf } from '../tenancy/tenancy.service.ts';
 import { type Action, entityScopedRoles, exportFormats, isAction } from './access.ts';
 import { authorize } from './authorize.ts';
@@ -15,7 +15,8 @@ import type { CredentialVerifier, VerifiedCaller } from './credentials.ts';
 export interface AuthPluginOptions {
   credentials: CredentialVerifier;
   tenancy: TenancyService;
-  operatorKey: OperatorKey;
+  /** Who an operator key belongs to: the bootstrap operator or a named one. */
+  operators: OperatorsService;
 }
 
 /** One route as registered: what the role × route tests walk. */
@@ -128,8 +129,9 @@ export const authPlugin = fastifyPlugin(
 
     app.decorate('authenticateOperator', async (request: FastifyRequest) => {
       const token = bearerToken(request);
-      if (token === null || !options.operatorKey.matches(token)) throw new AppError('OPERATOR_KEY_INVALID');
-      request.operator = { kind: 'operator', id: 'bootstrap' };
+      const operator = token === null ? null : await options.operators.authenticate(token);
+      if (operator === null) throw new AppError('OPERATOR_KEY_INVALID');
+      request.operator = operator;
       request.log = request.log.child({ operator: request.operator.id });
     });
   },

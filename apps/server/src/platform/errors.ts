@@ -5,6 +5,7 @@ import { jobsErrors } from '../jobs/jobs.errors.ts';
 import { ledgerErrors } from '../ledger/ledger.errors.ts';
 import { limitsErrors } from '../limits/limits.errors.ts';
 import { meteringErrors } from '../metering/metering.errors.ts';
+import { operatorsErrors } from '../operators/operators.errors.ts';
 import { tenancyErrors } from '../tenancy/tenancy.errors.ts';
 import { tenantDataErrors } from '../tenant-data/tenant-data.errors.ts';
 import { platformErrors } from './platform.errors.ts';
@@ -31,6 +32,7 @@ const domainCatalogues: ReadonlyArray<Readonly<Record<string, ErrorEntry>>> = [
   ledgerErrors,
   meteringErrors,
   auditErrors,
+  operatorsErrors,
 ];
 
 export const errorCatalogue = {
@@ -44,6 +46,7 @@ export const errorCatalogue = {
   ...ledgerErrors,
   ...meteringErrors,
   ...auditErrors,
+  ...operatorsErrors,
 } as const satisfies Record<string, ErrorEntry>;
 
 // A code defined by two domains would silently shadow one of them.

@@ -26,6 +26,8 @@ import { loadCostModel } from '../metering/billing/cost-model.ts';
 import { Metering } from '../metering/metering.runtime.ts';
 import { MeteringService } from '../metering/metering.service.ts';
 import { PgUsageStore } from '../metering/metering.store.ts';
+import { OperatorsService } from '../operators/operators.service.ts';
+import { PgOperatorsStore } from '../operators/operators.store.ts';
 import { OperatorKey } from '../tenancy/operator-key.ts';
 import { TenancyService } from '../tenancy/tenancy.service.ts';
 import { PgTenancyStore } from '../tenancy/tenancy.store.ts';
@@ -72,6 +74,8 @@ export interface Platform {
   limits: LimitsService;
   ledger: LedgerServices;
   operatorKey: OperatorKey;
+  /** Named operators and the bootstrap one: who an operator key belongs to. */
+  operators: OperatorsService;
   metering: Metering;
   usage: MeteringService;
   usageStore: PgUsageStore;
@@ -221,6 +225,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       .register(tenantExportJob(tenantData))
       .register(tierChangeJob(tenantData));
     const jobDispatcher = new JobDispatcher(ownerPool, tiers);
+    const operatorKey = new OperatorKey(operatorSecret.value);
     // Queued and running jobs come from the queue table, so the operator view is cluster-wide.
     limits.setJobCountsSource({
       async countsByTenant() {
@@ -248,7 +253,8 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       entities: new EntitiesService(scopes, sealer, ledger.charts),
       audit: new AuditService(scopes),
       ledger,
-      operatorKey: new OperatorKey(operatorSecret.value),
+      operatorKey,
+      operators: new OperatorsService(new PgOperatorsStore(ownerPool), operatorKey, log),
       metering,
       usage: new MeteringService(usageStore),
       usageStore,

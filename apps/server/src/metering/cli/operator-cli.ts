@@ -3,14 +3,14 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 /**
- * `countinghouse usage|costs|invoices|margins|plan-fit`: the operator API from a terminal.
+ * `countinghouse usage|costs|invoices|margins|plan-fit|audit|operators`: the operator API from a terminal.
  * The commands talk to a running server over HTTP (COUNTINGHOUSE_URL, default
  * http://HOST:PORT) with the operator key (COUNTINGHOUSE_OPERATOR_KEY, else the key file in
  * COUNTINGHOUSE_HOME), print JSON, or CSV with --csv. They never open the database
  * themselves, so they work against any deployment and never compete with the server for
  * the embedded data folder.
  */
-export const operatorCommands = ['usage', 'costs', 'invoices', 'margins', 'plan-fit'] as const;
+export const operatorCommands = ['usage', 'costs', 'invoices', 'margins', 'plan-fit', 'audit', 'operators'] as const;
 export type OperatorCommand = (typeof operatorCommands)[number];
 
 export const operatorUsage = `usage:
@@ -20,7 +20,9 @@ export const operatorUsage = `usage:
   countinghouse invoices --month YYYY-MM [--tenant <tenant-id>] [--csv]
   countinghouse invoices --month YYYY-MM --issue
   countinghouse margins --month YYYY-MM [--csv]
-  countinghouse plan-fit --month YYYY-MM [--csv]`;
+  countinghouse plan-fit --month YYYY-MM [--csv]
+  countinghouse audit verify --tenant <tenant-id>
+  countinghouse operators create --name <name> | operators list | operators revoke <operator-id>`;
 
 export function isOperatorCommand(value: string): value is OperatorCommand {
   return (operatorCommands as readonly string[]).includes(value);
@@ -75,6 +77,7 @@ async function buildRequest(command: OperatorCommand, argv: string[]): Promise<R
       tenant: { type: 'string' },
       csv: { type: 'boolean', default: false },
       issue: { type: 'boolean', default: false },
+      name: { type: 'string' },
     },
   });
   const format = values.csv ? 'csv' : undefined;
@@ -115,7 +118,33 @@ async function buildRequest(command: OperatorCommand, argv: string[]): Promise<R
       return { method: 'GET', path: '/v1/admin/margins', query: { month: month(), format } };
     case 'plan-fit':
       return { method: 'GET', path: '/v1/admin/plan-fit', query: { month: month(), format } };
+    case 'audit':
+      if (positionals[0] !== 'verify' || !values.tenant)
+        throw new CliUsageError('audit verify needs --tenant <tenant-id>');
+      return { method: 'GET', path: `/v1/admin/tenants/${encodeURIComponent(values.tenant)}/audit/verify`, query: {} };
+    case 'operators':
+      return operatorsRequest(positionals, values.name);
   }
+}
+
+/** `operators create --name <name>`, `operators list`, `operators revoke <operator-id>`. */
+function operatorsRequest(positionals: string[], name: string | undefined): Request {
+  const [action, operatorId] = positionals;
+  if (action === 'list') return { method: 'GET', path: '/v1/admin/operators', query: {} };
+  if (action === 'create' && name) {
+    const body = { contentType: 'application/json' as const, text: JSON.stringify({ name }) };
+    return { method: 'POST', path: '/v1/admin/operators', query: {}, body };
+  }
+  if (action === 'revoke' && operatorId) {
+    return { method: 'POST', path: `/v1/admin/operators/${encodeURIComponent(operatorId)}/revoke`, query: {} };
+  }
+  throw new CliUsageError('operators needs: create --name <name> | list | revoke <operator-id>');
+}
+
+/** A verification that found a broken link exits 1, so a scheduled check can alert on it. */
+function exitCodeOf(command: OperatorCommand, body: unknown): number {
+  const brokenChain = command === 'audit' && (body as { ok?: unknown } | null)?.ok === false;
+  return brokenChain ? 1 : 0;
 }
 
 const requestTimeoutMs = 60_000;
@@ -157,6 +186,7 @@ export async function runOperatorCommand(
     return 1;
   }
   const isJson = (response.headers.get('content-type') ?? '').includes('json');
-  output.stdout(isJson ? `${JSON.stringify(JSON.parse(text), null, 2)}\n` : text);
-  return 0;
+  const body: unknown = isJson ? JSON.parse(text) : null;
+  output.stdout(isJson ? `${JSON.stringify(body, null, 2)}\n` : text);
+  return exitCodeOf(command, body);
 }

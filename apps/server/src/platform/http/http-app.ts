@@ -15,6 +15,7 @@ import { limitsRoutes } from '../../limits/limits.routes.ts';
 import { billingRoutes } from '../../metering/billing/billing.routes.ts';
 import { meteringRoutes } from '../../metering/metering.routes.ts';
 import { requestMeteringPlugin } from '../../metering/request-metering.plugin.ts';
+import { operatorsRoutes } from '../../operators/operators.routes.ts';
 import { tenancyRoutes } from '../../tenancy/tenancy.routes.ts';
 import { tenantDataRoutes } from '../../tenant-data/tenant-data.routes.ts';
 import { formatId, newUuid } from '../ids.ts';
@@ -89,7 +90,7 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
   await app.register(authPlugin, {
     credentials: platform.credentials,
     tenancy: platform.tenancy,
-    operatorKey: platform.operatorKey,
+    operators: platform.operators,
   });
   await app.register(limitsPlugin, { limits: platform.limits });
   await app.register(requestMeteringPlugin, { metering: platform.metering });
@@ -111,6 +112,7 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
   await app.register(billingRoutes, { billing: platform.billing });
   await app.register(auditRoutes, { audit: platform.audit });
   await app.register(auditAdminRoutes, { audit: platform.audit, tenancy: platform.tenancy });
+  await app.register(operatorsRoutes, { operators: platform.operators });
   await app.ready();
   return app;
 }
