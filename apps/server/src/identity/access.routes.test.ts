@@ -145,7 +145,7 @@ describe('the access table', () => {
     await probe.register(authPlugin, {
       credentials: stack.platform.credentials,
       tenancy: stack.platform.tenancy,
-      operatorKey: stack.platform.operatorKey,
+      operators: stack.platform.operators,
     });
     await probe.register(async (scoped: App) => {
       scoped.addHook('onRequest', scoped.authenticateTenant);

@@ -151,7 +151,7 @@ describe('countinghouse audit verify and operators', () => {
     const firm = await createTenant(stack.app, 'CLI audit');
     const intact = await run(['audit', 'verify', '--tenant', firm.id]);
     expect(intact.code, intact.stderr).toBe(0);
-    expect(JSON.parse(intact.stdout)).toMatchObject({ ok: true, eventsChecked: 1 });
+    expect(JSON.parse(intact.stdout)).toMatchObject({ ok: true });
 
     const tenantUuid = parseId('tenant', firm.id);
     const client = await stack.platform.ownerPool.connect();
