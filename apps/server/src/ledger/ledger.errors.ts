@@ -50,5 +50,23 @@ export const ledgerErrors = {
     title: 'Approving an adjustment needs the owner, partner or manager role.',
   },
   CLOSE_TASK_NOT_FOUND: { status: 404, title: 'The close checklist task does not exist.' },
+  LEDGER_EXCHANGE_RATE_INVALID: {
+    status: 422,
+    title: 'An exchange rate is a positive decimal (base units per unit) with at most 12 fractional digits.',
+  },
+  LEDGER_EXCHANGE_RATE_MISSING: {
+    status: 422,
+    title: 'A line is in a foreign currency with no rate on the line and none on or before the entry date.',
+  },
+  LEDGER_ROUNDING_ACCOUNT_MISSING: {
+    status: 422,
+    title:
+      'The entry needs a rounding line in the base currency, but the entity has no account with the rounding role.',
+  },
+  LEDGER_BASE_AMOUNT_INVALID: {
+    status: 422,
+    title: 'A base-currency amount does not follow from its line amount and exchange rate.',
+  },
+  LEDGER_RATE_CURRENCY_IS_BASE: { status: 422, title: 'The base currency has no exchange rate against itself.' },
   REPORT_RANGE_INVALID: { status: 400, title: 'The report dates are invalid or out of order.' },
 } as const;

@@ -3,7 +3,7 @@ import { AppError } from '../platform/errors.ts';
 import { formatId, type IdKind, idPattern, parseId } from '../platform/ids.ts';
 import { ledgerLimits } from './ledger.limits.ts';
 import { type Account, accountTypes, type Entry, entryKinds, taxForms } from './ledger.types.ts';
-import { jsonAmount } from './money.ts';
+import { exchangeRatePattern, jsonAmount } from './money.ts';
 
 /** Schemas and renderers shared by the ledger's routes. */
 
@@ -46,6 +46,13 @@ export const LineInputSchema = Type.Object(
     currency: Type.String({ pattern: '^[A-Z]{3}$' }),
     exponent: Type.Integer({ minimum: 0, maximum: 18, description: 'ISO 4217 minor-unit digits of the currency.' }),
     memo: Type.Optional(Type.String({ maxLength: ledgerLimits.memoLengthMax })),
+    exchangeRate: Type.Optional(
+      Type.String({
+        pattern: exchangeRatePattern.source,
+        description:
+          'Base-currency units per unit of this currency; without it, the entity rate on or before the entry date.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -80,6 +87,9 @@ export const EntrySchema = Type.Object(
         currency: Type.String(),
         exponent: Type.Integer(),
         memo: Type.Union([Type.String(), Type.Null()]),
+        exchangeRate: Type.Union([Type.String(), Type.Null()]),
+        baseAmountMinor: Type.Union([AmountSchema, Type.Null()]),
+        role: Type.Union([Type.Literal('regular'), Type.Literal('fx_rounding')]),
       }),
     ),
   },
@@ -122,6 +132,9 @@ export function renderEntry(entry: Entry) {
       currency: line.currency,
       exponent: line.exponent,
       memo: line.memo,
+      exchangeRate: line.exchangeRate,
+      baseAmountMinor: line.baseAmountMinor === null ? null : jsonAmount(line.baseAmountMinor),
+      role: line.role,
     })),
   };
 }

@@ -17,6 +17,10 @@ export const ledgerLimits = {
   commentLengthMax: 4_000,
   reasonLengthMax: 1_000,
   closeTasksPerPeriodMax: 100,
+  /** Entities whose base currency and rounding account a process remembers (journal/base-currency.ts). */
+  rememberedEntitiesMax: 10_000,
+  /** Exchange rates recorded in one request. */
+  ratesPerRequestMax: 1_000,
   /** Earliest and latest dates the journal accepts. */
   dateMin: '1900-01-01',
   dateMax: '2999-12-31',

@@ -4,6 +4,7 @@ import { journalRoutes } from './journal/journal.routes.ts';
 import { AccountSchema, EntrySchema } from './ledger.http.ts';
 import type { LedgerServices } from './ledger.services.ts';
 import { periodsRoutes } from './periods/periods.routes.ts';
+import { exchangeRatesRoutes } from './rates/exchange-rates.routes.ts';
 import { reportsRoutes } from './reports/reports.routes.ts';
 import { adjustmentsRoutes } from './signoff/adjustments.routes.ts';
 
@@ -18,4 +19,5 @@ export async function ledgerRoutes(app: App, options: { ledger: LedgerServices }
   await app.register(periodsRoutes, { periods: ledger.periods });
   await app.register(adjustmentsRoutes, { adjustments: ledger.adjustments });
   await app.register(reportsRoutes, { reports: ledger.reports });
+  await app.register(exchangeRatesRoutes, { rates: ledger.rates });
 }

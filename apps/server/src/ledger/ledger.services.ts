@@ -4,6 +4,7 @@ import { AccountsService, applyChartTemplate } from './accounts/accounts.service
 import { chartTemplates } from './accounts/chart-templates.ts';
 import { JournalService } from './journal/journal.service.ts';
 import { PeriodsService } from './periods/periods.service.ts';
+import { ExchangeRatesService } from './rates/exchange-rates.service.ts';
 import { ReportsService } from './reports/reports.service.ts';
 import { AdjustmentsService } from './signoff/adjustments.service.ts';
 
@@ -14,6 +15,7 @@ export interface LedgerServices {
   periods: PeriodsService;
   adjustments: AdjustmentsService;
   reports: ReportsService;
+  rates: ExchangeRatesService;
   /** Lets a new client entity start from a chart template in its own transaction. */
   charts: ChartSeeder;
 }
@@ -25,6 +27,7 @@ export function createLedgerServices(scopes: TenantScopes): LedgerServices {
     periods: new PeriodsService(scopes),
     adjustments: new AdjustmentsService(scopes),
     reports: new ReportsService(scopes),
+    rates: new ExchangeRatesService(scopes),
     charts: {
       has: (templateId) => chartTemplates.has(templateId),
       async apply(db, entityId, templateId) {

@@ -64,6 +64,10 @@ export interface LineInput {
   currency: string;
   exponent: number;
   memo?: string | undefined;
+  /** Base-currency units per unit of `currency` (a decimal string); else the entity's rate table. */
+  exchangeRate?: string | undefined;
+  /** Internal (closing entries): the base amount taken from balances instead of a rate. */
+  baseAmountMinor?: bigint | undefined;
 }
 
 export interface EntryInput {
@@ -73,7 +77,10 @@ export interface EntryInput {
   lines: LineInput[];
 }
 
-/** A checked line: account known, amount exact. */
+/** `fx_rounding`: the zero-amount base-currency line that books an entry's rounding difference. */
+export type LineRole = 'regular' | 'fx_rounding';
+
+/** A checked line: account known, amount exact, converted to the entity's base currency. */
 export interface Line {
   lineNo: number;
   accountId: string;
@@ -82,6 +89,11 @@ export interface Line {
   currency: string;
   exponent: number;
   memo: string | null;
+  /** The rate used (decimal string); null only for closing lines and lines from before rates. */
+  exchangeRate: string | null;
+  /** Null only on foreign-currency lines posted before the ledger kept base amounts. */
+  baseAmountMinor: bigint | null;
+  role: LineRole;
 }
 
 export interface Entry {

@@ -126,3 +126,41 @@ export function checkCurrency(currency: string, exponent: number | undefined, wh
 export function exponentOf(currency: string): number {
   return currencyExponents[currency] ?? 2;
 }
+
+/** Exchange rates: base units per unit, a positive decimal with up to 12 fractional digits. */
+export const exchangeRatePattern = /^(0|[1-9][0-9]{0,17})(\.[0-9]{1,12})?$/;
+
+/**
+ * Parses a rate to an exact fraction. Errors: LEDGER_EXCHANGE_RATE_INVALID (malformed or zero).
+ */
+export function parseRate(rate: string, where: string): { numerator: bigint; scale: number } {
+  if (!exchangeRatePattern.test(rate)) {
+    throw new AppError('LEDGER_EXCHANGE_RATE_INVALID', `${where}: "${rate}" is not a positive decimal rate`);
+  }
+  const [whole = '0', fraction = ''] = rate.split('.');
+  const numerator = BigInt(whole + fraction);
+  if (numerator === 0n) throw new AppError('LEDGER_EXCHANGE_RATE_INVALID', `${where}: a rate must be above zero`);
+  return { numerator, scale: fraction.length };
+}
+
+/** The canonical text of a rate (no trailing zeros), as PostgreSQL's numeric compares it. */
+export function normalizeRate(rate: string): string {
+  if (!rate.includes('.')) return rate;
+  const trimmed = rate.replace(/0+$/, '');
+  return trimmed.endsWith('.') ? trimmed.slice(0, -1) : trimmed;
+}
+
+/**
+ * An amount in base minor units: amount x rate x 10^(baseExponent - exponent), rounded half
+ * away from zero (the rounding PostgreSQL's round(numeric) applies, which the database checks).
+ */
+export function toBaseMinor(amountMinor: bigint, rate: string, exponent: number, baseExponent: number): bigint {
+  const { numerator, scale } = parseRate(rate, 'rate');
+  const shift = baseExponent - exponent;
+  const top = amountMinor * numerator * 10n ** BigInt(Math.max(0, shift));
+  const bottom = 10n ** BigInt(scale + Math.max(0, -shift));
+  const quotient = top / bottom;
+  const remainder = top % bottom;
+  const roundUp = remainder * 2n >= bottom;
+  return amountMinor >= 0n ? quotient + (roundUp ? 1n : 0n) : quotient - (-remainder * 2n >= bottom ? 1n : 0n);
+}

@@ -59,8 +59,8 @@ async function rawEntry(db: TenantDb, date: string, lines: Array<[string, string
   for (const [number, side, amount] of lines) {
     await db.query(
       `insert into journal_lines (tenant_id, entity_id, entry_id, line_no, account_id, entry_date, entry_class, side,
-                                  amount_minor, currency, currency_exponent)
-       values ($1, $2, $3, $4, $5, $6, 'unadjusted', $7, $8, 'USD', 2)`,
+                                  amount_minor, currency, currency_exponent, exchange_rate, base_amount_minor)
+       values ($1, $2, $3, $4, $5, $6, 'unadjusted', $7, $8, 'USD', 2, 1, $8)`,
       [db.tenantId, entityId, id, lineNo++, uuid(books.accounts[number]), date, side, amount],
     );
   }
@@ -111,8 +111,8 @@ describe('append-only', () => {
       ] as const) {
         await db.query(
           `insert into journal_lines (tenant_id, entity_id, entry_id, line_no, account_id, entry_date, entry_class, side,
-                                      amount_minor, currency, currency_exponent)
-           values ($1, $2, $3, $4, $5, '2026-02-10', 'unadjusted', $6, 1, 'USD', 2)`,
+                                      amount_minor, currency, currency_exponent, exchange_rate, base_amount_minor)
+           values ($1, $2, $3, $4, $5, '2026-02-10', 'unadjusted', $6, 1, 'USD', 2, 1, 1)`,
           [db.tenantId, entityId, entryId, lineNo, uuid(books.accounts['1010']), side],
         );
       }
@@ -206,8 +206,8 @@ describe('balance and locks at commit', () => {
       );
       await db.query(
         `insert into journal_lines (tenant_id, entity_id, entry_id, line_no, account_id, entry_date, entry_class, side,
-                                    amount_minor, currency, currency_exponent)
-         values ($1, $2, $3, 1, $4, '2026-02-12', 'unadjusted', 'debit', 1, 'USD', 2)`,
+                                    amount_minor, currency, currency_exponent, exchange_rate, base_amount_minor)
+         values ($1, $2, $3, 1, $4, '2026-02-12', 'unadjusted', 'debit', 1, 'USD', 2, 1, 1)`,
         [db.tenantId, entityId, id, uuid(sibling.accounts['1010'])],
       );
     });

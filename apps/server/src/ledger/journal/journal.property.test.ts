@@ -62,13 +62,17 @@ type EntrySpec = {
   pairs: Array<{ debit: string; credit: string; amount: number | string; currency: string }>;
 };
 
+/** Foreign lines carry their rate; EUR's has three decimals more than a cent can show, so rounding occurs. */
+const rates: Record<string, string | undefined> = { EUR: '1.0837', JPY: '0.006543' };
+
 function entryPayload(books: TestBooks, spec: EntrySpec) {
+  const withRate = (currency: string) => (rates[currency] === undefined ? {} : { exchangeRate: rates[currency] });
   return {
     date: spec.date,
     memo: 'generated',
     lines: spec.pairs.flatMap((pair) => [
-      line(books.accounts[pair.debit], 'debit', pair.amount, pair.currency),
-      line(books.accounts[pair.credit], 'credit', pair.amount, pair.currency),
+      { ...line(books.accounts[pair.debit], 'debit', pair.amount, pair.currency), ...withRate(pair.currency) },
+      { ...line(books.accounts[pair.credit], 'credit', pair.amount, pair.currency), ...withRate(pair.currency) },
     ]),
   };
 }
@@ -137,6 +141,12 @@ describe('valid entries', () => {
         expect(response.statusCode).toBe(201);
         for (const date of [asOf, '2026-12-31', '2025-06-15', '2025-06-20'])
           expectNetZero(await trialBalance(books, date));
+        // In the base currency too: every entry's rounding line makes the translated books net to zero.
+        const base = (await report(stack, books, 'trial-balance', `asOf=2026-12-31&view=base&verify=true`)).json<
+          TrialBalanceBody & { translation: { baseCurrency: string } }
+        >();
+        expectNetZero(base);
+        expect(base.currencies.map((section) => section.currency)).toEqual(base.currencies.length === 0 ? [] : ['USD']);
         const sheet = (await report(stack, books, 'balance-sheet', `asOf=${asOf}&verify=true`)).json<{
           checks: object;
         }>();

@@ -43,14 +43,19 @@ function draftOf(input: EntryInput): DraftEntry {
 
 /** Lines that undo an entry: the same accounts and amounts on the opposite sides. */
 function reversalLines(entry: Entry): LineInput[] {
-  return entry.lines.map((line) => ({
-    accountId: formatId('account', line.accountId),
-    side: line.side === 'debit' ? 'credit' : 'debit',
-    amountMinor: jsonAmount(line.amountMinor),
-    currency: line.currency,
-    exponent: line.exponent,
-    memo: line.memo ?? undefined,
-  }));
+  // The rounding line is not copied: the same rates give the same base amounts, so the
+  // reversal books the mirror of the original's rounding difference itself.
+  return entry.lines
+    .filter((line) => line.role === 'regular')
+    .map((line) => ({
+      accountId: formatId('account', line.accountId),
+      side: line.side === 'debit' ? 'credit' : 'debit',
+      amountMinor: jsonAmount(line.amountMinor),
+      currency: line.currency,
+      exponent: line.exponent,
+      memo: line.memo ?? undefined,
+      exchangeRate: line.exchangeRate ?? undefined,
+    }));
 }
 
 function requireKey(key: string | undefined): string {

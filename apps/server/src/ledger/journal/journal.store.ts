@@ -1,5 +1,6 @@
 import type { TenantDb } from '../../platform/database/tenant-scope.ts';
 import type { Entry, EntryClass, Line, PostingEntry } from '../ledger.types.ts';
+import { normalizeRate } from '../money.ts';
 
 /**
  * The journal in PostgreSQL. Posting is one call of a database function (migration 0010):
@@ -27,6 +28,9 @@ function postingArrays(entries: PostingEntry[]): unknown[] {
     lines.map(({ line }) => line.currency),
     lines.map(({ line }) => line.exponent),
     lines.map(({ line }) => line.memo),
+    lines.map(({ line }) => line.exchangeRate),
+    lines.map(({ line }) => (line.baseAmountMinor === null ? null : line.baseAmountMinor.toString())),
+    lines.map(({ line }) => line.role),
   ];
 }
 
@@ -45,6 +49,9 @@ const postingArrayTypes = [
   'bigint[]',
   'text[]',
   'smallint[]',
+  'text[]',
+  'numeric[]',
+  'bigint[]',
   'text[]',
 ];
 
@@ -133,6 +140,9 @@ interface LineRow {
   currency: string;
   currency_exponent: number;
   memo: string | null;
+  exchange_rate: string | null;
+  base_amount_minor: string | null;
+  line_role: Line['role'];
 }
 
 const entrySelect = `select e.id, e.entity_id, e.entry_date::text as entry_date, e.kind, e.entry_class, e.memo,
@@ -143,7 +153,8 @@ const entrySelect = `select e.id, e.entity_id, e.entry_date::text as entry_date,
 async function withLines(db: TenantDb, rows: EntryRow[]): Promise<Entry[]> {
   if (rows.length === 0) return [];
   const { rows: lineRows } = await db.query<LineRow>(
-    `select entry_id, line_no, account_id, side, amount_minor::text as amount_minor, currency, currency_exponent, memo
+    `select entry_id, line_no, account_id, side, amount_minor::text as amount_minor, currency, currency_exponent, memo,
+            exchange_rate::text as exchange_rate, base_amount_minor::text as base_amount_minor, line_role
        from journal_lines where entry_id = any($1::uuid[]) order by entry_id, line_no`,
     [rows.map((row) => row.id)],
   );
@@ -158,6 +169,9 @@ async function withLines(db: TenantDb, rows: EntryRow[]): Promise<Entry[]> {
       currency: row.currency,
       exponent: row.currency_exponent,
       memo: row.memo,
+      exchangeRate: row.exchange_rate === null ? null : normalizeRate(row.exchange_rate),
+      baseAmountMinor: row.base_amount_minor === null ? null : BigInt(row.base_amount_minor),
+      role: row.line_role,
     });
     linesByEntry.set(row.entry_id, lines);
   }

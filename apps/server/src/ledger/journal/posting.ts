@@ -6,7 +6,8 @@ import type { Books } from '../books.store.ts';
 import { checkDate } from '../dates.ts';
 import { ledgerLimits } from '../ledger.limits.ts';
 import type { Entry, EntryClass, EntryKind, Line, LineInput, PostingEntry } from '../ledger.types.ts';
-import { checkCurrency, parsePositiveAmount } from '../money.ts';
+import { checkCurrency, normalizeRate, parsePositiveAmount, parseRate } from '../money.ts';
+import { convertToBase } from './base-currency.ts';
 import { callPostEntries, callPostIdempotent } from './journal.store.ts';
 
 /**
@@ -35,6 +36,11 @@ interface ParsedLine extends Omit<Line, 'accountId'> {
   publicAccountId: string;
 }
 
+function checkedRate(rate: string, where: string): string {
+  parseRate(rate, where);
+  return normalizeRate(rate);
+}
+
 function parseLines(lines: LineInput[], where: string): ParsedLine[] {
   if (lines.length < 2) {
     throw new AppError(
@@ -53,6 +59,9 @@ function parseLines(lines: LineInput[], where: string): ParsedLine[] {
       currency: line.currency,
       exponent: checkCurrency(line.currency, line.exponent, `${at}.currency`),
       memo: line.memo ?? null,
+      exchangeRate: line.exchangeRate === undefined ? null : checkedRate(line.exchangeRate, `${at}.exchangeRate`),
+      baseAmountMinor: line.baseAmountMinor ?? null,
+      role: 'regular',
     };
   });
 }
@@ -117,7 +126,7 @@ export function prepareDrafts(drafts: DraftEntry[]): PostingEntry[] {
  */
 export async function checkEntries(db: TenantDb, books: Books, drafts: DraftEntry[]): Promise<void> {
   if (books.status !== 'active') throw new AppError('LEDGER_ENTITY_ARCHIVED');
-  const prepared = prepareDrafts(drafts);
+  const prepared = await convertToBase(db, books.entityId, prepareDrafts(drafts));
   await mapLedgerDatabaseErrors(() => callPostEntries(db, books.entityId, null, new Date(), false, prepared));
 }
 
@@ -127,7 +136,7 @@ export async function checkEntries(db: TenantDb, books: Books, drafts: DraftEntr
  */
 export async function postEntries(db: TenantDb, books: Books, userId: string, drafts: DraftEntry[]): Promise<Entry[]> {
   if (books.status !== 'active') throw new AppError('LEDGER_ENTITY_ARCHIVED');
-  const prepared = prepareDrafts(drafts);
+  const prepared = await convertToBase(db, books.entityId, prepareDrafts(drafts));
   const postedAt = new Date();
   await mapLedgerDatabaseErrors(() => callPostEntries(db, books.entityId, userId, postedAt, true, prepared));
   return posted(prepared, books.entityId, userId, postedAt);
@@ -156,7 +165,7 @@ export async function postEntriesIdempotent<Body>(
   render: (entries: Entry[]) => Body,
 ): Promise<{ status: number; body: Body; replayed: boolean }> {
   if (!idempotencyKeyPattern.test(request.key)) throw new AppError('IDEMPOTENCY_KEY_INVALID');
-  const prepared = prepareDrafts(drafts);
+  const prepared = await convertToBase(db, request.entityId, prepareDrafts(drafts));
   const postedAt = new Date();
   const body = render(posted(prepared, request.entityId, request.userId, postedAt));
   const status = 201;

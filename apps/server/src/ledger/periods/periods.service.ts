@@ -52,11 +52,13 @@ export function parsePeriod(value: string): string {
  * one retained-earnings line per currency.
  */
 function closingLines(
-  balances: Array<{ accountId: string; currency: string; netMinor: bigint }>,
+  balances: Array<{ accountId: string; currency: string; netMinor: bigint; baseNetMinor: bigint }>,
   retainedEarningsId: string,
 ): LineInput[] {
+  // Each line takes the base amount that brings the account's base balance to zero too, signed
+  // against its side, so the closing entry balances in the base currency without a rate.
   const lines: LineInput[] = [];
-  const toRetained = new Map<string, bigint>();
+  const toRetained = new Map<string, { net: bigint; baseNet: bigint }>();
   for (const balance of balances) {
     const side = balance.netMinor > 0n ? 'credit' : 'debit';
     const amount = balance.netMinor > 0n ? balance.netMinor : -balance.netMinor;
@@ -66,17 +68,24 @@ function closingLines(
       amountMinor: jsonAmount(amount),
       currency: balance.currency,
       exponent: exponentOf(balance.currency),
+      baseAmountMinor: side === 'credit' ? balance.baseNetMinor : -balance.baseNetMinor,
     });
-    toRetained.set(balance.currency, (toRetained.get(balance.currency) ?? 0n) + balance.netMinor);
+    const total = toRetained.get(balance.currency) ?? { net: 0n, baseNet: 0n };
+    toRetained.set(balance.currency, {
+      net: total.net + balance.netMinor,
+      baseNet: total.baseNet + balance.baseNetMinor,
+    });
   }
-  for (const [currency, net] of toRetained) {
+  for (const [currency, { net, baseNet }] of toRetained) {
     if (net === 0n) continue;
+    const side = net > 0n ? 'debit' : 'credit';
     lines.push({
       accountId: formatId('account', retainedEarningsId),
-      side: net > 0n ? 'debit' : 'credit',
+      side,
       amountMinor: jsonAmount(net > 0n ? net : -net),
       currency,
       exponent: exponentOf(currency),
+      baseAmountMinor: side === 'debit' ? baseNet : -baseNet,
     });
   }
   return lines;

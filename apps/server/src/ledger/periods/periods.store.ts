@@ -150,9 +150,10 @@ export async function incomeBalances(
   entityId: string,
   firstMonth: string,
   lastMonth: string,
-): Promise<Array<{ accountId: string; currency: string; exponent: number; netMinor: bigint }>> {
-  const { rows } = await db.query<{ account_id: string; currency: string; net: string }>(
-    `select b.account_id, b.currency, (sum(b.debit_minor) - sum(b.credit_minor))::text as net
+): Promise<Array<{ accountId: string; currency: string; netMinor: bigint; baseNetMinor: bigint }>> {
+  const { rows } = await db.query<{ account_id: string; currency: string; net: string; base_net: string }>(
+    `select b.account_id, b.currency, (sum(b.debit_minor) - sum(b.credit_minor))::text as net,
+            (sum(b.base_debit_minor) - sum(b.base_credit_minor))::text as base_net
        from account_balances b
        join accounts a on a.tenant_id = b.tenant_id and a.id = b.account_id
       where b.entity_id = $1 and b.period_month between $2 and $3 and a.account_type in ('revenue', 'expense')
@@ -164,8 +165,8 @@ export async function incomeBalances(
   return rows.map((row) => ({
     accountId: row.account_id,
     currency: row.currency,
-    exponent: 0,
     netMinor: BigInt(row.net),
+    baseNetMinor: BigInt(row.base_net),
   }));
 }
 

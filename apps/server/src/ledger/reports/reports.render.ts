@@ -5,6 +5,7 @@ import type {
   GeneralLedgerPage,
   IncomeStatement,
   StatementLine,
+  Translation,
   TrialBalance,
 } from './reports.service.ts';
 import type { ReportAccount } from './reports.store.ts';
@@ -30,6 +31,23 @@ function columnTotal(
     else credit -= row[pick];
   }
   return { debitMinor: jsonAmount(debit), creditMinor: jsonAmount(credit) };
+}
+
+export function translationJson(translation: Translation | null) {
+  if (translation === null) return null;
+  return {
+    baseCurrency: translation.baseCurrency,
+    rates: translation.rates,
+    remeasurement: translation.remeasurement.map((row) => ({
+      account: accountRef(row.account),
+      currency: row.currency,
+      exponent: row.exponent,
+      balanceMinor: jsonAmount(row.balanceMinor),
+      postedBaseMinor: jsonAmount(row.postedBaseMinor),
+      remeasuredBaseMinor: row.remeasuredBaseMinor === null ? null : jsonAmount(row.remeasuredBaseMinor),
+      differenceMinor: row.differenceMinor === null ? null : jsonAmount(row.differenceMinor),
+    })),
+  };
 }
 
 export function trialBalanceJson(entityId: string, report: TrialBalance) {
@@ -61,6 +79,7 @@ export function trialBalanceJson(entityId: string, report: TrialBalance) {
         form: group.form,
         lines: group.lines.map((line) => ({ line: line.line, label: line.label, ...column(line.net) })),
       })) ?? null,
+    translation: translationJson(report.translation),
     checks: report.checks,
   };
 }
@@ -101,6 +120,7 @@ export function incomeStatementJson(entityId: string, report: IncomeStatement) {
         netIncome: { amountMinor: jsonAmount(net('amount')), comparativeMinor: jsonAmount(net('comparative')) },
       };
     }),
+    translation: translationJson(report.translation),
     checks: report.checks,
   };
 }
@@ -131,6 +151,7 @@ export function balanceSheetJson(entityId: string, report: BalanceSheet) {
         ),
       },
     })),
+    translation: translationJson(report.translation),
     checks: report.checks,
   };
 }

@@ -32,6 +32,13 @@ beforeAll(async () => {
     const response = await post(stack, books, twoLine(books, date, debit, credit, amount));
     if (response.statusCode !== 201) throw new Error(response.body);
   }
+  const rate = await stack.app.inject({
+    method: 'PUT',
+    url: `/v1/entities/${books.entityId}/exchange-rates`,
+    headers: firm.auth,
+    payload: { rates: [{ currency: 'EUR', date: '2026-01-01', rate: '1.1' }] },
+  });
+  if (rate.statusCode !== 200) throw new Error(rate.body);
   const euro = await post(stack, books, {
     date: '2026-01-20',
     lines: [

@@ -28,6 +28,11 @@ import {
 import type { ReportsService } from './reports.service.ts';
 
 const Format = Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' }));
+const View = Type.Union([Type.Literal('transaction'), Type.Literal('base')], {
+  default: 'transaction',
+  description:
+    'transaction: one section per line currency; base: every line in the base currency at its posted rate, with the rates and remeasurement.',
+});
 const Verify = Type.Boolean({
   default: false,
   description: 'Also tie every balance to a GROUP BY over the journal lines.',
@@ -71,6 +76,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
             basis: Type.Union([Type.Literal('pre-closing'), Type.Literal('post-closing')], { default: 'pre-closing' }),
             taxForm: Type.Optional(Type.Union(taxForms.map((form) => Type.Literal(form)))),
             format: Format,
+            view: View,
             verify: Verify,
           },
           { additionalProperties: false },
@@ -87,6 +93,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
         compareAsOf: optionalDate(query.compareAsOf, 'compareAsOf'),
         basis: query.basis,
         taxForm: query.taxForm,
+        view: query.view,
         verify: query.verify,
       });
       if (query.format === 'csv') return sendCsv(reply, `trial-balance-${report.asOf}`, trialBalanceCsv(report));
@@ -110,6 +117,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
             compareFrom: Type.Optional(DateSchema),
             compareTo: Type.Optional(DateSchema),
             format: Format,
+            view: View,
             verify: Verify,
           },
           { additionalProperties: false },
@@ -126,6 +134,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
         to: checkDate(query.to ?? today(), 'to'),
         compareFrom: optionalDate(query.compareFrom, 'compareFrom'),
         compareTo: optionalDate(query.compareTo, 'compareTo'),
+        view: query.view,
         verify: query.verify,
       });
       if (query.format === 'csv') {
@@ -153,7 +162,13 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
         security: tenantSecurity,
         params: EntityParams,
         querystring: Type.Object(
-          { asOf: Type.Optional(DateSchema), compareAsOf: Type.Optional(DateSchema), format: Format, verify: Verify },
+          {
+            asOf: Type.Optional(DateSchema),
+            compareAsOf: Type.Optional(DateSchema),
+            format: Format,
+            view: View,
+            verify: Verify,
+          },
           { additionalProperties: false },
         ),
         response: ReportResponse,
@@ -166,6 +181,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
       const report = await reports.balanceSheet(principal.tenant, entityId, {
         asOf: checkDate(query.asOf ?? today(), 'asOf'),
         compareAsOf: optionalDate(query.compareAsOf, 'compareAsOf'),
+        view: query.view,
         verify: query.verify,
       });
       if (query.format === 'csv') {

@@ -4,8 +4,10 @@ import { taxLineLabel } from '../accounts/chart-templates.ts';
 import { loadBooks } from '../books.store.ts';
 import { addDays, addMonths, fiscalPosition, fiscalYearStart, lastDayOfMonth, monthOf } from '../dates.ts';
 import type { EntryClass, TaxForm } from '../ledger.types.ts';
-import { exponentOf } from '../money.ts';
+import { exponentOf, toBaseMinor } from '../money.ts';
+import { ratesAsOf } from '../rates/exchange-rates.store.ts';
 import {
+  type AmountView,
   accountLines,
   type BalanceRow,
   balancesAsOf,
@@ -14,6 +16,7 @@ import {
   type LinePosition,
   type ReportAccount,
   reportAccounts,
+  transactionView,
 } from './reports.store.ts';
 
 /**
@@ -37,6 +40,29 @@ export interface TrialBalanceRow {
   comparative: bigint;
 }
 
+/** How a report in the base currency translated foreign lines: the rates in force at its date. */
+export interface Translation {
+  baseCurrency: string;
+  /** Latest rate on or before the report date for each foreign currency with a balance. */
+  rates: Array<{ currency: string; date: string; rate: string }>;
+  /**
+   * Foreign-currency asset and liability balances remeasured at those rates, against their
+   * base amounts as posted: the difference is the unrealised exchange gain (positive, debit)
+   * or loss not yet booked.
+   */
+  remeasurement: Array<{
+    account: ReportAccount;
+    currency: string;
+    exponent: number;
+    balanceMinor: bigint;
+    postedBaseMinor: bigint;
+    remeasuredBaseMinor: bigint | null;
+    differenceMinor: bigint | null;
+  }>;
+}
+
+export type ReportView = 'transaction' | 'base';
+
 export interface TrialBalance {
   asOf: string;
   compareAsOf: string;
@@ -47,6 +73,7 @@ export interface TrialBalance {
     form: TaxForm;
     lines: Array<{ line: string; label: string; net: bigint }>;
   }> | null;
+  translation: Translation | null;
   checks: ReportChecks;
 }
 
@@ -62,6 +89,7 @@ export interface IncomeStatement {
   compareFrom: string;
   compareTo: string;
   currencies: Array<{ currency: string; exponent: number; revenue: StatementLine[]; expenses: StatementLine[] }>;
+  translation: Translation | null;
   checks: ReportChecks;
 }
 
@@ -76,6 +104,7 @@ export interface BalanceSheet {
     equity: StatementLine[];
     currentEarnings: { amount: bigint; comparative: bigint };
   }>;
+  translation: Translation | null;
   checks: ReportChecks;
 }
 
@@ -150,15 +179,17 @@ export class ReportsService {
       compareAsOf?: string | undefined;
       basis: TrialBalance['basis'];
       taxForm?: TaxForm | undefined;
+      view?: ReportView | undefined;
       verify: boolean;
     },
   ): Promise<TrialBalance> {
     const compareAsOf = options.compareAsOf ?? lastDayOfMonth(addMonths(monthOf(options.asOf), -1));
     return await this.#scopes.run(tenant, async (db) => {
-      await loadBooks(db, entityId);
+      const books = await loadBooks(db, entityId);
+      const view = viewOf(options.view, books.baseCurrency);
       const accounts = await reportAccounts(db, entityId);
-      const current = await balancesAsOf(db, entityId, options.asOf);
-      const prior = await balancesAsOf(db, entityId, compareAsOf);
+      const current = await balancesAsOf(db, entityId, options.asOf, null, view);
+      const prior = await balancesAsOf(db, entityId, compareAsOf, null, view);
       const adjustedClasses = options.basis === 'post-closing' ? allClasses : preClosing;
       const unadjusted = netsOf(current, ['unadjusted']);
       const adjustments = netsOf(current, ['adjustment']);
@@ -186,13 +217,16 @@ export class ReportsService {
         ),
       );
       const taxLines = options.taxForm === undefined ? null : groupByTaxLine(currencies, options.taxForm);
-      const tiesToJournal = options.verify ? await this.#ties(db, entityId, [options.asOf, compareAsOf]) : null;
+      const tiesToJournal = options.verify ? await this.#ties(db, entityId, [options.asOf, compareAsOf], view) : null;
+      const translation =
+        view.kind === 'base' ? await translationOf(db, entityId, accounts, options.asOf, view.currency) : null;
       return {
         asOf: options.asOf,
         compareAsOf,
         basis: options.basis,
         currencies,
         taxLines,
+        translation,
         checks: { balanced, tiesToJournal },
       };
     });
@@ -211,11 +245,13 @@ export class ReportsService {
       to: string;
       compareFrom?: string | undefined;
       compareTo?: string | undefined;
+      view?: ReportView | undefined;
       verify: boolean;
     },
   ): Promise<IncomeStatement> {
     return await this.#scopes.run(tenant, async (db) => {
       const books = await loadBooks(db, entityId);
+      const view = viewOf(options.view, books.baseCurrency);
       const from =
         options.from ??
         fiscalYearStart(fiscalPosition(monthOf(options.to), books.fiscalYearEnd).fiscalYear, books.fiscalYearEnd);
@@ -223,8 +259,8 @@ export class ReportsService {
       const compareTo = options.compareTo ?? shiftYear(options.to, -1);
       if (from > options.to || compareFrom > compareTo) throw new AppError('REPORT_RANGE_INVALID');
       const accounts = await reportAccounts(db, entityId);
-      const current = await activity(db, entityId, from, options.to);
-      const prior = await activity(db, entityId, compareFrom, compareTo);
+      const current = await activity(db, entityId, from, options.to, view);
+      const prior = await activity(db, entityId, compareFrom, compareTo, view);
       const currencies = currenciesOf(current, prior).map((currency) => {
         const lines = (type: 'revenue' | 'expense', sign: bigint) =>
           [...accounts.values()]
@@ -244,8 +280,18 @@ export class ReportsService {
         };
       });
       const dates = [addDays(from, -1), options.to, addDays(compareFrom, -1), compareTo];
-      const tiesToJournal = options.verify ? await this.#ties(db, entityId, dates) : null;
-      return { from, to: options.to, compareFrom, compareTo, currencies, checks: { balanced: true, tiesToJournal } };
+      const tiesToJournal = options.verify ? await this.#ties(db, entityId, dates, view) : null;
+      const translation =
+        view.kind === 'base' ? await translationOf(db, entityId, accounts, options.to, view.currency) : null;
+      return {
+        from,
+        to: options.to,
+        compareFrom,
+        compareTo,
+        currencies,
+        translation,
+        checks: { balanced: true, tiesToJournal },
+      };
     });
   }
 
@@ -257,14 +303,15 @@ export class ReportsService {
   async balanceSheet(
     tenant: TenantContext,
     entityId: string,
-    options: { asOf: string; compareAsOf?: string | undefined; verify: boolean },
+    options: { asOf: string; compareAsOf?: string | undefined; view?: ReportView | undefined; verify: boolean },
   ): Promise<BalanceSheet> {
     const compareAsOf = options.compareAsOf ?? shiftYear(options.asOf, -1);
     return await this.#scopes.run(tenant, async (db) => {
-      await loadBooks(db, entityId);
+      const books = await loadBooks(db, entityId);
+      const view = viewOf(options.view, books.baseCurrency);
       const accounts = await reportAccounts(db, entityId);
-      const current = netsOf(await balancesAsOf(db, entityId, options.asOf), allClasses);
-      const prior = netsOf(await balancesAsOf(db, entityId, compareAsOf), allClasses);
+      const current = netsOf(await balancesAsOf(db, entityId, options.asOf, null, view), allClasses);
+      const prior = netsOf(await balancesAsOf(db, entityId, compareAsOf, null, view), allClasses);
       const currencies = currenciesOf(current, prior).map((currency) => {
         const section = (type: 'asset' | 'liability' | 'equity', sign: bigint) =>
           [...accounts.values()]
@@ -298,8 +345,10 @@ export class ReportsService {
             sum(section.liabilities, pick) + sum(section.equity, pick) + section.currentEarnings[pick],
         );
       });
-      const tiesToJournal = options.verify ? await this.#ties(db, entityId, [options.asOf, compareAsOf]) : null;
-      return { asOf: options.asOf, compareAsOf, currencies, checks: { balanced, tiesToJournal } };
+      const tiesToJournal = options.verify ? await this.#ties(db, entityId, [options.asOf, compareAsOf], view) : null;
+      const translation =
+        view.kind === 'base' ? await translationOf(db, entityId, accounts, options.asOf, view.currency) : null;
+      return { asOf: options.asOf, compareAsOf, currencies, translation, checks: { balanced, tiesToJournal } };
     });
   }
 
@@ -369,10 +418,10 @@ export class ReportsService {
     });
   }
 
-  async #ties(db: TenantDb, entityId: string, dates: string[]): Promise<boolean> {
+  async #ties(db: TenantDb, entityId: string, dates: string[], view: AmountView = transactionView): Promise<boolean> {
     for (const date of new Set(dates)) {
-      const fromBalances = await balancesAsOf(db, entityId, date);
-      const fromJournal = await balancesFromJournal(db, entityId, date);
+      const fromBalances = await balancesAsOf(db, entityId, date, null, view);
+      const fromJournal = await balancesFromJournal(db, entityId, date, view);
       if (!sameBalances(fromBalances, fromJournal)) return false;
     }
     return true;
@@ -380,9 +429,9 @@ export class ReportsService {
 }
 
 /** Net movement of each account between two dates (inclusive), closing entries left out. */
-async function activity(db: TenantDb, entityId: string, from: string, to: string): Promise<Nets> {
-  const end = netsOf(await balancesAsOf(db, entityId, to), preClosing);
-  const start = netsOf(await balancesAsOf(db, entityId, addDays(from, -1)), preClosing);
+async function activity(db: TenantDb, entityId: string, from: string, to: string, view: AmountView): Promise<Nets> {
+  const end = netsOf(await balancesAsOf(db, entityId, to, null, view), preClosing);
+  const start = netsOf(await balancesAsOf(db, entityId, addDays(from, -1), null, view), preClosing);
   for (const [currency, byAccount] of start) {
     const target = end.get(currency) ?? new Map<string, bigint>();
     for (const [accountId, net] of byAccount) target.set(accountId, (target.get(accountId) ?? 0n) - net);
@@ -415,4 +464,62 @@ function shiftYear(date: string, years: number): string {
   const year = String(Number(date.slice(0, 4)) + years).padStart(4, '0');
   const shifted = `${year}${date.slice(4)}`;
   return date.slice(5) === '02-29' ? `${year}-02-28` : shifted;
+}
+
+function viewOf(view: ReportView | undefined, baseCurrency: string): AmountView {
+  return view === 'base' ? { kind: 'base', currency: baseCurrency } : transactionView;
+}
+
+/** The rates a base-currency report stands on and the remeasurement of foreign balances at them. */
+async function translationOf(
+  db: TenantDb,
+  entityId: string,
+  accounts: Map<string, ReportAccount>,
+  asOf: string,
+  baseCurrency: string,
+): Promise<Translation> {
+  const foreign = (await balancesAsOf(db, entityId, asOf)).filter((row) => row.currency !== baseCurrency);
+  const rates = await ratesAsOf(db, entityId, asOf);
+  const transactionNets = netsOf(foreign, allClasses);
+  const remeasurement: Translation['remeasurement'] = [];
+  for (const [currency, byAccount] of transactionNets) {
+    const rate = rates.get(currency);
+    for (const [accountId, balance] of byAccount) {
+      const account = accounts.get(accountId);
+      if (!account || (account.type !== 'asset' && account.type !== 'liability') || balance === 0n) continue;
+      const postedBase = postedBaseOf(foreign, accountId, currency);
+      const remeasured =
+        rate === undefined
+          ? null
+          : (balance < 0n ? -1n : 1n) *
+            toBaseMinor(balance < 0n ? -balance : balance, rate.rate, exponentOf(currency), exponentOf(baseCurrency));
+      remeasurement.push({
+        account,
+        currency,
+        exponent: exponentOf(currency),
+        balanceMinor: balance,
+        postedBaseMinor: postedBase,
+        remeasuredBaseMinor: remeasured,
+        differenceMinor: remeasured === null ? null : remeasured - postedBase,
+      });
+    }
+  }
+  const currencies = [...transactionNets.keys()].sort();
+  return {
+    baseCurrency,
+    rates: currencies.flatMap((currency) => {
+      const rate = rates.get(currency);
+      return rate ? [{ currency, date: rate.date, rate: rate.rate }] : [];
+    }),
+    remeasurement: remeasurement.sort(
+      (left, right) => byNumber(left, right) || left.currency.localeCompare(right.currency),
+    ),
+  };
+}
+
+/** The base amount posted for one account's lines in one currency (balances keep both). */
+function postedBaseOf(foreign: BalanceRow[], accountId: string, currency: string): bigint {
+  return foreign
+    .filter((row) => row.accountId === accountId && row.currency === currency)
+    .reduce((total, row) => total + row.baseDebitMinor - row.baseCreditMinor, 0n);
 }

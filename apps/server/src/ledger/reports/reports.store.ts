@@ -14,6 +14,9 @@ export interface BalanceRow {
   entryClass: EntryClass;
   debitMinor: bigint;
   creditMinor: bigint;
+  /** The same movements in the base currency, at the rates they were posted with. */
+  baseDebitMinor: bigint;
+  baseCreditMinor: bigint;
 }
 
 /** How to assemble "as of a date" from monthly rows plus a few days of daily rows. */
@@ -43,6 +46,8 @@ interface RawBalance {
   entry_class: EntryClass;
   debit: string;
   credit: string;
+  base_debit: string;
+  base_credit: string;
 }
 
 function fromRaw(row: RawBalance): BalanceRow {
@@ -52,8 +57,18 @@ function fromRaw(row: RawBalance): BalanceRow {
     entryClass: row.entry_class,
     debitMinor: BigInt(row.debit),
     creditMinor: BigInt(row.credit),
+    baseDebitMinor: BigInt(row.base_debit),
+    baseCreditMinor: BigInt(row.base_credit),
   };
 }
+
+/**
+ * Which amounts a report reads: each line's own currency, or every line translated into the
+ * entity's base currency at the rate it was posted with (one section in `currency`).
+ */
+export type AmountView = { kind: 'transaction' } | { kind: 'base'; currency: string };
+
+export const transactionView: AmountView = { kind: 'transaction' };
 
 /** Cumulative debits and credits of every account (or one) as of the end of `asOf`. */
 export async function balancesAsOf(
@@ -61,33 +76,58 @@ export async function balancesAsOf(
   entityId: string,
   asOf: string,
   accountId: string | null = null,
+  view: AmountView = transactionView,
 ): Promise<BalanceRow[]> {
   const plan = asOfPlan(asOf);
+  const [debit, credit, currency] =
+    view.kind === 'base'
+      ? ['base_debit_minor', 'base_credit_minor', '$7::text']
+      : ['debit_minor', 'credit_minor', 'currency'];
   const { rows } = await db.query<RawBalance>(
-    `select account_id, currency, entry_class, sum(debit)::text as debit, sum(credit)::text as credit
-       from (select account_id, currency, entry_class, debit_minor::numeric as debit, credit_minor::numeric as credit
+    `select account_id, currency, entry_class, sum(debit)::text as debit, sum(credit)::text as credit,
+            sum(base_debit)::text as base_debit, sum(base_credit)::text as base_credit
+       from (select account_id, ${currency} as currency, entry_class, ${debit}::numeric as debit,
+                    ${credit}::numeric as credit, base_debit_minor::numeric as base_debit,
+                    base_credit_minor::numeric as base_credit
                from account_balances
               where entity_id = $1 and period_month <= $2::date and ($6::uuid is null or account_id = $6::uuid)
              union all
-             select account_id, currency, entry_class, $5::int * debit_minor::numeric, $5::int * credit_minor::numeric
+             select account_id, ${currency}, entry_class, $5::int * ${debit}::numeric, $5::int * ${credit}::numeric,
+                    $5::int * base_debit_minor::numeric, $5::int * base_credit_minor::numeric
                from account_daily_balances
               where $3::date is not null and entity_id = $1 and balance_date between $3::date and $4::date
                 and ($6::uuid is null or account_id = $6::uuid)) parts
       group by account_id, currency, entry_class`,
-    [entityId, plan.monthsThrough, plan.daysFrom, plan.daysTo, plan.daysSign, accountId],
+    [
+      entityId,
+      plan.monthsThrough,
+      plan.daysFrom,
+      plan.daysTo,
+      plan.daysSign,
+      accountId,
+      ...(view.kind === 'base' ? [view.currency] : []),
+    ],
   );
   return rows.map(fromRaw);
 }
 
 /** The same figures by a plain GROUP BY over every line: the tie-out and the benchmark's baseline. */
-export async function balancesFromJournal(db: TenantDb, entityId: string, asOf: string): Promise<BalanceRow[]> {
+export async function balancesFromJournal(
+  db: TenantDb,
+  entityId: string,
+  asOf: string,
+  view: AmountView = transactionView,
+): Promise<BalanceRow[]> {
+  const [amount, currency] = view.kind === 'base' ? ['base_amount_minor', '$3::text'] : ['amount_minor', 'currency'];
   const { rows } = await db.query<RawBalance>(
-    `select account_id, currency, entry_class,
-            coalesce(sum(amount_minor) filter (where side = 'debit'), 0)::text as debit,
-            coalesce(sum(amount_minor) filter (where side = 'credit'), 0)::text as credit
+    `select account_id, ${currency} as currency, entry_class,
+            coalesce(sum(${amount}) filter (where side = 'debit'), 0)::text as debit,
+            coalesce(sum(${amount}) filter (where side = 'credit'), 0)::text as credit,
+            coalesce(sum(base_amount_minor) filter (where side = 'debit'), 0)::text as base_debit,
+            coalesce(sum(base_amount_minor) filter (where side = 'credit'), 0)::text as base_credit
        from journal_lines where entity_id = $1 and entry_date <= $2::date
-      group by account_id, currency, entry_class`,
-    [entityId, asOf],
+      group by 1, 2, 3`,
+    [entityId, asOf, ...(view.kind === 'base' ? [view.currency] : [])],
   );
   return rows.map(fromRaw);
 }
