@@ -79,6 +79,8 @@ export const accessTable = {
   'ledger.adjustments.approve': { kind: 'write', roles: firmManagers },
   'ledger.adjustments.post': { kind: 'write', roles: firmStaff },
   'ledger.reports.read': { kind: 'read', roles: everyone },
+  'ledger.rates.read': { kind: 'read', roles: everyone },
+  'ledger.rates.write': { kind: 'write', roles: firmStaff },
   // Bulk export of the firm's data (audit log export, tenant export): step-up.
   'data.export': { kind: 'read', roles: ['owner', 'partner', 'auditor'], stepUp: true },
   // The audit log.

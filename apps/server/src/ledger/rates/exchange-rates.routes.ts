@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import type { App } from '../../platform/http/http-types.ts';
 import { problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
@@ -53,6 +54,7 @@ export async function exchangeRatesRoutes(app: App, options: { rates: ExchangeRa
   app.put(
     '/v1/entities/:entityId/exchange-rates',
     {
+      config: { ...requirePermission('ledger.rates.write') },
       schema: {
         summary: 'Record exchange rates into the base currency (one, or an import of up to 1,000); same date replaces',
         tags: ['exchange rates'],
@@ -82,6 +84,7 @@ export async function exchangeRatesRoutes(app: App, options: { rates: ExchangeRa
   app.get(
     '/v1/entities/:entityId/exchange-rates',
     {
+      config: { ...requirePermission('ledger.rates.read') },
       schema: {
         summary: 'List exchange rates by currency and date, a page at a time',
         tags: ['exchange rates'],
