@@ -1,8 +1,8 @@
-import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import type { App } from '../../platform/http/http-types.ts';
+import { formatQuery, negotiateFormat, type ReportFormat, sendReport } from '../../platform/http/report-formats.ts';
 import { problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
 import { checkDate } from '../dates.ts';
 import {
@@ -26,8 +26,13 @@ import {
   trialBalanceJson,
 } from './reports.render.ts';
 import type { ReportsService } from './reports.service.ts';
+import { statementPdf, statementXlsx } from './statement-files.ts';
+import { balanceSheetTable, incomeStatementTable, trialBalanceTable } from './statement-table.ts';
 
-const Format = Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' }));
+const statementFormats: readonly ReportFormat[] = ['json', 'csv', 'xlsx', 'pdf'];
+const Format = formatQuery(statementFormats);
+const ledgerFormats: readonly ReportFormat[] = ['json', 'csv'];
+const LedgerFormat = formatQuery(ledgerFormats);
 const View = Type.Union([Type.Literal('transaction'), Type.Literal('base')], {
   default: 'transaction',
   description:
@@ -38,7 +43,9 @@ const Verify = Type.Boolean({
   description: 'Also tie every balance to a GROUP BY over the journal lines.',
 });
 const ReportResponse = {
-  200: Type.Unknown({ description: 'The report as JSON, or text/csv with format=csv.' }),
+  200: Type.Unknown({
+    description: 'The report as JSON, or as CSV, XLSX or PDF by ?format= or the Accept header.',
+  }),
   ...problemResponses,
 };
 
@@ -48,13 +55,6 @@ function today(): string {
 
 function optionalDate(value: string | undefined, name: string): string | undefined {
   return value === undefined ? undefined : checkDate(value, name);
-}
-
-function sendCsv(reply: FastifyReply, name: string, body: string) {
-  return reply
-    .header('content-type', 'text/csv; charset=utf-8')
-    .header('content-disposition', `attachment; filename="${name}.csv"`)
-    .send(body);
 }
 
 export async function reportsRoutes(app: App, options: { reports: ReportsService }): Promise<void> {
@@ -96,8 +96,17 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
         view: query.view,
         verify: query.verify,
       });
-      if (query.format === 'csv') return sendCsv(reply, `trial-balance-${report.asOf}`, trialBalanceCsv(report));
-      return trialBalanceJson(entityId, report);
+      return await sendReport(
+        reply,
+        negotiateFormat(query.format, request.headers.accept, statementFormats),
+        `trial-balance-${report.asOf}`,
+        {
+          json: () => trialBalanceJson(entityId, report),
+          csv: () => trialBalanceCsv(report),
+          xlsx: () => statementXlsx(trialBalanceTable(entityId, report)),
+          pdf: () => statementPdf(trialBalanceTable(entityId, report)),
+        },
+      );
     },
   );
 
@@ -137,18 +146,25 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
         view: query.view,
         verify: query.verify,
       });
-      if (query.format === 'csv') {
-        const sections = report.currencies.map((section) => ({
-          currency: section.currency,
-          exponent: section.exponent,
-          groups: [
-            ['revenue', section.revenue],
-            ['expenses', section.expenses],
-          ] as Array<[string, typeof section.revenue]>,
-        }));
-        return sendCsv(reply, `income-statement-${report.from}-${report.to}`, statementCsv(sections));
-      }
-      return incomeStatementJson(entityId, report);
+      const sections = report.currencies.map((section) => ({
+        currency: section.currency,
+        exponent: section.exponent,
+        groups: [
+          ['revenue', section.revenue],
+          ['expenses', section.expenses],
+        ] as Array<[string, typeof section.revenue]>,
+      }));
+      return await sendReport(
+        reply,
+        negotiateFormat(query.format, request.headers.accept, statementFormats),
+        `income-statement-${report.from}-${report.to}`,
+        {
+          json: () => incomeStatementJson(entityId, report),
+          csv: () => statementCsv(sections),
+          xlsx: () => statementXlsx(incomeStatementTable(entityId, report)),
+          pdf: () => statementPdf(incomeStatementTable(entityId, report)),
+        },
+      );
     },
   );
 
@@ -184,19 +200,26 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
         view: query.view,
         verify: query.verify,
       });
-      if (query.format === 'csv') {
-        const sections = report.currencies.map((section) => ({
-          currency: section.currency,
-          exponent: section.exponent,
-          groups: [
-            ['assets', section.assets],
-            ['liabilities', section.liabilities],
-            ['equity', section.equity],
-          ] as Array<[string, typeof section.assets]>,
-        }));
-        return sendCsv(reply, `balance-sheet-${report.asOf}`, statementCsv(sections));
-      }
-      return balanceSheetJson(entityId, report);
+      const sections = report.currencies.map((section) => ({
+        currency: section.currency,
+        exponent: section.exponent,
+        groups: [
+          ['assets', section.assets],
+          ['liabilities', section.liabilities],
+          ['equity', section.equity],
+        ] as Array<[string, typeof section.assets]>,
+      }));
+      return await sendReport(
+        reply,
+        negotiateFormat(query.format, request.headers.accept, statementFormats),
+        `balance-sheet-${report.asOf}`,
+        {
+          json: () => balanceSheetJson(entityId, report),
+          csv: () => statementCsv(sections),
+          xlsx: () => statementXlsx(balanceSheetTable(entityId, report)),
+          pdf: () => statementPdf(balanceSheetTable(entityId, report)),
+        },
+      );
     },
   );
 
@@ -221,7 +244,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
               default: ledgerLimits.pageSizeDefault,
             }),
             cursor: Type.Optional(Type.String({ maxLength: 400 })),
-            format: Format,
+            format: LedgerFormat,
           },
           { additionalProperties: false },
         ),
@@ -251,9 +274,15 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
         after,
         limit: query.limit,
       });
-      if (query.format === 'csv')
-        return sendCsv(reply, `general-ledger-${page.account.number}`, generalLedgerCsv(page));
-      return generalLedgerJson(entityId, page, encodeCursor(page.next));
+      return await sendReport(
+        reply,
+        negotiateFormat(query.format, request.headers.accept, ledgerFormats),
+        `general-ledger-${page.account.number}`,
+        {
+          json: () => generalLedgerJson(entityId, page, encodeCursor(page.next)),
+          csv: () => generalLedgerCsv(page),
+        },
+      );
     },
   );
 }
