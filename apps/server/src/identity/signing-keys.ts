@@ -72,3 +72,44 @@ export async function loadSigningKeys(ownerPool: pg.Pool, sealer: Sealer): Promi
   }
   return keys;
 }
+
+/**
+ * Rotates the built-in issuer's keys: a new key signs from now on; keys superseded longer
+ * ago than any token they signed can live are retired (dropped from the JWKS). The JWKS
+ * therefore carries the old and the new key through the overlap. Returns the new kid and
+ * the retired ones; every instance picks the new key up on its next unknown `kid` or reload.
+ */
+export async function rotateSigningKeys(
+  ownerPool: pg.Pool,
+  sealer: Sealer,
+  retireAfterSeconds: number,
+): Promise<{ kid: string; retired: string[] }> {
+  const client = await ownerPool.connect();
+  try {
+    await client.query('begin');
+    await client.query('select pg_advisory_xact_lock($1)', [signingKeyLockKey]);
+    // A key is superseded when a newer one exists; retire those whose successor is old enough.
+    const retired = await client.query<{ kid: string }>(
+      `update signing_keys k set retired_at = now()
+       where retired_at is null
+         and exists (select 1 from signing_keys n where n.retired_at is null and n.created_at > k.created_at
+                     and n.created_at < now() - make_interval(secs => $1))
+       returning kid`,
+      [retireAfterSeconds],
+    );
+    const { publicKey, privateKey } = await generateKeyPair(signingAlgorithm, { extractable: true });
+    const kid = newUuid();
+    const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: signingAlgorithm, use: 'sig' };
+    await client.query(
+      'insert into signing_keys (kid, algorithm, public_jwk, private_jwk_sealed, created_at) values ($1, $2, $3, $4, clock_timestamp())',
+      [kid, signingAlgorithm, publicJwk, sealer.seal(JSON.stringify(await exportJWK(privateKey)))],
+    );
+    await client.query('commit');
+    return { kid, retired: retired.rows.map((row) => row.kid) };
+  } catch (error) {
+    await client.query('rollback');
+    throw error;
+  } finally {
+    client.release();
+  }
+}

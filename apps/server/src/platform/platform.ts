@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { AuditService } from '../audit/audit.service.ts';
 import { EntitiesService } from '../entities/entities.service.ts';
+import { ApiKeysService } from '../identity/api-keys.ts';
 import { auditAuthEvents } from '../identity/auth-events.ts';
 import { Credentials } from '../identity/credentials.ts';
 import { IdentityService } from '../identity/identity.service.ts';
@@ -11,6 +12,7 @@ import { MfaPolicy } from '../identity/mfa-policy.ts';
 import { defaultBreachedPasswordsFile, loadBreachedPasswords, PasswordPolicy } from '../identity/passwords.ts';
 import { loadSigningKeys } from '../identity/signing-keys.ts';
 import { TokenService } from '../identity/tokens.ts';
+import { UsersService } from '../identity/users.service.ts';
 import { JobDispatcher } from '../jobs/jobs.dispatcher.ts';
 import { JobRegistry } from '../jobs/jobs.registry.ts';
 import { JobsService } from '../jobs/jobs.service.ts';
@@ -58,6 +60,10 @@ export interface Platform {
   tenancy: TenancyService;
   identity: IdentityService;
   mfa: MfaService;
+  users: UsersService;
+  /** Base URL for links the server hands out (invitations); null: the request's own origin. */
+  publicUrl: string | null;
+  apiKeys: ApiKeysService;
   passwords: PasswordPolicy;
   tokens: TokenService;
   /** Verifies every kind of tenant credential: built-in tokens, API keys, external OIDC tokens. */
@@ -195,7 +201,6 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
     metering.start(new TenantScopes(runtimePools), usageStore);
     const sealer = new Sealer(masterKey);
     const tokens = new TokenService(await loadSigningKeys(ownerPool, sealer), () => loadSigningKeys(ownerPool, sealer));
-    const credentials = new Credentials(tokens);
     const ledger = createLedgerServices(scopes);
     const passwords = new PasswordPolicy(
       config.passwordLengthMin,
@@ -212,6 +217,8 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       mfaPolicy: new MfaPolicy(config.mfaRegulatoryTiers, config.mfaRoles),
       events: authEvents,
     });
+    const apiKeys = new ApiKeysService(scopes, tenancy, authEvents);
+    const credentials = new Credentials(tokens).add(apiKeys);
     const tenantData = new TenantDataService({
       store: new TenantDataStore(ownerPool),
       databases: sharedPoolOnly(ownerPool),
@@ -243,6 +250,9 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       tenantData,
       identity,
       mfa: new MfaService(scopes, sealer, identity, authEvents),
+      users: new UsersService(scopes, passwords, authEvents),
+      apiKeys,
+      publicUrl: config.publicUrl ?? null,
       passwords,
       tokens,
       credentials,

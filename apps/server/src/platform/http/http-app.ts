@@ -7,6 +7,7 @@ import { auditAdminRoutes, auditRoutes } from '../../audit/audit.routes.ts';
 import { entitiesRoutes } from '../../entities/entities.routes.ts';
 import { authPlugin } from '../../identity/auth.plugin.ts';
 import { identityRoutes } from '../../identity/identity.routes.ts';
+import { signingKeyRoutes, usersRoutes } from '../../identity/users.routes.ts';
 import { jobsAdminRoutes, jobsRoutes } from '../../jobs/jobs.routes.ts';
 import { entityImportRoutes } from '../../jobs/kinds/entity-import.routes.ts';
 import { ledgerRoutes } from '../../ledger/ledger.routes.ts';
@@ -96,6 +97,17 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
   await app.register(requestMeteringPlugin, { metering: platform.metering });
   await app.register(healthRoutes, { isReady: platform.isReady });
   await app.register(identityRoutes, { identity: platform.identity, mfa: platform.mfa, tokens: platform.tokens });
+  await app.register(usersRoutes, {
+    users: platform.users,
+    apiKeys: platform.apiKeys,
+    tenancy: platform.tenancy,
+    publicUrl: platform.publicUrl,
+  });
+  await app.register(signingKeyRoutes, {
+    ownerPool: platform.ownerPool,
+    sealer: platform.sealer,
+    tokens: platform.tokens,
+  });
   await app.register(tenancyRoutes, { tenancy: platform.tenancy });
   await app.register(tenantDataRoutes, { tenantData: platform.tenantData });
   await app.register(entitiesRoutes, { entities: platform.entities });
