@@ -120,6 +120,26 @@ describe('audit events for every mutation', () => {
     });
   });
 
+  it('records exchange rates, one event per request', async () => {
+    const response = await stack.app.inject({
+      method: 'PUT',
+      url: `/v1/entities/${books.entityId}/exchange-rates`,
+      headers: firm.auth,
+      payload: {
+        source: 'import',
+        rates: [
+          { currency: 'EUR', date: '2026-03-01', rate: '1.08' },
+          { currency: 'EUR', date: '2026-03-02', rate: '1.09' },
+        ],
+      },
+    });
+    expect(response.statusCode, response.body).toBeLessThan(300);
+    expect(await lastEvent('exchange_rate.record')).toMatchObject({
+      entityId: books.entityId,
+      summary: { source: 'import', rates: 2 },
+    });
+  });
+
   it('records journal posts, batches and reversals, one event per request', async () => {
     const posted = await post(stack, books, twoLine(books, '2026-03-15', '1000', '4000', 12_500));
     expect(posted.statusCode).toBe(201);

@@ -1,5 +1,7 @@
+import { recordAuditEvent } from '../../audit/audit.service.ts';
 import type { TenantContext, TenantScopes } from '../../platform/database/tenant-scope.ts';
 import { AppError } from '../../platform/errors.ts';
+import { formatId } from '../../platform/ids.ts';
 import { loadBooks } from '../books.store.ts';
 import { checkDate } from '../dates.ts';
 import { ledgerLimits } from '../ledger.limits.ts';
@@ -48,6 +50,14 @@ export class ExchangeRatesService {
       const index = rates.findIndex((rate) => rate.currency === books.baseCurrency);
       if (index >= 0) throw new AppError('LEDGER_RATE_CURRENCY_IS_BASE', `rates[${index}]: ${books.baseCurrency}`);
       await upsertRates(db, entityId, userId, source, rates);
+      // One event per request; the digest covers every rate recorded.
+      await recordAuditEvent(db, {
+        action: 'exchange_rate.record',
+        entityId,
+        resource: { type: 'exchange_rates', id: formatId('entity', entityId) },
+        after: rates,
+        summary: { source, rates: rates.length },
+      });
       return rates.length;
     });
   }
