@@ -52,11 +52,11 @@ describe('move change capture', () => {
       await renameUser(still, 'renamed@still.test');
       const client = await stack.platform.ownerPool.connect();
       try {
-        const { changes } = await readChanges(client, moving, '0');
+        const changes = await readChanges(client, moving);
         // An update records the key from the new and the old row.
         expect(changes.map((change) => change.table)).toEqual(['users', 'users']);
         expect(changes[0]?.key).toMatchObject({ tenant_id: moving });
-        expect(await readChanges(client, still, '0')).toEqual({ changes: [], lastSeq: '0' });
+        expect(await readChanges(client, still)).toEqual([]);
       } finally {
         client.release();
       }

@@ -101,16 +101,28 @@ export interface CapturedChange {
   key: Record<string, unknown>;
 }
 
-/** Changes recorded after `afterSeq`, in order; read inside the catch-up's snapshot. */
-export async function readChanges(
-  client: pg.ClientBase,
-  tenantId: string,
-  afterSeq: string,
-): Promise<{ changes: CapturedChange[]; lastSeq: string }> {
+/**
+ * Every change of the tenant not yet applied, read inside the catch-up's snapshot. There is no
+ * watermark: sequence numbers are taken at insert and committed out of order, so a round
+ * reads whatever is left and the applied rows are deleted afterwards (forgetChanges).
+ */
+export async function readChanges(client: pg.ClientBase, tenantId: string): Promise<CapturedChange[]> {
   const { rows } = await client.query<{ seq: string; table_name: string; row_key: Record<string, unknown> }>(
-    `select seq::text, table_name, row_key from tenant_move_changes where tenant = $1 and seq > $2::bigint order by seq`,
-    [checkedTenantUuid(tenantId), afterSeq],
+    `select seq::text, table_name, row_key from tenant_move_changes where tenant = $1 order by seq`,
+    [checkedTenantUuid(tenantId)],
   );
-  const last = rows.at(-1)?.seq ?? afterSeq;
-  return { changes: rows.map((row) => ({ seq: row.seq, table: row.table_name, key: row.row_key })), lastSeq: last };
+  return rows.map((row) => ({ seq: row.seq, table: row.table_name, key: row.row_key }));
+}
+
+/** Deletes changes once their rows are committed on the target; re-applying one is harmless. */
+export async function forgetChanges(
+  pool: pg.Pool,
+  tenantId: string,
+  changes: readonly CapturedChange[],
+): Promise<void> {
+  if (changes.length === 0) return;
+  await pool.query('delete from tenant_move_changes where tenant = $1 and seq = any($2::bigint[])', [
+    checkedTenantUuid(tenantId),
+    changes.map((change) => change.seq),
+  ]);
 }

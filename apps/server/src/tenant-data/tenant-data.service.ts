@@ -10,6 +10,7 @@ import type { TenancyService } from '../tenancy/tenancy.service.ts';
 import type { TierCatalogue } from '../tenancy/tiers.ts';
 import type { ExportSource } from './export-archive.ts';
 import { assertMaintenancePermitted, beginTenantMaintenance } from './maintenance.ts';
+import { type MoveOptions, type MoveResult, moveTenantRows } from './move-engine.ts';
 import type { PlacementDatabases } from './placements.ts';
 import { purgeTenantRows } from './purge.ts';
 import { tenantDataLimits } from './tenant-data.limits.ts';
@@ -292,12 +293,46 @@ export class TenantDataService {
     this.#deps.tenancy.forget(tenantId);
   }
 
-  /** Moves the tenant's rows from the change's source to `target` (move-engine.ts). */
-  async moveTenant(change: TierChange, target: TenantPlacement, signal: AbortSignal): Promise<Record<string, unknown>> {
-    signal.throwIfAborted();
-    throw new AppError(
-      'TIER_CHANGE_PLACEMENT_UNAVAILABLE',
-      `no mover for ${change.sourcePlacement.model} -> ${target.model}`,
-    );
+  /** Moves the tenant's rows from the change's source to `target` (move-engine.ts), recording phase and progress. */
+  async moveTenant(
+    change: TierChange,
+    target: TenantPlacement,
+    signal: AbortSignal,
+    testHooks: Pick<MoveOptions, 'failAt' | 'purgeGraceMs'> = {},
+  ): Promise<MoveResult> {
+    const { store } = this.#deps;
+    let lastWriteMs = 0;
+    let pending: Promise<void> = Promise.resolve();
+    const result = await moveTenantRows({
+      tenantId: change.tenantId,
+      changeId: change.id,
+      source: await this.#deps.databases.ownerPoolFor(change.sourcePlacement),
+      target: await this.#deps.databases.ownerPoolFor(target),
+      flip: async () => {
+        if (!(await store.flipPlacement(change.tenantId, change.sourcePlacement, target, change.toTier))) {
+          throw new Error('the registry no longer names the source placement');
+        }
+        this.#deps.tenancy.forget(change.tenantId);
+      },
+      onPhase: async (phase) => {
+        await pending;
+        await store.updateTierChange(change.id, { phase });
+      },
+      onProgress: (rowsCopied, rowsTotal) => {
+        const nowMs = Date.now();
+        if (nowMs - lastWriteMs < tenantDataLimits.progressIntervalMs && rowsCopied < rowsTotal) return;
+        lastWriteMs = nowMs;
+        pending = pending.then(() =>
+          store.updateTierChange(change.id, { rowsCopied, rowsTotal }).catch((error: unknown) => {
+            this.#deps.log.warn({ err: error, changeId: change.id }, 'could not record move progress');
+          }),
+        );
+      },
+      signal,
+      log: this.#deps.log,
+      ...testHooks,
+    });
+    await pending;
+    return result;
   }
 }
