@@ -58,9 +58,9 @@ export async function activateCapture(pool: pg.Pool, tenantId: string, changeId:
     [checkedTenantUuid(tenantId), changeId],
   );
   await pool.query('delete from tenant_move_changes where tenant = $1', [tenantId]);
-  const { rows } = await pool.query<{ horizon: string }>(
-    'select pg_snapshot_xmax(pg_current_snapshot())::text as horizon',
-  );
+  // A snapshot's xmax is one past the latest *completed* xid, so a running writer may lie beyond
+  // it; an xid assigned now is above every xid assigned before the activation committed.
+  const { rows } = await pool.query<{ horizon: string }>('select pg_current_xact_id()::text as horizon');
   const horizon = rows[0]?.horizon;
   assert(horizon !== undefined, 'no snapshot horizon');
   const deadline = Date.now() + tenantDataLimits.oldTransactionsWaitMs;

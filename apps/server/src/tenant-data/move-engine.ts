@@ -131,7 +131,8 @@ async function withSession<T>(options: MoveOptions, replicaTarget: boolean, work
 
 async function bulkCopy(options: MoveOptions, tables: readonly TenantTable[]): Promise<Record<string, number>> {
   return await withSession(options, true, async ({ source, target }) => {
-    const totals = await Promise.all(tables.map(async (table) => countRows(source, table, options.tenantId)));
+    const totals: number[] = [];
+    for (const table of tables) totals.push(await countRows(source, table, options.tenantId));
     const rowsTotal = totals.reduce((sum, count) => sum + count, 0);
     let rowsCopied = 0;
     options.onProgress(0, rowsTotal);
