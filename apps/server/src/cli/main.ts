@@ -8,13 +8,14 @@ import {
 import { ConfigError, loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/logger.ts';
 import { startServer } from '../platform/server.ts';
+import { runDemo } from './demo.ts';
 import { runWorker } from './worker.ts';
 
 /**
  * `countinghouse start` runs the whole stack; `countinghouse worker` runs only job workers,
  * for scaling batch work out on an external PostgreSQL; operator commands call a running server.
  */
-const usage = `usage: countinghouse start | countinghouse worker\n${operatorUsage}`;
+const usage = `usage: countinghouse start | countinghouse worker | countinghouse demo\n${operatorUsage}`;
 
 /** Operator commands talk to a running server over HTTP (metering/cli/operator-cli.ts). */
 async function operator(command: Parameters<typeof runOperatorCommand>[0], argv: string[]): Promise<void> {
@@ -38,7 +39,7 @@ async function main(argv: string[]): Promise<void> {
     await operator(command, argv.slice(1));
     return;
   }
-  if (command !== 'start' && command !== 'worker') {
+  if (command !== 'start' && command !== 'worker' && command !== 'demo') {
     process.stderr.write(`${usage}\n`);
     process.exitCode = 2;
     return;
@@ -61,7 +62,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   try {
-    if (command === 'worker') await runWorker(config, log);
+    if (command === 'demo') await runDemo(config, log, (text) => process.stdout.write(text));
+    else if (command === 'worker') await runWorker(config, log);
     else await startServer(config, log);
   } catch (error) {
     log.fatal({ err: error }, 'countinghouse could not start');
