@@ -9,6 +9,7 @@ import { Credentials } from '../identity/credentials.ts';
 import { IdentityService } from '../identity/identity.service.ts';
 import { MfaService } from '../identity/mfa.service.ts';
 import { MfaPolicy } from '../identity/mfa-policy.ts';
+import { OidcVerifier, parseOidcIssuers } from '../identity/oidc.ts';
 import { defaultBreachedPasswordsFile, loadBreachedPasswords, PasswordPolicy } from '../identity/passwords.ts';
 import { loadSigningKeys } from '../identity/signing-keys.ts';
 import { TokenService } from '../identity/tokens.ts';
@@ -219,6 +220,13 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
     });
     const apiKeys = new ApiKeysService(scopes, tenancy, authEvents);
     const credentials = new Credentials(tokens).add(apiKeys);
+    const oidcIssuers = parseOidcIssuers(config.oidcIssuers);
+    if (oidcIssuers.length > 0) {
+      credentials.add(
+        new OidcVerifier(oidcIssuers, tenancy, scopes, (tenant, role) => identity.mfaRequired(tenant, role)),
+      );
+      log.info({ issuers: oidcIssuers.map((issuer) => issuer.issuer) }, 'external OIDC issuers configured');
+    }
     const tenantData = new TenantDataService({
       store: new TenantDataStore(ownerPool),
       databases: sharedPoolOnly(ownerPool),
