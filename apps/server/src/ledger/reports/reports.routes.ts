@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { type TSchema, Type } from 'typebox';
 import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import type { App } from '../../platform/http/http-types.ts';
@@ -25,6 +25,7 @@ import {
   trialBalanceCsv,
   trialBalanceJson,
 } from './reports.render.ts';
+import { BalanceSheetBody, GeneralLedgerBody, IncomeStatementBody, TrialBalanceBody } from './reports.schemas.ts';
 import type { ReportsService } from './reports.service.ts';
 import { statementPdf, statementXlsx } from './statement-files.ts';
 import { balanceSheetTable, incomeStatementTable, trialBalanceTable } from './statement-table.ts';
@@ -42,12 +43,13 @@ const Verify = Type.Boolean({
   default: false,
   description: 'Also tie every balance to a GROUP BY over the journal lines.',
 });
-const ReportResponse = {
-  200: Type.Unknown({
-    description: 'The report as JSON, or as CSV, XLSX or PDF by ?format= or the Accept header.',
-  }),
-  ...problemResponses,
-};
+function reportResponse(body: TSchema, formats: readonly ReportFormat[]) {
+  const files = formats.filter((format) => format !== 'json').join(', ');
+  return {
+    200: { ...body, description: `The report as JSON; as ${files} by ?format= or the Accept header.` },
+    ...problemResponses,
+  };
+}
 
 function today(): string {
   return new Date().toISOString().slice(0, 10);
@@ -81,7 +83,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
           },
           { additionalProperties: false },
         ),
-        response: ReportResponse,
+        response: reportResponse(TrialBalanceBody, statementFormats),
       },
     },
     async (request, reply) => {
@@ -131,7 +133,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
           },
           { additionalProperties: false },
         ),
-        response: ReportResponse,
+        response: reportResponse(IncomeStatementBody, statementFormats),
       },
     },
     async (request, reply) => {
@@ -187,7 +189,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
           },
           { additionalProperties: false },
         ),
-        response: ReportResponse,
+        response: reportResponse(BalanceSheetBody, statementFormats),
       },
     },
     async (request, reply) => {
@@ -248,7 +250,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
           },
           { additionalProperties: false },
         ),
-        response: ReportResponse,
+        response: reportResponse(GeneralLedgerBody, ledgerFormats),
       },
     },
     async (request, reply) => {
