@@ -7,6 +7,7 @@ import { eventually } from '../jobs/jobs.test-support.ts';
 import { createJobWorker, type JobWorker } from '../jobs/jobs.worker.ts';
 import { createLogger } from '../platform/logger.ts';
 import { defaultTiersFile } from '../tenancy/tiers.ts';
+import { progressBar, runTenantDataCommand } from './tenant-data.cli.ts';
 import { tierChangeKind } from './tenant-data.service.ts';
 
 /**
@@ -117,5 +118,36 @@ describe('tier changes', () => {
       headers: operator,
     });
     expect(problemOf(unknown).body.code).toBe('TIER_CHANGE_NOT_FOUND');
+  });
+
+  it('is followed by the CLI to its end with a progress bar', async () => {
+    const address = await stack.app.listen({ host: '127.0.0.1', port: 0 });
+    const firm = await createTenant(stack.app, 'Cli');
+    const printed: string[] = [];
+    const code = await runTenantDataCommand(
+      'tier-change',
+      [firm.id, 'growth'],
+      { baseUrl: address, operatorKey },
+      { stdout: (text) => printed.push(text), stderr: (text) => printed.push(text) },
+      { pollMs: 50, pollsMax: 400 },
+    );
+    expect(code, printed.join('')).toBe(0);
+    expect(printed.join('')).toMatch(/\[#{30}\] 100% {2}done/);
+    expect(printed.at(-1)).toContain(`tenant ${firm.id} is on tier growth`);
+    const refused: string[] = [];
+    const again = await runTenantDataCommand(
+      'tier-change',
+      [firm.id, 'growth'],
+      { baseUrl: address, operatorKey },
+      { stdout: (text) => refused.push(text), stderr: (text) => refused.push(text) },
+    );
+    expect(again).toBe(1);
+    expect(refused.join('')).toContain('TIER_CHANGE_SAME_TIER');
+  });
+
+  it('draws the bar from rows copied of total', () => {
+    expect(progressBar('copying', 330_000, 1_000_000)).toBe(
+      `[${'#'.repeat(10)}${'.'.repeat(20)}]  33%  copying        330,000 / 1,000,000 rows`,
+    );
   });
 });
