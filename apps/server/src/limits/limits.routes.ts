@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import type { OperatorAudit } from '../audit/operator-audit.ts';
 import { requestOrigin } from '../audit/request-origin.ts';
 import { requireOperator } from '../identity/auth.plugin.ts';
 import { AppError } from '../platform/errors.ts';
@@ -88,8 +89,11 @@ function tenantIdOf(publicId: string): string {
 }
 
 /** Operator routes: per-tenant plan overrides and the limits report. */
-export async function limitsRoutes(app: App, options: { limits: LimitsService }): Promise<void> {
-  const { limits } = options;
+export async function limitsRoutes(
+  app: App,
+  options: { limits: LimitsService; operatorAudit: OperatorAudit },
+): Promise<void> {
+  const { limits, operatorAudit } = options;
   app.addHook('onRequest', app.authenticateOperator);
 
   app.get(
@@ -118,14 +122,22 @@ export async function limitsRoutes(app: App, options: { limits: LimitsService })
         response: { 200: TenantPlanSchema, ...problemResponses },
       },
     },
-    async (request) =>
-      renderPlan(
-        await limits.setOverrides(
-          tenantIdOf(request.params.tenantId),
-          request.body,
-          requestOrigin(request, requireOperator(request)),
-        ),
-      ),
+    async (request) => {
+      const tenantId = tenantIdOf(request.params.tenantId);
+      const origin = requestOrigin(request, requireOperator(request));
+      const change = async () => {
+        const before = await limits.getPlan(tenantId);
+        return { before, after: await limits.setOverrides(tenantId, request.body) };
+      };
+      const { after } = await operatorAudit.record(tenantId, origin, change, ({ before, after }) => ({
+        action: 'plan.override',
+        resource: { type: 'tenant', id: formatId('tenant', tenantId) },
+        before: before.overrides,
+        after: after.overrides,
+        summary: { tier: after.tier, cleared: Object.keys(request.body).length === 0 },
+      }));
+      return renderPlan(after);
+    },
   );
 
   app.get(

@@ -1,12 +1,6 @@
 import type { Logger } from 'pino';
-import { systemOrigin } from '../audit/audit.service.ts';
 import { assert } from '../platform/assert.ts';
-import type {
-  RequestOrigin,
-  TenantContext,
-  TenantScopeGate,
-  TenantScopePass,
-} from '../platform/database/tenant-scope.ts';
+import type { TenantContext, TenantScopeGate, TenantScopePass } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
 import type { TierCatalogue } from '../tenancy/tiers.ts';
 import { TenantSemaphores } from './bulkhead.ts';
@@ -316,18 +310,14 @@ export class LimitsService implements TenantScopeGate {
    * Replaces a tenant's overrides (`{}` clears them); takes effect on this instance at once
    * and on others within the plan cache's lifetime. Errors: TENANT_NOT_FOUND, PLAN_OVERRIDES_INVALID.
    */
-  async setOverrides(
-    tenantId: string,
-    overrides: PlanOverrides,
-    origin: RequestOrigin = systemOrigin,
-  ): Promise<TenantPlanView> {
+  async setOverrides(tenantId: string, overrides: PlanOverrides): Promise<TenantPlanView> {
     const current = await this.#plans.find(tenantId);
     if (!current) throw new AppError('TENANT_NOT_FOUND');
     const tier = this.#tiers.find(current.tier);
     assert(tier !== undefined, `tenant ${tenantId} is on tier ${current.tier}, which the catalogue lacks`);
     const problems = planProblems(effectivePlanOf(tier, overrides));
     if (problems.length > 0) throw new AppError('PLAN_OVERRIDES_INVALID', problems.join('; '), { problems });
-    const stored = await this.#plans.setOverrides(tenantId, overrides, origin);
+    const stored = await this.#plans.setOverrides(tenantId, overrides);
     if (!stored) throw new AppError('TENANT_NOT_FOUND');
     this.#planCache.delete(tenantId);
     this.#penalties.forgetTenant(tenantId);

@@ -14,7 +14,7 @@ import { parseId } from '../platform/ids.ts';
  * Named operators: the bootstrap key creates and revokes them, each key is shown once and
  * works until revoked, and what a named operator does to a tenant lands in that tenant's
  * audit log under the operator's own id. The CLI reaches the same routes, and its
- * `audit verify` exits 1 when the chain is broken.
+ * `audit verify` exits 1 when the chain is broken. A refused operator action records nothing.
  */
 let stack: TestStack;
 let connection: CliConnection;
@@ -98,11 +98,23 @@ describe('named operators', () => {
       payload: { usagePlan: { ratePerSecond: 50, burst: 100 } },
     });
     expect(plan.statusCode, plan.body).toBe(200);
+    const hold = await stack.app.inject({
+      method: 'PUT',
+      url: `/v1/tenants/${tenantId}/legal-hold`,
+      headers: asAlice,
+      payload: { reason: 'Subpoena 2026-17' },
+    });
+    expect(hold.statusCode, hold.body).toBe(200);
+    const refused = await stack.app.inject({ method: 'DELETE', url: `/v1/tenants/${tenantId}`, headers: asAlice });
+    expect(refused.statusCode).toBeGreaterThanOrEqual(400);
     const events = await tenantEvents(tenantId);
     expect(events.map((event) => [event.action, event.actor])).toEqual([
       ['tenant.create', { kind: 'operator', id: alice.operator.id }],
       ['plan.override', { kind: 'operator', id: alice.operator.id }],
+      ['tenant.legal_hold.set', { kind: 'operator', id: alice.operator.id }],
     ]);
+    // The refused offboarding (legal hold) changed nothing and recorded nothing.
+    expect(events[2]?.summary).toEqual({ reason: 'Subpoena 2026-17' });
   });
 
   it('are managed by the bootstrap operator only, and a revoked key stops working', async () => {

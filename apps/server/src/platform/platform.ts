@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { AuditService } from '../audit/audit.service.ts';
+import { OperatorAudit } from '../audit/operator-audit.ts';
 import { EntitiesService } from '../entities/entities.service.ts';
 import { ApiKeysService } from '../identity/api-keys.ts';
 import { auditAuthEvents } from '../identity/auth-events.ts';
@@ -72,6 +73,8 @@ export interface Platform {
   entities: EntitiesService;
   /** The tenants' tamper-evident audit logs: reading and verifying (recording is `recordAuditEvent`). */
   audit: AuditService;
+  /** Writes an operator's action on a tenant to the tenant's audit log, with the change. */
+  operatorAudit: OperatorAudit;
   /** Exports, legal hold, offboarding, purges and tier changes (tenant-data domain). */
   tenantData: TenantDataService;
   /** Batch jobs: the handlers this process knows, the dispatcher (owner role) and the tenant API. */
@@ -270,6 +273,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       limits,
       entities: new EntitiesService(scopes, sealer, ledger.charts),
       audit: new AuditService(scopes),
+      operatorAudit: new OperatorAudit(scopes, tenancy),
       ledger,
       operatorKey,
       operators: new OperatorsService(new PgOperatorsStore(ownerPool), operatorKey, log),

@@ -1,5 +1,10 @@
 import { createReadStream } from 'node:fs';
+import type { FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
+import type { AuditEventInput } from '../audit/audit.types.ts';
+import type { OperatorAudit } from '../audit/operator-audit.ts';
+import { requestOrigin } from '../audit/request-origin.ts';
+import { requireOperator } from '../identity/auth.plugin.ts';
 import { AppError } from '../platform/errors.ts';
 import type { App } from '../platform/http/http-types.ts';
 import { operatorSecurity, problemResponses } from '../platform/http/schemas.ts';
@@ -161,8 +166,19 @@ export function renderTierChange(change: TierChange) {
   };
 }
 
-export async function tenantDataRoutes(app: App, options: { tenantData: TenantDataService }): Promise<void> {
-  const { tenantData } = options;
+export async function tenantDataRoutes(
+  app: App,
+  options: { tenantData: TenantDataService; operatorAudit: OperatorAudit },
+): Promise<void> {
+  const { tenantData, operatorAudit } = options;
+  // Each change is written to the tenant's audit log with the operator as actor.
+  const audited = <T>(
+    request: FastifyRequest,
+    tenantId: string,
+    change: () => Promise<T>,
+    eventOf: (result: T) => AuditEventInput,
+  ) => operatorAudit.record(tenantId, requestOrigin(request, requireOperator(request)), change, eventOf);
+  const tenantResource = (tenantId: string) => ({ type: 'tenant', id: formatId('tenant', tenantId) });
   app.addHook('onRequest', app.authenticateOperator);
   const common = { tags: ['operator'], security: operatorSecurity };
 
@@ -177,7 +193,17 @@ export async function tenantDataRoutes(app: App, options: { tenantData: TenantDa
       },
     },
     async (request, reply) => {
-      const created = await tenantData.requestExport(tenantUuid(request.params.tenantId));
+      const tenantId = tenantUuid(request.params.tenantId);
+      const created = await audited(
+        request,
+        tenantId,
+        () => tenantData.requestExport(tenantId),
+        (requested) => ({
+          action: 'tenant.export',
+          resource: { type: 'tenant_export', id: formatId('tenantExport', requested.id) },
+          after: requested,
+        }),
+      );
       const body = renderExport(created);
       return reply.code(202).header('location', `/v1/tenants/${body.tenantId}/exports/${body.id}`).send(body);
     },
@@ -234,8 +260,22 @@ export async function tenantDataRoutes(app: App, options: { tenantData: TenantDa
         response: { 200: LifecycleSchema, ...problemResponses },
       },
     },
-    async (request) =>
-      renderLifecycle(await tenantData.setLegalHold(tenantUuid(request.params.tenantId), request.body.reason.trim())),
+    async (request) => {
+      const tenantId = tenantUuid(request.params.tenantId);
+      const reason = request.body.reason.trim();
+      const lifecycle = await audited(
+        request,
+        tenantId,
+        () => tenantData.setLegalHold(tenantId, reason),
+        (updated) => ({
+          action: 'tenant.legal_hold.set',
+          resource: tenantResource(tenantId),
+          after: updated,
+          summary: { reason: reason.slice(0, 500) },
+        }),
+      );
+      return renderLifecycle(lifecycle);
+    },
   );
 
   app.delete(
@@ -248,7 +288,16 @@ export async function tenantDataRoutes(app: App, options: { tenantData: TenantDa
         response: { 200: LifecycleSchema, ...problemResponses },
       },
     },
-    async (request) => renderLifecycle(await tenantData.clearLegalHold(tenantUuid(request.params.tenantId))),
+    async (request) => {
+      const tenantId = tenantUuid(request.params.tenantId);
+      const lifecycle = await audited(
+        request,
+        tenantId,
+        () => tenantData.clearLegalHold(tenantId),
+        (updated) => ({ action: 'tenant.legal_hold.clear', resource: tenantResource(tenantId), after: updated }),
+      );
+      return renderLifecycle(lifecycle);
+    },
   );
 
   app.delete(
@@ -265,9 +314,19 @@ export async function tenantDataRoutes(app: App, options: { tenantData: TenantDa
       },
     },
     async (request) => {
-      const outcome = await tenantData.offboard(tenantUuid(request.params.tenantId), {
-        force: request.query.force === 'true',
-      });
+      const tenantId = tenantUuid(request.params.tenantId);
+      const force = request.query.force === 'true';
+      const outcome = await audited(
+        request,
+        tenantId,
+        () => tenantData.offboard(tenantId, { force }),
+        (result) => ({
+          action: 'tenant.offboard',
+          resource: tenantResource(tenantId),
+          after: result.lifecycle,
+          summary: { force },
+        }),
+      );
       return renderLifecycle(outcome.lifecycle, outcome.exportId);
     },
   );
@@ -303,7 +362,18 @@ export async function tenantDataRoutes(app: App, options: { tenantData: TenantDa
       },
     },
     async (request, reply) => {
-      const change = await tenantData.requestTierChange(tenantUuid(request.params.tenantId), request.body.tier);
+      const tenantId = tenantUuid(request.params.tenantId);
+      const change = await audited(
+        request,
+        tenantId,
+        () => tenantData.requestTierChange(tenantId, request.body.tier),
+        (requested) => ({
+          action: 'tenant.tier_change',
+          resource: { type: 'tier_change', id: formatId('tierChange', requested.id) },
+          after: requested,
+          summary: { tier: request.body.tier },
+        }),
+      );
       const body = renderTierChange(change);
       return reply.code(202).header('location', `/v1/tenants/${body.tenantId}/tier-changes/${body.id}`).send(body);
     },

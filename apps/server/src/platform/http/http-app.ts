@@ -109,12 +109,12 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
     tokens: platform.tokens,
   });
   await app.register(tenancyRoutes, { tenancy: platform.tenancy });
-  await app.register(tenantDataRoutes, { tenantData: platform.tenantData });
+  await app.register(tenantDataRoutes, { tenantData: platform.tenantData, operatorAudit: platform.operatorAudit });
   await app.register(entitiesRoutes, { entities: platform.entities });
   await app.register(entityImportRoutes, { jobs: platform.jobs });
   await app.register(jobsRoutes, { jobs: platform.jobs });
   await app.register(jobsAdminRoutes, { jobs: platform.jobs });
-  await app.register(limitsRoutes, { limits: platform.limits });
+  await app.register(limitsRoutes, { limits: platform.limits, operatorAudit: platform.operatorAudit });
   await app.register(ledgerRoutes, { ledger: platform.ledger });
   await app.register(meteringRoutes, {
     metering: platform.metering,
