@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import type { App } from '../../platform/http/http-types.ts';
+import { sendIdempotent } from '../../platform/http/idempotent-reply.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
 import { decodeCursor, EntityParams, encodeCursor, pathId, renderAccount, TaxLinesSchema } from '../ledger.http.ts';
 import { ledgerLimits } from '../ledger.limits.ts';
@@ -129,11 +130,7 @@ export async function accountsRoutes(app: App, options: { accounts: AccountsServ
         request.headers['idempotency-key'],
         renderAccount,
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply
-        .code(result.status)
-        .header('location', `/v1/entities/${request.params.entityId}/accounts/${result.body.id}`)
-        .send(result.body);
+      return sendIdempotent(reply, result, (body) => `/v1/entities/${request.params.entityId}/accounts/${body.id}`);
     },
   );
 
@@ -161,8 +158,7 @@ export async function accountsRoutes(app: App, options: { accounts: AccountsServ
         request.headers['idempotency-key'],
         (created) => ({ items: created.map(renderAccount) }),
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(result.status).send(result.body);
+      return sendIdempotent(reply, result);
     },
   );
 

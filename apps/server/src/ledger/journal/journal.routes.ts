@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import type { App } from '../../platform/http/http-types.ts';
+import { sendIdempotent } from '../../platform/http/idempotent-reply.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
 import { formatId } from '../../platform/ids.ts';
 import { checkDate } from '../dates.ts';
@@ -140,11 +141,11 @@ export async function journalRoutes(app: App, options: { journal: JournalService
         request.headers['idempotency-key'],
         renderEntry,
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply
-        .code(result.status)
-        .header('location', `/v1/entities/${request.params.entityId}/journal-entries/${result.body.id}`)
-        .send(result.body);
+      return sendIdempotent(
+        reply,
+        result,
+        (body) => `/v1/entities/${request.params.entityId}/journal-entries/${body.id}`,
+      );
     },
   );
 
@@ -189,8 +190,7 @@ export async function journalRoutes(app: App, options: { journal: JournalService
           })),
         }),
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(result.status).send(result.body);
+      return sendIdempotent(reply, result);
     },
   );
 
@@ -221,11 +221,11 @@ export async function journalRoutes(app: App, options: { journal: JournalService
         request.headers['idempotency-key'],
         renderEntry,
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply
-        .code(result.status)
-        .header('location', `/v1/entities/${request.params.entityId}/journal-entries/${result.body.id}`)
-        .send(result.body);
+      return sendIdempotent(
+        reply,
+        result,
+        (body) => `/v1/entities/${request.params.entityId}/journal-entries/${body.id}`,
+      );
     },
   );
 }

@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import type { App } from '../../platform/http/http-types.ts';
+import { sendIdempotent } from '../../platform/http/idempotent-reply.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
 import { formatId, idPattern, parseId } from '../../platform/ids.ts';
 import { checkDate, lastDayOfMonth } from '../dates.ts';
@@ -165,8 +166,7 @@ export async function periodsRoutes(app: App, options: { periods: PeriodsService
       const month = parsePeriod(request.params.period);
       const key = request.headers['idempotency-key'];
       const result = await periods.close(principal.tenant, actorOf(request), entityId, month, key, renderPeriod);
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(result.status).send(result.body);
+      return sendIdempotent(reply, result);
     },
   );
 
@@ -200,8 +200,7 @@ export async function periodsRoutes(app: App, options: { periods: PeriodsService
         request.headers['idempotency-key'],
         renderPeriod,
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(result.status).send(result.body);
+      return sendIdempotent(reply, result);
     },
   );
 
@@ -232,8 +231,7 @@ export async function periodsRoutes(app: App, options: { periods: PeriodsService
         request.headers['idempotency-key'],
         renderEntry,
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(result.status).send(result.body);
+      return sendIdempotent(reply, result);
     },
   );
 

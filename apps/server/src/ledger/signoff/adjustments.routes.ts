@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import { type Action, requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import type { App } from '../../platform/http/http-types.ts';
+import { sendIdempotent } from '../../platform/http/idempotent-reply.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
 import { formatId } from '../../platform/ids.ts';
 import { DateSchema, EntityParams, LineInputSchema, pathId } from '../ledger.http.ts';
@@ -99,8 +100,7 @@ export async function adjustmentsRoutes(app: App, options: { adjustments: Adjust
         request.headers['idempotency-key'],
         renderView,
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(result.status).send(result.body);
+      return sendIdempotent(reply, result);
     },
   );
 
@@ -205,8 +205,7 @@ export async function adjustmentsRoutes(app: App, options: { adjustments: Adjust
           request.headers['idempotency-key'],
           renderView,
         );
-        if (result.replayed) reply.header('idempotent-replayed', 'true');
-        return reply.code(result.status).send(result.body);
+        return sendIdempotent(reply, result);
       },
     );
   }

@@ -1,6 +1,8 @@
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../platform/errors.ts';
 import type { App } from '../../platform/http/http-types.ts';
+import { formatQuery, negotiateFormat, type ReportFormat, sendReport } from '../../platform/http/report-formats.ts';
 import { operatorSecurity, problemResponses } from '../../platform/http/schemas.ts';
 import { formatId, parseId } from '../../platform/ids.ts';
 import { type CsvValue, toCsv } from '../csv.ts';
@@ -10,10 +12,12 @@ import { curLimits } from './cur-import.ts';
 
 const monthLabel = Type.String({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$', description: 'Calendar month in UTC, YYYY-MM.' });
 
+const billingFormats: readonly ReportFormat[] = ['json', 'csv'];
+
 const MonthQuery = Type.Object(
   {
     month: monthLabel,
-    format: Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' }),
+    format: formatQuery(billingFormats),
   },
   { additionalProperties: false },
 );
@@ -133,7 +137,10 @@ function planFitCsv(month: string, rows: PlanFitRow[]): string {
   );
 }
 
-const csvType = 'text/csv; charset=utf-8';
+/** ?format= wins, else the Accept header (platform/http/report-formats.ts). */
+function formatOf(request: FastifyRequest<{ Querystring: { format?: ReportFormat | undefined } }>): ReportFormat {
+  return negotiateFormat(request.query.format, request.headers.accept, billingFormats);
+}
 
 /** Operator routes: cost-to-serve, CUR import, invoices, margin and plan fit, each as JSON or CSV. */
 export async function billingRoutes(app: App, options: { billing: BillingService }): Promise<void> {
@@ -157,8 +164,10 @@ export async function billingRoutes(app: App, options: { billing: BillingService
     },
     async (request, reply) => {
       const report = await billing.costReport(request.query.month);
-      if (request.query.format === 'csv') return reply.type(csvType).send(costCsv(report));
-      return renderCostReport(report);
+      return await sendReport(reply, formatOf(request), `cost-report-${request.query.month}`, {
+        json: () => renderCostReport(report),
+        csv: () => costCsv(report),
+      });
     },
   );
 
@@ -201,8 +210,10 @@ export async function billingRoutes(app: App, options: { billing: BillingService
     },
     async (request, reply) => {
       const invoices = await billing.invoices(request.query.month);
-      if (request.query.format === 'csv') return reply.type(csvType).send(invoicesCsv(invoices));
-      return { items: invoices.map(renderInvoice) };
+      return await sendReport(reply, formatOf(request), `invoices-${request.query.month}`, {
+        json: () => ({ items: invoices.map(renderInvoice) }),
+        csv: () => invoicesCsv(invoices),
+      });
     },
   );
 
@@ -258,8 +269,13 @@ export async function billingRoutes(app: App, options: { billing: BillingService
     },
     async (request, reply) => {
       const rows = await billing.margins(request.query.month);
-      if (request.query.format === 'csv') return reply.type(csvType).send(marginsCsv(request.query.month, rows));
-      return { month: request.query.month, items: rows.map((row) => ({ ...row, tenantId: tenantRef(row.tenantId) })) };
+      return await sendReport(reply, formatOf(request), `margins-${request.query.month}`, {
+        json: () => ({
+          month: request.query.month,
+          items: rows.map((row) => ({ ...row, tenantId: tenantRef(row.tenantId) })),
+        }),
+        csv: () => marginsCsv(request.query.month, rows),
+      });
     },
   );
 
@@ -276,8 +292,13 @@ export async function billingRoutes(app: App, options: { billing: BillingService
     },
     async (request, reply) => {
       const rows = await billing.planFit(request.query.month);
-      if (request.query.format === 'csv') return reply.type(csvType).send(planFitCsv(request.query.month, rows));
-      return { month: request.query.month, items: rows.map((row) => ({ ...row, tenantId: tenantRef(row.tenantId) })) };
+      return await sendReport(reply, formatOf(request), `plan-fit-${request.query.month}`, {
+        json: () => ({
+          month: request.query.month,
+          items: rows.map((row) => ({ ...row, tenantId: tenantRef(row.tenantId) })),
+        }),
+        csv: () => planFitCsv(request.query.month, rows),
+      });
     },
   );
 }
