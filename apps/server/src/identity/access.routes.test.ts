@@ -10,7 +10,7 @@ import {
 import { installErrorHandling } from '../platform/http/error-handling.ts';
 import type { App } from '../platform/http/http-types.ts';
 import { formatId, type IdKind, newUuid } from '../platform/ids.ts';
-import { type Action, accessTable, isAction, type Role, roleMay, roles } from './access.ts';
+import { type Action, accessTable, apiKeyMay, isAction, type Role, roleMay, roles } from './access.ts';
 import { authPlugin, type RegisteredRoute } from './auth.plugin.ts';
 import { addMember, createEntity, type TestMember } from './identity.test-support.ts';
 
@@ -131,6 +131,33 @@ describe('the access table', () => {
           mismatches.push(
             `${role} ${route.method} ${route.url} (${action}): ${response.statusCode} ${response.body.slice(0, 120)}`,
           );
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it('refuses exactly what a key scope may not do, on every tenant route, to read and write API keys', async () => {
+    // Proves API key scope over the whole route table: 403 AUTH_FORBIDDEN if and only if
+    // apiKeyMay denies the key's scope the route's action (admin and step-up actions always).
+    const keys: Array<['read' | 'write', Record<string, string>]> = [];
+    for (const scope of ['read', 'write'] as const) {
+      const created = await stack.app.inject({
+        method: 'POST',
+        url: '/v1/api-keys',
+        headers: firm.auth,
+        payload: { name: `table ${scope}`, scope },
+      });
+      keys.push([scope, { authorization: `Bearer ${created.json<{ key: string }>().key}` }]);
+    }
+    const mismatches: string[] = [];
+    for (const route of routesUnderTest().filter((candidate) => candidate.permission !== undefined)) {
+      const action = route.permission as Action;
+      for (const [scope, auth] of keys) {
+        const response = await call(route, auth);
+        const forbidden = response.statusCode === 403 && response.json().code === 'AUTH_FORBIDDEN';
+        if (forbidden === apiKeyMay(scope, action)) {
+          mismatches.push(`${scope} key ${route.method} ${route.url} (${action}): ${response.statusCode}`);
         }
       }
     }
