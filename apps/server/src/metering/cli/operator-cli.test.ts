@@ -38,6 +38,15 @@ async function run(command: Parameters<typeof runOperatorCommand>[0], argv: stri
 }
 
 describe('countinghouse operator commands', () => {
+  it('rotates the signing key: the JWKS then holds the new key beside the old', async () => {
+    const rotated = await run('signing-keys', ['rotate']);
+    expect(rotated.code).toBe(0);
+    const { kid, published } = JSON.parse(rotated.stdout) as { kid: string; published: string[] };
+    expect(published).toContain(kid);
+    expect(published.length).toBeGreaterThan(1);
+    expect((await run('signing-keys', ['spin'])).code).toBe(2);
+  });
+
   it('prints a tenant’s usage as JSON', async () => {
     const result = await run('usage', [firm.id, '--from', '2026-01-01T00:00:00Z', '--to', '2026-02-01T00:00:00Z']);
     expect(result.code).toBe(0);

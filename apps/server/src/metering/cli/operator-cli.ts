@@ -10,7 +10,16 @@ import { parseArgs } from 'node:util';
  * themselves, so they work against any deployment and never compete with the server for
  * the embedded data folder.
  */
-export const operatorCommands = ['usage', 'costs', 'invoices', 'margins', 'plan-fit', 'audit', 'operators'] as const;
+export const operatorCommands = [
+  'usage',
+  'costs',
+  'invoices',
+  'margins',
+  'plan-fit',
+  'audit',
+  'operators',
+  'signing-keys',
+] as const;
 export type OperatorCommand = (typeof operatorCommands)[number];
 
 export const operatorUsage = `usage:
@@ -22,7 +31,8 @@ export const operatorUsage = `usage:
   countinghouse margins --month YYYY-MM [--csv]
   countinghouse plan-fit --month YYYY-MM [--csv]
   countinghouse audit verify --tenant <tenant-id>
-  countinghouse operators create --name <name> | operators list | operators revoke <operator-id>`;
+  countinghouse operators create --name <name> | operators list | operators revoke <operator-id>
+  countinghouse signing-keys rotate`;
 
 export function isOperatorCommand(value: string): value is OperatorCommand {
   return (operatorCommands as readonly string[]).includes(value);
@@ -124,6 +134,9 @@ async function buildRequest(command: OperatorCommand, argv: string[]): Promise<R
       return { method: 'GET', path: `/v1/admin/tenants/${encodeURIComponent(values.tenant)}/audit/verify`, query: {} };
     case 'operators':
       return operatorsRequest(positionals, values.name);
+    case 'signing-keys':
+      if (positionals[0] !== 'rotate') throw new CliUsageError('signing-keys rotate');
+      return { method: 'POST', path: '/v1/admin/signing-keys/rotate', query: {} };
   }
 }
 
