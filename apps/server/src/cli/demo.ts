@@ -241,6 +241,11 @@ export async function runDemo(config: Config, log: Logger, write: (text: string)
     const app = await buildHttpApp(platform, log);
     try {
       const firm = await seedDemo(app, platform);
+      if (platform.generatedOperatorKey) {
+        write(
+          `Operator key (shown once; stored with mode 0600 in ${config.home}/operator.key):\n  ${platform.generatedOperatorKey}\n\n`,
+        );
+      }
       write(demoInstructions(firm, `http://${config.host}:${config.port}`));
     } finally {
       await app.close();

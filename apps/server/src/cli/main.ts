@@ -79,7 +79,8 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const log = createLogger(config.logLevel);
+  // The demo prints its own summary; request logs would bury it.
+  const log = createLogger(command === 'demo' && config.logLevel === 'info' ? 'warn' : config.logLevel);
   if (command === 'worker' && config.databaseUrl === undefined) {
     process.stderr.write(
       'countinghouse: `worker` needs DATABASE_URL (the embedded database serves one process; use `start` there)\n',
