@@ -374,3 +374,71 @@ describe('signing keys and tampering', () => {
     }
   });
 });
+
+describe('across firms', () => {
+  it("cannot reach another firm's users, keys, invitations or sessions", async () => {
+    // Proves cross-tenant isolation of the identity routes: ids of firm B used with firm A's
+    // credentials answer not found, and tokens whose tenant part is swapped are refused.
+    const other = await createUnthrottledTenant(stack.app, 'Flows Other');
+    const theirStaff = await addMember(stack, other, 'staff');
+    const theirUserId = `usr_${theirStaff.userId.replaceAll('-', '')}`;
+    const theirKey = (await post('/v1/api-keys', { name: 'Theirs', scope: 'read' }, other.auth)).json<{
+      id: string;
+      key: string;
+    }>();
+    const roleChange = await stack.app.inject({
+      method: 'PUT',
+      url: `/v1/users/${theirUserId}/role`,
+      headers: firm.auth,
+      payload: { role: 'auditor' },
+    });
+    expect(roleChange.json()).toMatchObject({ code: 'IDENTITY_USER_NOT_FOUND' });
+    const assign = await stack.app.inject({
+      method: 'PUT',
+      url: `/v1/users/${theirUserId}/entities`,
+      headers: firm.auth,
+      payload: { entityIds: [entityA] },
+    });
+    expect(assign.json()).toMatchObject({ code: 'IDENTITY_USER_NOT_FOUND' });
+    expect((await post(`/v1/api-keys/${theirKey.id}/revoke`, undefined, firm.auth)).json()).toMatchObject({
+      code: 'IDENTITY_API_KEY_NOT_FOUND',
+    });
+    const listed = await get('/v1/users', firm.auth);
+    expect(JSON.stringify(listed.json())).not.toContain(theirUserId);
+
+    // A staff user of firm B cannot be assigned an entity of firm A, even by firm B's owner.
+    const foreignEntity = await stack.app.inject({
+      method: 'PUT',
+      url: `/v1/users/${theirUserId}/entities`,
+      headers: other.auth,
+      payload: { entityIds: [entityA] },
+    });
+    expect(foreignEntity.json()).toMatchObject({ code: 'IDENTITY_ASSIGNMENT_INVALID' });
+
+    // Swap the tenant part of their refresh token and API key for ours: refused.
+    const firmHex = firm.id.slice(4);
+    const swap = (token: string) => `${token.slice(0, 4)}${firmHex}${token.slice(36)}`;
+    expect((await post('/v1/auth/refresh', { refresh_token: swap(theirStaff.refreshToken ?? '') })).statusCode).toBe(
+      401,
+    );
+    expect((await get('/v1/entities', bearer(swap(theirKey.key)))).statusCode).toBe(401);
+  });
+
+  it('assigns entities to staff, which takes effect at the next sign-in', async () => {
+    const staff = await addMember(stack, firm, 'staff', [entityA]);
+    const staffId = `usr_${staff.userId.replaceAll('-', '')}`;
+    const assigned = await stack.app.inject({
+      method: 'PUT',
+      url: `/v1/users/${staffId}/entities`,
+      headers: firm.auth,
+      payload: { entityIds: [entityB] },
+    });
+    expect(assigned.statusCode).toBe(200);
+    expect(assigned.json()).toMatchObject({ entityIds: [entityB] });
+    const again = await signInMember(stack, firm, staff.email);
+    expect((await get(`/v1/entities/${entityB}`, again.auth)).statusCode).toBe(200);
+    expect((await get(`/v1/entities/${entityA}`, again.auth)).statusCode).toBe(404);
+    // The change ended the old session.
+    expect((await post('/v1/auth/refresh', { refresh_token: staff.refreshToken })).statusCode).toBe(401);
+  });
+});
