@@ -8,10 +8,12 @@ import type { AuditEventInput } from './audit.types.ts';
 /**
  * Writes an operator's action on a tenant to that tenant's audit log. The change lives in the
  * control plane (the registry, owner role) and the log in the tenant's own placement, which
- * may be another database, so they cannot share a transaction. The tenant's scope is opened
- * first and the change made inside it: a change that fails rolls the event back with it, and
- * the event commits right after the change does. Only a crash between the two commits can
- * leave a change without its event.
+ * may be another database, so they cannot share a transaction. The change is made first; a
+ * change that fails records nothing, and the event is appended right after the change
+ * commits, in the placement the registry names then. Only a failure between the two (a
+ * crash, the tenant's database unreachable) can leave a change without its event; the
+ * request then fails, so the operator sees it. Holding no tenant connection during the
+ * change keeps it clear of the tenant's connection bulkhead.
  */
 export class OperatorAudit {
   readonly #scopes: TenantScopes;
@@ -29,12 +31,10 @@ export class OperatorAudit {
     change: () => Promise<T>,
     eventOf: (result: T) => AuditEventInput,
   ): Promise<T> {
+    const result = await change();
     const record = await this.#tenancy.getTenant(tenantId);
     if (record === null) throw new AppError('TENANT_NOT_FOUND');
-    return await this.#scopes.run({ ...tenantContextOf(record), origin }, async (db) => {
-      const result = await change();
-      await recordAuditEvent(db, eventOf(result));
-      return result;
-    });
+    await this.#scopes.run({ ...tenantContextOf(record), origin }, (db) => recordAuditEvent(db, eventOf(result)));
+    return result;
   }
 }
