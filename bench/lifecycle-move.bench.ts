@@ -147,7 +147,8 @@ try {
   if (posted.statusCode !== 201) throw new Error(`template post failed: ${posted.body}`);
   const templateId = parseId('journalEntry', posted.json<{ id: string }>().id) ?? '';
 
-  // Seed: clones of the template entry with their two lines (3 rows per entry), in batches.
+  // Seed: clones of the template entry with their two lines (3 rows per entry), in batches
+  // (LATERAL, so jsonb_populate_record runs once per row, not once per column as `(f()).*` would).
   const seedStarted = performance.now();
   const entriesWanted = Math.ceil(rowsTarget / 3);
   const batch = 50_000;
@@ -161,16 +162,18 @@ try {
       );
       await client.query(
         `insert into journal_entries
-           select (jsonb_populate_record(null::journal_entries, to_jsonb(e) || jsonb_build_object('id', n.id,
-                     'entry_date', (date '2025-01-01' + (n.g % 700))::text))).*
-             from journal_entries e cross join new_entries n where e.tenant_id = $1 and e.id = $2`,
+           select r.* from journal_entries e cross join new_entries n
+             cross join lateral jsonb_populate_record(null::journal_entries, to_jsonb(e) || jsonb_build_object('id', n.id,
+                     'entry_date', (date '2025-01-01' + (n.g % 700))::text)) r
+            where e.tenant_id = $1 and e.id = $2`,
         [tenantId, templateId],
       );
       await client.query(
         `insert into journal_lines
-           select (jsonb_populate_record(null::journal_lines, to_jsonb(l) || jsonb_build_object('entry_id', n.id,
-                     'entry_date', (date '2025-01-01' + (n.g % 700))::text))).*
-             from journal_lines l cross join new_entries n where l.tenant_id = $1 and l.entry_id = $2`,
+           select r.* from journal_lines l cross join new_entries n
+             cross join lateral jsonb_populate_record(null::journal_lines, to_jsonb(l) || jsonb_build_object('entry_id', n.id,
+                     'entry_date', (date '2025-01-01' + (n.g % 700))::text)) r
+            where l.tenant_id = $1 and l.entry_id = $2`,
         [tenantId, templateId],
       );
     });

@@ -55,6 +55,11 @@ export class TenantDataService {
     return this.#deps.store;
   }
 
+  /** Owner access to every placement (tests and tools read a tenant's rows where they live). */
+  get databases(): PlacementDatabases {
+    return this.#deps.databases;
+  }
+
   /** Errors: TENANT_NOT_FOUND, TENANT_PURGED. */
   async #existing(tenantId: string): Promise<TenantLifecycle> {
     const lifecycle = await this.#deps.store.lifecycle(tenantId);
