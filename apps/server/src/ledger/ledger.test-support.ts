@@ -142,6 +142,11 @@ export async function seedLedgerCanary(stack: TestStack, tenant: TestTenant): Pr
         lines: [line(books.accounts['6800'], 'debit', 1), line(books.accounts['1590'], 'credit', 1)],
       },
     },
+    {
+      method: 'PUT' as const,
+      url: `${base}/exchange-rates`,
+      payload: { source: 'manual', rates: [{ currency: 'EUR', date: '2026-01-15', rate: '1.08' }] },
+    },
   ];
   if (posted.statusCode !== 201) throw new Error(`canary posting failed: ${posted.body}`);
   for (const step of steps) {
