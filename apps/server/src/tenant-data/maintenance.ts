@@ -30,10 +30,16 @@ export function checkedTenantUuid(tenantId: string): string {
   return tenantId;
 }
 
-/** Row text must render identically on both sides of a move (checksums), whatever the server defaults. */
+/**
+ * Row text must render identically on both sides of a move (checksums), whatever the server
+ * defaults. 'GMT' rather than 'UTC': PostgreSQL knows GMT without its time-zone files, and a
+ * parallel worker of the embedded server failed to load 'UTC' from them. Parallel plans are off
+ * as well: on a small server they only add workers competing with the tenants' own queries.
+ */
 async function setSessionFormats(client: pg.ClientBase): Promise<void> {
   await client.query(
-    `select set_config('timezone', 'UTC', true), set_config('datestyle', 'ISO, MDY', true),
+    `select set_config('timezone', 'GMT', true), set_config('datestyle', 'ISO, MDY', true),
+            set_config('max_parallel_workers_per_gather', '0', true),
             set_config('intervalstyle', 'postgres', true), set_config('extra_float_digits', '1', true),
             set_config('bytea_output', 'hex', true)`,
   );
