@@ -6,6 +6,7 @@ import { inject } from 'vitest';
 import { type Config, loadConfig } from '../src/platform/config.ts';
 import { buildHttpApp } from '../src/platform/http/http-app.ts';
 import type { App } from '../src/platform/http/http-types.ts';
+import { parseId } from '../src/platform/ids.ts';
 import { randomToken } from '../src/platform/local-secrets.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { openPlatform, type Platform, type PlatformOptions } from '../src/platform/platform.ts';
@@ -41,11 +42,18 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     masterKey: inject('masterKey'),
     operatorKey,
     runtimePoolMax: 5,
+    dedicatedPoolMax: 5,
+    // Silo tenants go to a "second cluster" that is the test server itself, reached by URL:
+    // the external-cluster path. Tests of the embedded silo cluster set their own.
+    siloClusters: [{ name: 'silo-1', url: inject('ownerUrl') }],
     ...options.config,
   };
   const level = options.logDestination ? 'info' : (process.env.TEST_LOG_LEVEL ?? 'silent');
   const log = createLogger(level, options.logDestination);
-  const platform = await openPlatform(config, log, options.clock ? { clock: options.clock } : {});
+  const platform = await openPlatform(config, log, {
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.provisioningFaults ? { provisioningFaults: options.provisioningFaults } : {}),
+  });
   const app = await buildHttpApp(platform, log);
   return {
     platform,
@@ -72,7 +80,7 @@ export interface TestTenant {
 }
 
 /** Onboards a firm through the operator API and signs its admin in. */
-export async function createTenant(app: App, prefix = 'Firm'): Promise<TestTenant> {
+export async function createTenant(app: App, prefix = 'Firm', tier = 'starter'): Promise<TestTenant> {
   const name = uniqueName(prefix);
   const email = `owner@${randomToken(6)
     .toLowerCase()
@@ -81,7 +89,7 @@ export async function createTenant(app: App, prefix = 'Firm'): Promise<TestTenan
     method: 'POST',
     url: '/v1/tenants',
     headers: { authorization: `Bearer ${operatorKey}` },
-    payload: { name, tier: 'starter', admin: { email, password: adminPassword } },
+    payload: { name, tier, admin: { email, password: adminPassword } },
   });
   if (created.statusCode !== 201) throw new Error(`tenant creation failed: ${created.body}`);
   const id = created.json<{ id: string }>().id;
@@ -112,6 +120,21 @@ export async function createUnthrottledTenant(app: App, prefix = 'Firm'): Promis
   });
   if (response.statusCode !== 200) throw new Error(`plan override failed: ${response.body}`);
   return tenant;
+}
+
+/**
+ * Drops the dedicated databases of test tenants and marks them offboarded, so runs against a
+ * long-lived external server do not pile up databases (they are named `<db>_b_…`/`<db>_s_…`).
+ */
+export async function dropTenantDatabases(platform: Platform, tenantIds: readonly string[]): Promise<void> {
+  for (const publicId of tenantIds) {
+    const id = parseId('tenant', publicId) ?? publicId;
+    const record = await platform.tenancy.getTenant(id);
+    if (!record || record.placement.model === 'pool') continue;
+    await platform.placementPools.closePlacement(record.placement);
+    await platform.clusters.dropDatabase(record.placement);
+    await platform.ownerPool.query(`update tenants set status = 'offboarded' where id = $1`, [id]);
+  }
 }
 
 /** A clock for the rate limiter that moves only when a test says so. */

@@ -8,6 +8,7 @@ import {
 import { ConfigError, loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/logger.ts';
 import { startServer } from '../platform/server.ts';
+import { runTenantCommand, tenantUsage } from '../tenancy/cli/tenant-cli.ts';
 import { isTenantDataCommand, runTenantDataCommand, tenantDataUsage } from '../tenant-data/tenant-data.cli.ts';
 import { runDemo } from './demo.ts';
 import { runWorker } from './worker.ts';
@@ -16,7 +17,7 @@ import { runWorker } from './worker.ts';
  * `countinghouse start` runs the whole stack; `countinghouse worker` runs only job workers,
  * for scaling batch work out on an external PostgreSQL; operator commands call a running server.
  */
-const usage = `usage: countinghouse start | countinghouse worker | countinghouse demo\n${operatorUsage}\n${tenantDataUsage}`;
+const usage = `usage: countinghouse start | countinghouse worker | countinghouse demo\n${operatorUsage}\n${tenantUsage}\n${tenantDataUsage}`;
 
 /** Operator commands talk to a running server over HTTP (metering/cli/operator-cli.ts). */
 async function operator(command: Parameters<typeof runOperatorCommand>[0], argv: string[]): Promise<void> {
@@ -55,10 +56,30 @@ async function tenantData(argv: string[]): Promise<void> {
   }
 }
 
+/** `countinghouse tenant create|list|show|plan|apply|suspend|resume|hot` (tenancy/cli/tenant-cli.ts). */
+async function tenant(argv: string[]): Promise<void> {
+  try {
+    const config = loadConfig();
+    const connection = await resolveConnection(process.env, config.home, config.host, config.port);
+    process.exitCode = await runTenantCommand(argv, connection, {
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError || error instanceof CliUsageError)) throw error;
+    process.stderr.write(`countinghouse: ${error.message}\n`);
+    process.exitCode = 2;
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const command = argv[0] ?? 'start';
   if (command === 'tenant' && isTenantDataCommand(argv[1])) {
     await tenantData(argv.slice(1));
+    return;
+  }
+  if (command === 'tenant') {
+    await tenant(argv.slice(1));
     return;
   }
   if (isOperatorCommand(command)) {

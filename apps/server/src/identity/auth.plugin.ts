@@ -103,6 +103,7 @@ export const authPlugin = fastifyPlugin(
       const caller = await options.credentials.verify(token);
       const tenant = await options.tenancy.lookup(caller.tenantId);
       if (!tenant) throw new AppError('AUTH_TOKEN_INVALID', 'The token names an unknown tenant.');
+      if (tenant.status === 'suspended') throw new AppError('TENANT_SUSPENDED', tenant.statusReason ?? undefined);
       if (tenant.status !== 'active') throw new AppError('TENANT_NOT_ACTIVE', `The tenant is ${tenant.status}.`);
       request.log = request.log.child({ tenantId: tenant.id, userId: caller.userId });
 

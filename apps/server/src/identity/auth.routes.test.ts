@@ -282,7 +282,7 @@ describe('token attacks on a tenant route', () => {
 });
 
 describe('a suspended tenant', () => {
-  it("refuses the tenant's token with 403 TENANT_NOT_ACTIVE and its sign-in with 401", async () => {
+  it("refuses the tenant's token with 403 TENANT_SUSPENDED and its sign-in with 401", async () => {
     const email = 'owner@suspended.test';
     const tenantId = await onboard('Auth Suspended', email);
     const userId = await adminUserId(tenantId);
@@ -298,7 +298,7 @@ describe('a suspended tenant', () => {
     const problem = problemOf(await listEntities(bearer(accessToken)));
     expect(problem.status).toBe(403);
     expect(problem.contentType).toMatch(/^application\/problem\+json/);
-    expect(problem.body).toMatchObject({ code: 'TENANT_NOT_ACTIVE' });
+    expect(problem.body).toMatchObject({ code: 'TENANT_SUSPENDED' });
 
     const signedIn = await signIn({ tenantId, email, password: adminPassword });
     expect(signedIn.statusCode).toBe(401);
@@ -314,7 +314,7 @@ describe('a suspended tenant', () => {
       vi.setSystemTime(Date.now() + 6_000);
       const problem = problemOf(await listEntities(firm.auth));
       expect(problem.status).toBe(403);
-      expect(problem.body).toMatchObject({ code: 'TENANT_NOT_ACTIVE' });
+      expect(problem.body).toMatchObject({ code: 'TENANT_SUSPENDED' });
     } finally {
       vi.useRealTimers();
     }

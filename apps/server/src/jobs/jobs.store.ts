@@ -183,3 +183,29 @@ export async function writeCheckpoint(
   );
   return result.rowCount === 1;
 }
+
+/**
+ * A tenant in its own database keeps its jobs' checkpoints there (job_checkpoints), in the
+ * transaction of the batch they describe; the queue row in the shared database cannot join it.
+ */
+export async function writeTenantCheckpoint(
+  db: TenantDb,
+  jobId: string,
+  attempt: number,
+  checkpoint: JsonValue,
+): Promise<void> {
+  await db.query(
+    `insert into job_checkpoints (tenant_id, job_id, attempt, checkpoint) values ($1, $2, $3, $4)
+     on conflict (tenant_id, job_id) do update
+       set attempt = excluded.attempt, checkpoint = excluded.checkpoint, updated_at = now()`,
+    [db.tenantId, jobId, attempt, JSON.stringify(checkpoint)],
+  );
+}
+
+export async function readTenantCheckpoint(db: TenantDb, jobId: string): Promise<JsonValue | null> {
+  const { rows } = await db.query<{ checkpoint: JsonValue }>(
+    'select checkpoint from job_checkpoints where job_id = $1',
+    [jobId],
+  );
+  return rows[0]?.checkpoint ?? null;
+}

@@ -10,7 +10,7 @@ import { tenantContextOf } from '../tenancy/tenancy.service.ts';
 import { type AttemptOutcome, backoffMs, type JobDispatcher } from './jobs.dispatcher.ts';
 import { jobLimits } from './jobs.limits.ts';
 import type { JobRegistry } from './jobs.registry.ts';
-import { writeCheckpoint } from './jobs.store.ts';
+import { readTenantCheckpoint, writeCheckpoint, writeTenantCheckpoint } from './jobs.store.ts';
 import { type ClaimedJob, type JobKind, JobLeaseLostError, type JsonValue, PermanentJobError } from './jobs.types.ts';
 
 /**
@@ -187,9 +187,14 @@ export class JobWorker {
     if (tenant === null) return { kind: 'released' };
     const startedMs = performance.now();
     let outcome: AttemptOutcome | null = null;
+    // A tenant in its own database keeps its checkpoints there (see writeTenantCheckpoint).
+    const dedicated = tenant.placement.model !== 'pool';
     try {
+      const checkpoint = dedicated
+        ? await this.#options.scopes.run(tenant, (db) => readTenantCheckpoint(db, job.id))
+        : job.checkpoint;
       const result = await kind.run({
-        job,
+        job: { ...job, checkpoint },
         payload,
         tenant,
         scopes: this.#options.scopes,
@@ -197,7 +202,9 @@ export class JobWorker {
         progress: (percent, message) => progress.set(percent, message ?? null),
         saveCheckpoint: async (db, checkpoint: JsonValue) => {
           assert(db.tenantId === job.tenantId, 'checkpoint written from another tenant scope');
-          if (!(await writeCheckpoint(db, job.id, job.attempts, checkpoint))) throw new JobLeaseLostError(job.id);
+          // The lease of a dedicated tenant's job is checked by the heartbeat, not in this transaction.
+          if (dedicated) await writeTenantCheckpoint(db, job.id, job.attempts, checkpoint);
+          else if (!(await writeCheckpoint(db, job.id, job.attempts, checkpoint))) throw new JobLeaseLostError(job.id);
         },
         log,
       });

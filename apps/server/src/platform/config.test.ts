@@ -32,6 +32,10 @@ describe('loadConfig', () => {
       passwordLengthMin: 12,
       mfaRegulatoryTiers: ['irs-authorized', 'sec-registered'],
       mfaRoles: [],
+      siloClusters: [{ name: 'silo-1', url: null }],
+      dedicatedPoolMax: 4,
+      dedicatedPoolsMax: 64,
+      dedicatedPoolIdleMs: 60_000,
     });
   });
 
@@ -98,7 +102,36 @@ describe('loadConfig', () => {
     { title: 'a shed share above 100', env: { COUNTINGHOUSE_SHED_REPORTS_AT_PERCENT: '101' }, message: /SHED_REPORTS/ },
     { title: 'an in-flight budget of 0', env: { COUNTINGHOUSE_REQUESTS_IN_FLIGHT_MAX: '0' }, message: /IN_FLIGHT/ },
     { title: 'a short master key', env: { COUNTINGHOUSE_MASTER_KEY: 'a1'.repeat(31) }, message: /MASTER_KEY/ },
+    {
+      title: 'a silo cluster that is not a postgres URL',
+      env: { COUNTINGHOUSE_SILO_CLUSTERS: 'big=mysql://db/x' },
+      message: /SILO_CLUSTERS.*big/,
+    },
+    {
+      title: 'a silo cluster named shared',
+      env: { COUNTINGHOUSE_SILO_CLUSTERS: 'shared=embedded' },
+      message: /SILO_CLUSTERS/,
+    },
+    {
+      title: 'a silo cluster named twice',
+      env: { COUNTINGHOUSE_SILO_CLUSTERS: 'a=embedded,a=postgres://h/db' },
+      message: /twice/,
+    },
+    { title: 'a dedicated pool of 0', env: { COUNTINGHOUSE_DEDICATED_POOL_MAX: '0' }, message: /DEDICATED_POOL_MAX/ },
   ];
+
+  it('reads silo clusters by name, by position and as embedded', () => {
+    // Proves each entry form of COUNTINGHOUSE_SILO_CLUSTERS and the defaults with and without DATABASE_URL.
+    expect(
+      loadConfig({ COUNTINGHOUSE_SILO_CLUSTERS: 'eu=postgres://o@eu/db, postgresql://o@us/db ,embedded' }).siloClusters,
+    ).toEqual([
+      { name: 'eu', url: 'postgres://o@eu/db' },
+      { name: 'silo-2', url: 'postgresql://o@us/db' },
+      { name: 'silo-3', url: null },
+    ]);
+    expect(loadConfig({ DATABASE_URL: 'postgres://o@h/db' }).siloClusters).toEqual([]);
+    expect(loadConfig({ COUNTINGHOUSE_SILO_CLUSTERS: 'none' }).siloClusters).toEqual([]);
+  });
 
   for (const testCase of invalid) {
     it(`throws a ConfigError for ${testCase.title}`, () => {

@@ -49,6 +49,23 @@ export interface Config {
   oidcIssuers: string | undefined;
   /** Base URL of the web app for invitation links; the server's own address when absent. */
   publicUrl: string | undefined;
+  /**
+   * Clusters that hold silo (enterprise) tenants' databases, from COUNTINGHOUSE_SILO_CLUSTERS.
+   * `url` is an owner-role URL (CREATEDB, CREATEROLE); null means a second embedded
+   * PostgreSQL started by the platform when first needed.
+   */
+  siloClusters: SiloClusterSetting[];
+  /** Connections in the runtime pool of one dedicated (bridge or silo) database. */
+  dedicatedPoolMax: number;
+  /** Dedicated-database pools open at once; the least recently used idle one is closed first. */
+  dedicatedPoolsMax: number;
+  /** A dedicated-database pool unused for this long is closed. */
+  dedicatedPoolIdleMs: number;
+}
+
+export interface SiloClusterSetting {
+  name: string;
+  url: string | null;
 }
 
 export const configLimits = {
@@ -62,7 +79,14 @@ export const configLimits = {
   storageSampleMinutesMax: 24 * 60,
   passwordLengthMinFloor: 8,
   passwordLengthMinCeiling: 128,
+  siloClustersMax: 32,
+  dedicatedPoolMaxUpper: 50,
+  dedicatedPoolsMaxUpper: 1_000,
+  dedicatedPoolIdleMsMax: 3_600_000,
 } as const;
+
+/** The name of the embedded silo cluster when COUNTINGHOUSE_SILO_CLUSTERS is absent. */
+export const embeddedSiloClusterName = 'silo-1';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -114,6 +138,42 @@ function passwordLengthMinFrom(env: NodeJS.ProcessEnv): number {
     throw new ConfigError(`${name} must be at least ${configLimits.passwordLengthMinFloor}, got ${value}`);
   }
   return value;
+}
+
+const clusterNamePattern = /^[a-z][a-z0-9-]{0,30}$/;
+
+/**
+ * COUNTINGHOUSE_SILO_CLUSTERS: comma-separated entries, each `name=URL`, `name=embedded`, a bare
+ * URL (named silo-1, silo-2, … by position) or `embedded`; `none` turns silos off. Absent: one
+ * embedded silo cluster for the embedded default, none with DATABASE_URL (a production
+ * deployment names its clusters).
+ */
+export function parseSiloClusters(raw: string | undefined, external: boolean): SiloClusterSetting[] {
+  if (raw === undefined) return external ? [] : [{ name: embeddedSiloClusterName, url: null }];
+  if (raw.trim() === 'none') return [];
+  const entries = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  if (entries.length > configLimits.siloClustersMax) {
+    throw new ConfigError(`COUNTINGHOUSE_SILO_CLUSTERS names at most ${configLimits.siloClustersMax} clusters`);
+  }
+  const clusters = entries.map((entry, index): SiloClusterSetting => {
+    const named = /^([a-z][a-z0-9-]{0,30})=(.+)$/.exec(entry);
+    const name = named?.[1] ?? `silo-${index + 1}`;
+    const target = named?.[2] ?? entry;
+    if (!clusterNamePattern.test(name) || name === 'shared') {
+      throw new ConfigError(`COUNTINGHOUSE_SILO_CLUSTERS: "${name}" is not a usable cluster name`);
+    }
+    if (target === 'embedded') return { name, url: null };
+    if (!/^postgres(ql)?:\/\//.test(target)) {
+      throw new ConfigError(`COUNTINGHOUSE_SILO_CLUSTERS: cluster ${name} needs a postgres:// URL or "embedded"`);
+    }
+    return { name, url: target };
+  });
+  const names = clusters.map((cluster) => cluster.name);
+  if (new Set(names).size !== names.length) throw new ConfigError('COUNTINGHOUSE_SILO_CLUSTERS names a cluster twice');
+  return clusters;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -180,5 +240,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ),
     oidcIssuers: nonEmpty(env.COUNTINGHOUSE_OIDC_ISSUERS),
     publicUrl: nonEmpty(env.COUNTINGHOUSE_PUBLIC_URL),
+    siloClusters: parseSiloClusters(nonEmpty(env.COUNTINGHOUSE_SILO_CLUSTERS), databaseUrl !== undefined),
+    dedicatedPoolMax: positive(env, 'COUNTINGHOUSE_DEDICATED_POOL_MAX', 4, configLimits.dedicatedPoolMaxUpper),
+    dedicatedPoolsMax: positive(env, 'COUNTINGHOUSE_DEDICATED_POOLS_MAX', 64, configLimits.dedicatedPoolsMaxUpper),
+    dedicatedPoolIdleMs: positive(
+      env,
+      'COUNTINGHOUSE_DEDICATED_POOL_IDLE_MS',
+      60_000,
+      configLimits.dedicatedPoolIdleMsMax,
+    ),
   };
 }

@@ -12,5 +12,7 @@ export const platformErrors = {
   IDEMPOTENCY_KEY_REUSED: { status: 409, title: 'The Idempotency-Key was already used with a different request.' },
   PAGINATION_CURSOR_INVALID: { status: 400, title: 'The pagination cursor is invalid.' },
   SERVICE_NOT_READY: { status: 503, title: 'The service is not ready.' },
+  PLACEMENT_UNAVAILABLE: { status: 503, title: "The tenant's database cluster is not available." },
+  DATABASE_POOLS_EXHAUSTED: { status: 503, title: 'Every dedicated-database pool is busy; retry shortly.' },
   INTERNAL_ERROR: { status: 500, title: 'An unexpected error occurred.' },
 } as const;

@@ -32,19 +32,23 @@ import { MeteringService } from '../metering/metering.service.ts';
 import { PgUsageStore } from '../metering/metering.store.ts';
 import { OperatorsService } from '../operators/operators.service.ts';
 import { PgOperatorsStore } from '../operators/operators.store.ts';
+import { PgHotTenantStore } from '../tenancy/hot-tenants.store.ts';
 import { OperatorKey } from '../tenancy/operator-key.ts';
+import { type FaultInjector, ProvisioningService } from '../tenancy/provisioning/provisioning.service.ts';
+import { PgProvisioningStore } from '../tenancy/provisioning/provisioning.store.ts';
 import { TenancyService } from '../tenancy/tenancy.service.ts';
 import { PgTenancyStore } from '../tenancy/tenancy.store.ts';
-import { sharedPoolPlacement, TierCatalogue } from '../tenancy/tiers.ts';
+import { TierCatalogue } from '../tenancy/tiers.ts';
 import { tenantExportJob } from '../tenant-data/kinds/tenant-export.job.ts';
 import { tierChangeJob } from '../tenant-data/kinds/tier-change.job.ts';
-import { sharedPoolOnly } from '../tenant-data/placements.ts';
 import { TenantDataService } from '../tenant-data/tenant-data.service.ts';
 import { TenantDataStore } from '../tenant-data/tenant-data.store.ts';
-import { assert } from './assert.ts';
 import type { Config } from './config.ts';
+import { ClusterDirectory } from './database/clusters.ts';
 import { bootstrapOwnerDatabase, prepareDatabase, verifyRuntimeRole } from './database/database-setup.ts';
 import { type EmbeddedCluster, startEmbeddedCluster } from './database/embedded-cluster.ts';
+import { OwnerPlacementDatabases } from './database/placement-databases.ts';
+import { PlacementPools } from './database/placement-pools.ts';
 import { type TenantPlacement, TenantScopes } from './database/tenant-scope.ts';
 import { ensureHome, randomToken, readOrCreateSecret, Sealer } from './local-secrets.ts';
 
@@ -58,7 +62,13 @@ export interface Platform {
   tiers: TierCatalogue;
   ownerPool: pg.Pool;
   runtimePool: pg.Pool;
+  /** The clusters tenant databases live on: templates, creating, migrating and dropping databases. */
+  clusters: ClusterDirectory;
+  /** Routing: the runtime pool of each placement (shared, or one per dedicated database). */
+  placementPools: PlacementPools;
   scopes: TenantScopes;
+  /** Scopes on the shared database for every tenant: the job queue lives there for all placements. */
+  queueScopes: TenantScopes;
   tenancy: TenancyService;
   identity: IdentityService;
   mfa: MfaService;
@@ -133,9 +143,20 @@ function makePool(connectionString: string, max: number, applicationName: string
   return pool;
 }
 
+/** Every dedicated placement the registry holds a live tenant on (opened at start). */
+async function registeredPlacements(ownerPool: pg.Pool): Promise<TenantPlacement[]> {
+  const { rows } = await ownerPool.query<{ model: TenantPlacement['model']; cluster: string; database: string }>(
+    `select distinct placement_model as model, placement_cluster as cluster, placement_database as database
+       from tenants where placement_model <> 'pool' and status <> 'offboarded'`,
+  );
+  return rows;
+}
+
 export interface PlatformOptions {
   /** The rate limiter's clock; tests inject one to step time exactly. */
   clock?: Clock;
+  /** Tests: crash onboarding at a chosen step (provisioning.service.ts). */
+  provisioningFaults?: FaultInjector;
 }
 
 async function openRateLimitStore(config: Config, log: Logger): Promise<RateLimitStore> {
@@ -157,6 +178,9 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
   const { ownerUrl, cluster } = await resolveOwnerUrl(config, log);
   const pools: pg.Pool[] = [];
   let rates: RateLimitStore | null = null;
+  let clusters: ClusterDirectory | null = null;
+  let placementPools: PlacementPools | null = null;
+  let placementDatabases: OwnerPlacementDatabases | null = null;
   try {
     const prepared = await prepareDatabase(ownerUrl, log);
     const ownerPool = makePool(ownerUrl, ownerPoolMax, 'countinghouse-control', log);
@@ -184,25 +208,39 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       log,
       ...(options.clock ? { clock: options.clock } : {}),
     });
-    const runtimePools = {
-      poolFor(placement: TenantPlacement) {
-        // The lifecycle issue adds bridge and silo placements with their own pools.
-        assert(
-          placement.model === sharedPoolPlacement.model && placement.cluster === sharedPoolPlacement.cluster,
-          `no pool serves placement ${placement.model}/${placement.cluster}`,
-        );
-        return runtimePool;
+    clusters = new ClusterDirectory({
+      sharedOwnerUrl: ownerUrl,
+      runtimeRole: prepared.runtimeRole,
+      runtimePassword: decodeURIComponent(new URL(prepared.runtimeUrl).password),
+      silos: config.siloClusters,
+      home: config.home,
+      log,
+    });
+    placementPools = new PlacementPools(
+      runtimePool,
+      clusters,
+      {
+        poolMax: config.dedicatedPoolMax,
+        poolsMax: config.dedicatedPoolsMax,
+        idleCloseMs: config.dedicatedPoolIdleMs,
+        connectionTimeoutMs,
       },
-    };
+      log,
+    );
+    await clusters.openPlacements(await registeredPlacements(ownerPool));
     const usageStore = new PgUsageStore(ownerPool);
     const metering = new Metering(usageStore, log, {
       metricsTopTenants: config.metricsTopTenants,
       emf: config.metricsEmf,
       storageSampleIntervalMs: config.storageSampleMinutes * 60_000,
     });
-    const scopes = new TenantScopes(runtimePools, limits, metering.scopeObserver);
+    const scopes = new TenantScopes(placementPools, limits, metering.scopeObserver);
+    // The job queue is one set of tables in the shared database for every placement, so the
+    // dispatcher claims across all tenants in one statement; handlers reach the tenant's own
+    // data through `scopes`, which routes to its placement.
+    const queueScopes = new TenantScopes({ poolFor: () => runtimePool }, limits, metering.scopeObserver);
     // The sampler's own scopes are platform work, not the tenant's database time.
-    metering.start(new TenantScopes(runtimePools), usageStore);
+    metering.start(new TenantScopes(placementPools), usageStore);
     const sealer = new Sealer(masterKey);
     const tokens = new TokenService(await loadSigningKeys(ownerPool, sealer), () => loadSigningKeys(ownerPool, sealer));
     const ledger = createLedgerServices(scopes);
@@ -210,7 +248,19 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       config.passwordLengthMin,
       loadBreachedPasswords(config.breachedPasswordsFile ?? defaultBreachedPasswordsFile),
     );
-    const tenancy = new TenancyService(new PgTenancyStore(ownerPool), scopes, tiers, log, passwords);
+    const tenancyStore = new PgTenancyStore(ownerPool);
+    const provisioning = new ProvisioningService({
+      tenants: tenancyStore,
+      store: new PgProvisioningStore(ownerPool),
+      clusters,
+      scopes,
+      usage: usageStore,
+      tiers,
+      passwords,
+      log,
+      ...(options.provisioningFaults ? { faults: options.provisioningFaults } : {}),
+    });
+    const tenancy = new TenancyService(tenancyStore, provisioning, new PgHotTenantStore(ownerPool), tiers, log);
     const authEvents = auditAuthEvents(log);
     const identity = new IdentityService({
       tenancy,
@@ -230,9 +280,10 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       );
       log.info({ issuers: oidcIssuers.map((issuer) => issuer.issuer) }, 'external OIDC issuers configured');
     }
+    placementDatabases = new OwnerPlacementDatabases(ownerPool, clusters, tenancyStore, log);
     const tenantData = new TenantDataService({
       store: new TenantDataStore(ownerPool),
-      databases: sharedPoolOnly(ownerPool),
+      databases: placementDatabases,
       tenancy,
       tiers,
       home: config.home,
@@ -256,7 +307,10 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       tiers,
       ownerPool,
       runtimePool,
+      clusters,
+      placementPools,
       scopes,
+      queueScopes,
       tenancy,
       tenantData,
       identity,
@@ -269,7 +323,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       credentials,
       jobRegistry,
       jobDispatcher,
-      jobs: new JobsService(scopes, jobRegistry, jobDispatcher),
+      jobs: new JobsService(queueScopes, jobRegistry, jobDispatcher),
       limits,
       entities: new EntitiesService(scopes, sealer, ledger.charts),
       audit: new AuditService(scopes),
@@ -292,13 +346,19 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
         // Usage still buffered is written before the pools close (graceful shutdown).
         await metering.close();
         await limits.close();
+        await placementPools?.close();
+        await placementDatabases?.close();
         await Promise.all(pools.map((pool) => pool.end()));
+        await clusters?.close();
         await cluster?.stop();
       },
     };
   } catch (error) {
     await rates?.close();
+    await placementPools?.close();
+    await placementDatabases?.close();
     await Promise.all(pools.map((pool) => pool.end()));
+    await clusters?.close();
     await cluster?.stop();
     throw error;
   }

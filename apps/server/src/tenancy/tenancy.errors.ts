@@ -6,4 +6,11 @@ export const tenancyErrors = {
   TENANT_NOT_FOUND: { status: 404, title: 'The tenant does not exist.' },
   TENANT_REGULATORY_TIER_NOT_ALLOWED: { status: 400, title: 'The tier does not allow this regulatory tier.' },
   TENANT_NOT_ACTIVE: { status: 403, title: 'The tenant is not active.' },
+  TENANT_NO_SILO_CLUSTER: { status: 409, title: 'The tier needs a silo cluster and none is configured.' },
+  TENANT_SUSPENDED: { status: 403, title: 'The tenant is suspended.' },
+  TENANT_STATUS_CONFLICT: { status: 409, title: 'The tenant is not in a state that allows this change.' },
+  TENANT_PROVISIONING_FAILED: {
+    status: 503,
+    title: 'A provisioning step failed; the tenant is registered and its plan can be applied again.',
+  },
 } as const;

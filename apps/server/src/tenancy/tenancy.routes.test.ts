@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   adminPassword,
   createTenant,
+  dropTenantDatabases,
   operatorKey,
   problemOf,
   startTestStack,
@@ -214,5 +215,178 @@ describe('refused onboarding writes nothing', () => {
       headers: operator,
     });
     expect(read.json()).toMatchObject({ name, status: 'active' });
+  });
+});
+
+describe('the registry list', () => {
+  it('pages through every tenant oldest first with an opaque cursor, filtered by tier and status', async () => {
+    // Proves the cursor: pages of 2 over the starter tier never repeat an id, ids rise, and the
+    // three tenants made here all appear; a tampered cursor is a 400.
+    const mine: string[] = [];
+    for (let index = 0; index < 3; index++) {
+      const created = await postTenant(tenantBody(uniqueName('Tenancy Listed')));
+      mine.push(created.json<{ id: string }>().id);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 10_000; page++) {
+      const query: string = `limit=200&tier=starter&status=active${cursor ? `&cursor=${cursor}` : ''}`;
+      const response = await stack.app.inject({ method: 'GET', url: `/v1/tenants?${query}`, headers: operator });
+      expect(response.statusCode).toBe(200);
+      const body = response.json<{
+        items: Array<{ id: string; tier: string; status: string }>;
+        nextCursor: string | null;
+      }>();
+      for (const item of body.items) expect(item).toMatchObject({ tier: 'starter', status: 'active' });
+      seen.push(...body.items.map((item) => item.id));
+      cursor = body.nextCursor;
+      if (cursor === null) break;
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    expect([...seen].sort()).toEqual(seen);
+    expect(seen).toEqual(expect.arrayContaining(mine));
+    const small = await stack.app.inject({ method: 'GET', url: '/v1/tenants?limit=2', headers: operator });
+    expect(small.json<{ items: unknown[] }>().items).toHaveLength(2);
+    const bad = problemOf(
+      await stack.app.inject({ method: 'GET', url: '/v1/tenants?cursor=bm90LWEtY3Vyc29y', headers: operator }),
+    );
+    expect(bad.body).toMatchObject({ code: 'PAGINATION_CURSOR_INVALID', status: 400 });
+  });
+
+  it('shows the provisioning step log of a tenant', async () => {
+    // Proves item 2's visibility: GET /v1/tenants/{id} carries all eight steps, done, with outcomes.
+    const created = await postTenant(tenantBody(uniqueName('Tenancy Steps')));
+    const read = await stack.app.inject({
+      method: 'GET',
+      url: `/v1/tenants/${created.json<{ id: string }>().id}`,
+      headers: operator,
+    });
+    const steps = read.json<{ provisioning: { steps: Array<{ step: string; status: string; outcome: string }> } }>()
+      .provisioning.steps;
+    expect(steps.map((step) => step.step)).toEqual([
+      'registry',
+      'database',
+      'roles',
+      'migrations',
+      'usage-plan',
+      'admin-user',
+      'metering-account',
+      'activate',
+    ]);
+    expect(steps.every((step) => step.status === 'done' && step.outcome.length > 0)).toBe(true);
+  });
+});
+
+describe('suspend and resume', () => {
+  async function listEntities(tenant: { auth: Record<string, string> }) {
+    return await stack.app.inject({ method: 'GET', url: '/v1/entities', headers: tenant.auth });
+  }
+
+  for (const tier of ['starter', 'professional']) {
+    it(`refuses a suspended ${tier} tenant at once with TENANT_SUSPENDED and keeps its data`, async () => {
+      // Proves the local cache invalidation (a request just before the suspension cached the
+      // active record) and that resuming brings back the same rows.
+      const firm = await createTenant(stack.app, 'Tenancy Suspended', tier);
+      const made = await stack.app.inject({
+        method: 'POST',
+        url: '/v1/entities',
+        headers: firm.auth,
+        payload: { name: uniqueName('Kept Client') },
+      });
+      expect(made.statusCode).toBe(201);
+      const before = await listEntities(firm);
+      expect(before.statusCode).toBe(200);
+
+      const suspended = await stack.app.inject({
+        method: 'POST',
+        url: `/v1/tenants/${firm.id}/suspend`,
+        headers: operator,
+        payload: { reason: 'unpaid invoice' },
+      });
+      expect(suspended.statusCode, suspended.body).toBe(200);
+      expect(suspended.json()).toMatchObject({ status: 'suspended', statusReason: 'unpaid invoice' });
+      const refused = problemOf(await listEntities(firm));
+      expect(refused.status).toBe(403);
+      expect(refused.body).toMatchObject({ code: 'TENANT_SUSPENDED' });
+
+      const resumed = await stack.app.inject({
+        method: 'POST',
+        url: `/v1/tenants/${firm.id}/resume`,
+        headers: operator,
+      });
+      expect(resumed.json()).toMatchObject({ status: 'active', statusReason: null });
+      const after = await listEntities(firm);
+      expect(after.statusCode).toBe(200);
+      expect(after.json()).toEqual(before.json());
+      if (tier !== 'starter') await dropTenantDatabases(stack.platform, [firm.id]);
+    });
+  }
+
+  it('is idempotent, refuses impossible moves and unknown tenants', async () => {
+    // Proves the state rules: suspending twice and resuming an active tenant answer 200 with the
+    // state unchanged; a provisioning tenant cannot be suspended (409); an unknown id is 404.
+    const firm = await createTenant(stack.app, 'Tenancy Idempotent');
+    const suspend = () =>
+      stack.app.inject({ method: 'POST', url: `/v1/tenants/${firm.id}/suspend`, headers: operator, payload: {} });
+    expect((await suspend()).json()).toMatchObject({ status: 'suspended' });
+    expect((await suspend()).json()).toMatchObject({ status: 'suspended' });
+    const resume = () => stack.app.inject({ method: 'POST', url: `/v1/tenants/${firm.id}/resume`, headers: operator });
+    expect((await resume()).json()).toMatchObject({ status: 'active' });
+    expect((await resume()).json()).toMatchObject({ status: 'active' });
+
+    await stack.platform.ownerPool.query(`update tenants set status = 'provisioning' where id = $1`, [
+      parseId('tenant', firm.id),
+    ]);
+    const conflict = problemOf(await suspend());
+    expect(conflict.body).toMatchObject({ code: 'TENANT_STATUS_CONFLICT', status: 409 });
+    const unknown = problemOf(
+      await stack.app.inject({
+        method: 'POST',
+        url: `/v1/tenants/${formatId('tenant', newUuid())}/suspend`,
+        headers: operator,
+        payload: {},
+      }),
+    );
+    expect(unknown.body).toMatchObject({ code: 'TENANT_NOT_FOUND', status: 404 });
+  });
+});
+
+describe('the hot-tenant report', () => {
+  it("flags tenants holding a large share of the shared cluster's database time", async () => {
+    // Proves the report reads the metering rollups: two firms given overwhelming database time in
+    // the current hour are flagged (pool → bridge, bridge → silo); a quiet firm is not; bad input is a 400.
+    const heavy = await createTenant(stack.app, 'Tenancy Heavy');
+    const heavyBridge = await createTenant(stack.app, 'Tenancy Heavy Bridge', 'professional');
+    const quiet = await createTenant(stack.app, 'Tenancy Quiet');
+    const hour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000);
+    for (const [tenant, databaseUs] of [
+      [heavy, 10n ** 15n],
+      [heavyBridge, 10n ** 15n],
+      [quiet, 1n],
+    ] as const) {
+      await stack.platform.ownerPool.query(
+        `insert into usage_rollups (tenant, metric, granularity, bucket_start, quantity_sum, quantity_max, event_count)
+         values ($1, 'database_us', 'hour', $2, $3, 0, 1)
+         on conflict (tenant, granularity, bucket_start, metric)
+           do update set quantity_sum = usage_rollups.quantity_sum + excluded.quantity_sum`,
+        [parseId('tenant', tenant.id), hour, databaseUs.toString()],
+      );
+    }
+    const response = await stack.app.inject({
+      method: 'GET',
+      url: '/v1/admin/hot-tenants?hours=1&sharePercent=5',
+      headers: operator,
+    });
+    expect(response.statusCode, response.body).toBe(200);
+    const flagged = response.json<{ tenants: Array<{ tenantId: string; suggestedTier: string }> }>().tenants;
+    const byId = new Map(flagged.map((tenant) => [tenant.tenantId, tenant.suggestedTier]));
+    expect(byId.get(heavy.id)).toBe('professional');
+    expect(byId.get(heavyBridge.id)).toBe('enterprise');
+    expect(byId.has(quiet.id)).toBe(false);
+    const bad = problemOf(
+      await stack.app.inject({ method: 'GET', url: '/v1/admin/hot-tenants?sharePercent=0', headers: operator }),
+    );
+    expect(bad.body).toMatchObject({ code: 'REQUEST_VALIDATION_FAILED' });
+    await dropTenantDatabases(stack.platform, [heavyBridge.id]);
   });
 });

@@ -1,117 +1,140 @@
 import type { Logger } from 'pino';
-import { recordAuditEvent, systemOrigin } from '../audit/audit.service.ts';
-import { hashPassword, PasswordPolicy } from '../identity/passwords.ts';
-import { insertUser } from '../identity/users.store.ts';
-import { assert } from '../platform/assert.ts';
+import { systemOrigin } from '../audit/audit.service.ts';
 import {
   allEntities,
   type EntityScope,
   type RequestOrigin,
   type TenantContext,
-  type TenantScopes,
 } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
-import { formatId, newUuid } from '../platform/ids.ts';
-import type { TenancyStore } from './tenancy.store.ts';
+import { type ClusterLoad, type HotTenantReport, rankHotTenants } from './hot-tenants.ts';
+import type { ProvisioningService } from './provisioning/provisioning.service.ts';
+import type { ProvisioningPlan, StepLogEntry } from './provisioning/provisioning.types.ts';
+import { tenancyLimits } from './tenancy.limits.ts';
+import type { TenancyStore, TenantListFilter } from './tenancy.store.ts';
 import type { NewTenant, TenantRecord } from './tenancy.types.ts';
-import { sharedPoolPlacement, type TierCatalogue } from './tiers.ts';
+import type { TierCatalogue } from './tiers.ts';
 
-// Registry lookups happen on every request; a short cache keeps them off the database
-// while a suspension still takes effect within this many milliseconds.
-const directoryCacheTtlMs = 5_000;
-const directoryCacheEntriesMax = 10_000;
+/** Where the hot-tenant report reads load from (the metering rollups). */
+export interface LoadSource {
+  loads(from: Date, to: Date): Promise<ClusterLoad[]>;
+}
 
 /** The scope for a tenant; the control plane and owners see every client entity. */
 export function tenantContextOf(record: TenantRecord, entityScope: EntityScope = allEntities): TenantContext {
   return { tenantId: record.id, tier: record.tier, placement: record.placement, entityScope };
 }
 
-/** The control plane's tenant registry: onboarding and lookup. */
+export interface TenantPage {
+  items: TenantRecord[];
+  nextAfterId: string | null;
+}
+
+/** The control plane's tenant registry: onboarding (through provisioning plans), lookup, suspension. */
 export class TenancyService {
   readonly #store: TenancyStore;
-  readonly #scopes: TenantScopes;
+  readonly #provisioning: ProvisioningService;
   readonly #log: Logger;
+  readonly #loads: LoadSource;
   readonly #tiers: TierCatalogue;
   readonly #cache = new Map<string, { record: TenantRecord; expiresAtMs: number }>();
-  readonly #passwords: PasswordPolicy;
 
   constructor(
     store: TenancyStore,
-    scopes: TenantScopes,
+    provisioning: ProvisioningService,
+    loads: LoadSource,
     tiers: TierCatalogue,
     log: Logger,
-    passwords: PasswordPolicy = PasswordPolicy.standard(),
   ) {
-    this.#passwords = passwords;
     this.#store = store;
+    this.#provisioning = provisioning;
+    this.#loads = loads;
     this.#tiers = tiers;
-    this.#scopes = scopes;
     this.#log = log;
   }
 
+  /** Tenants on shared clusters whose share of the load over the last `hours` suggests a dedicated database. */
+  async hotTenants(hours: number, sharePercent: number, now: Date = new Date()): Promise<HotTenantReport> {
+    const to = new Date(Math.ceil(now.getTime() / 3_600_000) * 3_600_000);
+    const from = new Date(to.getTime() - hours * 3_600_000);
+    const loads = await this.#loads.loads(from, to);
+    return {
+      from,
+      to,
+      sharePercent,
+      tenants: rankHotTenants(loads, sharePercent, this.#tiers, tenancyLimits.hotTenantsMax),
+    };
+  }
+
   /**
-   * Onboards a firm: registry row, then its first admin user inside the tenant's own scope,
-   * which also opens the tenant's audit log with the onboarding operator as actor.
-   * Errors: TENANT_UNKNOWN_TIER, TENANT_REGULATORY_TIER_NOT_ALLOWED, IDENTITY_PASSWORD_TOO_SHORT,
-   * IDENTITY_PASSWORD_BREACHED, TENANT_NAME_TAKEN.
+   * Onboards a firm by applying its provisioning plan. Errors: TENANT_UNKNOWN_TIER,
+   * IDENTITY_PASSWORD_TOO_SHORT, PLAN_OVERRIDES_INVALID, TENANT_NO_SILO_CLUSTER,
+   * TENANT_NAME_TAKEN, TENANT_PROVISIONING_FAILED.
    */
   async createTenant(input: NewTenant, origin: RequestOrigin = systemOrigin): Promise<TenantRecord> {
-    const tier = this.#tiers.find(input.tier);
-    if (!tier) throw new AppError('TENANT_UNKNOWN_TIER', `There is no tier named "${input.tier}".`);
-    const regulatoryTier = input.regulatoryTier ?? 'standard';
-    if (!tier.regulatoryTiers.includes(regulatoryTier)) {
-      throw new AppError(
-        'TENANT_REGULATORY_TIER_NOT_ALLOWED',
-        `Tier "${tier.name}" allows the regulatory tiers ${tier.regulatoryTiers.join(', ')}.`,
-      );
-    }
-    this.#passwords.check(input.admin.password);
-    const passwordHash = await hashPassword(input.admin.password);
-    const now = new Date();
-    const record: TenantRecord = {
-      id: newUuid(),
-      name: input.name.trim(),
-      tier: tier.name,
-      regulatoryTier,
-      status: 'provisioning',
-      placement: sharedPoolPlacement,
-      createdAt: now,
-      updatedAt: now,
-    };
-    if ((await this.#store.insert(record)) === 'name_taken') {
-      throw new AppError('TENANT_NAME_TAKEN', `A tenant named "${record.name}" already exists.`);
-    }
-    try {
-      await this.#scopes.run({ ...tenantContextOf(record), origin }, async (db) => {
-        const adminId = newUuid();
-        await insertUser(db, {
-          id: adminId,
-          tenantId: record.id,
-          email: input.admin.email.toLowerCase(),
-          passwordHash,
-          roles: ['owner'],
-        });
-        await recordAuditEvent(db, {
-          action: 'tenant.create',
-          resource: { type: 'tenant', id: formatId('tenant', record.id) },
-          after: record,
-          summary: { name: record.name, tier: record.tier, adminUserId: formatId('user', adminId) },
-        });
-      });
-    } catch (error) {
-      // Nothing acknowledged yet: undo the registry row so a retry starts clean.
-      await this.#store.remove(record.id);
-      throw error;
-    }
-    // The stored record, so the response carries the updatedAt the registry will show.
-    const active = await this.#store.setStatus(record.id, 'active');
-    assert(active !== null, `tenant ${record.id} vanished during onboarding`);
-    this.#log.info({ tenantId: record.id, tier: record.tier }, 'tenant onboarded');
-    return active;
+    return await this.#provisioning.create(input, origin);
+  }
+
+  /** The plan `createTenant` would apply, with nothing written (plan mode). Errors: as createTenant's checks. */
+  async planTenant(input: NewTenant): Promise<ProvisioningPlan> {
+    return await this.#provisioning.plan(input);
+  }
+
+  /** Applies a tenant's provisioning plan again. Errors: TENANT_NOT_FOUND, TENANT_PROVISIONING_FAILED. */
+  async applyProvisioning(id: string): Promise<TenantRecord> {
+    const record = await this.#provisioning.apply(id);
+    this.#cache.delete(id);
+    return record;
+  }
+
+  async provisioningSteps(id: string): Promise<StepLogEntry[]> {
+    return await this.#provisioning.steps(id);
   }
 
   async getTenant(id: string): Promise<TenantRecord | null> {
     return await this.#store.findById(id);
+  }
+
+  async listTenants(filter: TenantListFilter): Promise<TenantPage> {
+    const items = await this.#store.list({ ...filter, limit: filter.limit + 1 });
+    const page = items.slice(0, filter.limit);
+    return { items: page, nextAfterId: items.length > filter.limit ? (page.at(-1)?.id ?? null) : null };
+  }
+
+  /**
+   * Suspends an active tenant: its requests and jobs are refused with TENANT_SUSPENDED, its
+   * data stays. Takes effect on this instance at once and on others within the registry
+   * cache's lifetime. Errors: TENANT_NOT_FOUND, TENANT_STATUS_CONFLICT.
+   */
+  async suspend(id: string, reason: string | null): Promise<TenantRecord> {
+    const record = await this.#transition(id, ['active'], 'suspended', reason);
+    this.#log.warn({ tenantId: id, reason }, 'tenant suspended');
+    return record;
+  }
+
+  /** Resumes a suspended tenant. Errors: TENANT_NOT_FOUND, TENANT_STATUS_CONFLICT. */
+  async resume(id: string): Promise<TenantRecord> {
+    const record = await this.#transition(id, ['suspended'], 'active', null);
+    this.#log.info({ tenantId: id }, 'tenant resumed');
+    return record;
+  }
+
+  async #transition(
+    id: string,
+    from: readonly TenantRecord['status'][],
+    to: TenantRecord['status'],
+    reason: string | null,
+  ): Promise<TenantRecord> {
+    const moved = await this.#store.transition(id, from, to, reason);
+    this.#cache.delete(id);
+    if (moved) return moved;
+    const current = await this.#store.findById(id);
+    if (!current) throw new AppError('TENANT_NOT_FOUND');
+    // Asking for the state the tenant is already in is not an error: the call is idempotent.
+    if (current.status === to) return current;
+    throw new AppError('TENANT_STATUS_CONFLICT', `The tenant is ${current.status}; it cannot become ${to}.`, {
+      status: current.status,
+    });
   }
 
   /** Drops the cached registry row, so this instance sees a placement or status change at once. */
@@ -125,8 +148,8 @@ export class TenancyService {
     const cached = this.#cache.get(id);
     if (cached && cached.expiresAtMs > nowMs) return cached.record;
     const record = await this.#store.findById(id);
-    if (this.#cache.size >= directoryCacheEntriesMax) this.#cache.clear();
-    if (record) this.#cache.set(id, { record, expiresAtMs: nowMs + directoryCacheTtlMs });
+    if (this.#cache.size >= tenancyLimits.directoryCacheEntriesMax) this.#cache.clear();
+    if (record) this.#cache.set(id, { record, expiresAtMs: nowMs + tenancyLimits.directoryCacheTtlMs });
     return record;
   }
 }

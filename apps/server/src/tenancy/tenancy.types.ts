@@ -16,12 +16,9 @@ export interface TenantRecord {
   placement: TenantPlacement;
   createdAt: Date;
   updatedAt: Date;
+  /** Why the status last changed (a suspension's reason), when the operator gave one. */
+  statusReason?: string | null;
+  statusChangedAt?: Date | null;
 }
 
-export interface NewTenant {
-  name: string;
-  tier: string;
-  /** `standard` when absent; must be one the tier allows. */
-  regulatoryTier?: RegulatoryTier | undefined;
-  admin: { email: string; password: string };
-}
+export type { ProvisioningRequest as NewTenant } from './provisioning/provisioning.types.ts';

@@ -289,9 +289,9 @@ describe('invoices, margin and plan fit', () => {
     expect(response.statusCode).toBe(200);
     const items = response.json<{ items: Array<{ tenantId: string; fit: string; costMinor: number }> }>().items;
     const of = (id: string) => items.find((item) => item.tenantId === formatId('tenant', id));
-    // The shipped catalogue has one tier, so there is no higher tier to move to: underpriced.
-    expect(of(b)).toMatchObject({ fit: 'underpriced', costMinor: 56_147 });
-    expect(of(c)).toMatchObject({ fit: 'underpriced', costMinor: 35_000 });
+    // The shipped catalogue's higher tiers: B's cost is covered only by enterprise's base fee, C's by professional's.
+    expect(of(b)).toMatchObject({ fit: 'move_up', recommendedTier: 'enterprise', costMinor: 56_147 });
+    expect(of(c)).toMatchObject({ fit: 'move_up', recommendedTier: 'professional', costMinor: 35_000 });
     expect(of(a)).toMatchObject({ fit: 'ok' });
   });
 

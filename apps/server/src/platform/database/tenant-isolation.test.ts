@@ -1,6 +1,13 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, startTestStack, type TestStack, type TestTenant, uniqueName } from '../../../test/harness.ts';
+import {
+  createTenant,
+  dropTenantDatabases,
+  startTestStack,
+  type TestStack,
+  type TestTenant,
+  uniqueName,
+} from '../../../test/harness.ts';
 import { seedIdentityCanary } from '../../identity/identity.test-support.ts';
 import { seedLedgerCanary } from '../../ledger/ledger.test-support.ts';
 import { tenantContextOf } from '../../tenancy/tenancy.service.ts';
@@ -13,7 +20,19 @@ import type { TenantContext } from './tenant-scope.ts';
  * scope and with no scope at all. Row-level security alone must keep the firms apart.
  * Tenant tables are discovered from the catalog, so a new table is covered automatically
  * (and this file fails until the seeding below gives firm A and B a row in it).
+ *
+ * The whole canary runs for pooled firms (both in the shared database), bridge firms (each in
+ * its own database on the shared server) and a silo firm beside a bridge firm. A dedicated
+ * firm's rows are read where they live: its own database, and the shared one for the job
+ * queue tables (the queue serves every placement from the shared database).
  */
+const placementPairs: Array<[string, string]> = [
+  ['starter', 'starter'],
+  ['professional', 'professional'],
+  ['enterprise', 'professional'],
+];
+const queueTables = new Set(['jobs', 'job_attempts', 'job_tenants']);
+const createdTenants: string[] = [];
 let stack: TestStack;
 
 interface Firm {
@@ -36,8 +55,9 @@ function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-async function seedFirm(prefix: string): Promise<Firm> {
-  const tenant = await createTenant(stack.app, prefix);
+async function seedFirm(prefix: string, tier: string): Promise<Firm> {
+  const tenant = await createTenant(stack.app, prefix, tier);
+  createdTenants.push(tenant.id);
   const uuid = parseId('tenant', tenant.id);
   if (uuid === null) throw new Error(`not a tenant id: ${tenant.id}`);
   const record = await stack.platform.tenancy.getTenant(uuid);
@@ -76,11 +96,28 @@ async function seedFirm(prefix: string): Promise<Firm> {
     return rows[0]?.id;
   });
   if (userId === undefined) throw new Error(`admin user of ${tenant.id} not found`);
+  // A job checkpoint as a dedicated firm's import writes one (job_checkpoints).
+  await stack.platform.scopes.run(context, (db) =>
+    db.query(`insert into job_checkpoints (tenant_id, job_id, attempt, checkpoint) values ($1, $2, 1, '{}')`, [
+      uuid,
+      jobId,
+    ]),
+  );
   return { tenant, uuid, context, userId };
 }
 
+/** The scopes that reach a table's rows of this firm: the queue is in the shared database. */
+function scopesFor(table: string) {
+  return queueTables.has(table) ? stack.platform.queueScopes : stack.platform.scopes;
+}
+
+/** The runtime pool a firm's scopes use: the shared one, or its own database's. */
+function poolOf(firm: Firm): pg.Pool {
+  return stack.platform.placementPools.poolFor(firm.context.placement);
+}
+
 async function rowsInScope(firm: Firm, table: string): Promise<Array<{ tenant_id: string }>> {
-  return await stack.platform.scopes.run(firm.context, async (db) => {
+  return await scopesFor(table).run(firm.context, async (db) => {
     const { rows } = await db.query<{ tenant_id: string }>(`select * from ${quoteIdentifier(table)}`);
     return rows;
   });
@@ -110,8 +147,6 @@ function entityInsert(tenantId: string, createdBy: string): [string, unknown[]] 
 
 beforeAll(async () => {
   stack = await startTestStack();
-  firmA = await seedFirm('Canary A');
-  firmB = await seedFirm('Canary B');
   // Discovered with the owner role: information_schema only lists tables the reader can access.
   const { rows } = await stack.platform.ownerPool.query<{ table_name: string }>(
     `select c.table_name::text as table_name
@@ -125,206 +160,221 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (stack) await dropTenantDatabases(stack.platform, createdTenants);
   await stack?.close();
 });
 
-describe('reads inside a tenant scope', () => {
-  it('finds the tenant tables in the catalog', () => {
-    // Proves discovery works (so the per-table loops below are not empty) by naming the known tables.
-    expect(tenantTables).toEqual(expect.arrayContaining(['entities', 'idempotency_keys', 'users']));
+describe.each(placementPairs)('%s and %s firms', (tierA, tierB) => {
+  beforeAll(async () => {
+    firmA = await seedFirm('Canary A', tierA);
+    firmB = await seedFirm('Canary B', tierB);
   });
 
-  it("returns only the scoped firm's rows from a bare SELECT * on every tenant table", async () => {
-    // Proves RLS filters reads: SELECT * without WHERE in each firm's scope yields ≥1 row, all of that firm.
-    for (const firm of [firmA, firmB]) {
-      for (const table of tenantTables) {
-        const rows = await rowsInScope(firm, table);
-        expect(rows.length, `${table} has no rows for ${firm.tenant.name}: seed it`).toBeGreaterThan(0);
-        const foreign = rows.filter((row) => row.tenant_id !== firm.uuid);
-        expect(foreign, `${table} leaks other tenants' rows into ${firm.tenant.name}'s scope`).toEqual([]);
+  describe('reads inside a tenant scope', () => {
+    it('finds the tenant tables in the catalog', () => {
+      // Proves discovery works (so the per-table loops below are not empty) by naming the known tables.
+      expect(tenantTables).toEqual(expect.arrayContaining(['entities', 'idempotency_keys', 'users']));
+    });
+
+    it("returns only the scoped firm's rows from a bare SELECT * on every tenant table", async () => {
+      // Proves RLS filters reads: SELECT * without WHERE in each firm's scope yields ≥1 row, all of that firm.
+      for (const firm of [firmA, firmB]) {
+        for (const table of tenantTables) {
+          const rows = await rowsInScope(firm, table);
+          expect(rows.length, `${table} has no rows for ${firm.tenant.name}: seed it`).toBeGreaterThan(0);
+          const foreign = rows.filter((row) => row.tenant_id !== firm.uuid);
+          expect(foreign, `${table} leaks other tenants' rows into ${firm.tenant.name}'s scope`).toEqual([]);
+        }
       }
-    }
-  });
-
-  it("shows only the scoped firm's row of the tenant registry", async () => {
-    // Proves the registry policy: the owner sees A and B, the runtime role in A's scope sees only A, unscoped none.
-    const { rows: registry } = await stack.platform.ownerPool.query<{ id: string }>(
-      'select id from tenants where id = any($1::uuid[])',
-      [[firmA.uuid, firmB.uuid]],
-    );
-    expect(registry.map((row) => row.id).sort()).toEqual([firmA.uuid, firmB.uuid].sort());
-
-    const scoped = await stack.platform.scopes.run(firmA.context, async (db) => {
-      const { rows } = await db.query<{ id: string }>('select id from tenants');
-      return rows.map((row) => row.id);
     });
-    expect(scoped).toEqual([firmA.uuid]);
 
-    const { rows: unscoped } = await stack.platform.runtimePool.query('select id from tenants');
-    expect(unscoped).toEqual([]);
-  });
-});
+    it("shows only the scoped firm's row of the tenant registry", async () => {
+      // Proves the registry policy: the owner sees A and B, the runtime role in A's scope sees only A, unscoped none.
+      const { rows: registry } = await stack.platform.ownerPool.query<{ id: string }>(
+        'select id from tenants where id = any($1::uuid[])',
+        [[firmA.uuid, firmB.uuid]],
+      );
+      expect(registry.map((row) => row.id).sort()).toEqual([firmA.uuid, firmB.uuid].sort());
 
-describe('writes inside a tenant scope', () => {
-  it("rejects inserting rows that carry another firm's tenant_id", async () => {
-    // Proves WITH CHECK: from A's scope, users/entities rows for B fail with 42501, while the same rows for A succeed.
-    const { scopes } = stack.platform;
-    for (const [sql, params] of [userInsert(firmB.uuid), entityInsert(firmB.uuid, firmB.userId)]) {
-      await expect(scopes.run(firmA.context, (db) => db.query(sql, params))).rejects.toMatchObject(rlsViolation);
-    }
-    // Control: identical rows for A are accepted (then rolled back), so only the tenant_id made the difference.
-    for (const [sql, params] of [userInsert(firmA.uuid), entityInsert(firmA.uuid, firmA.userId)]) {
-      const attempt = scopes.run(firmA.context, async (db) => {
-        expect((await db.query(sql, params)).rowCount).toBe(1);
-        throw new RollBack();
+      // A dedicated database's copy of the registry table is empty: the registry is in the shared one.
+      const scoped = await stack.platform.scopes.run(firmA.context, async (db) => {
+        const { rows } = await db.query<{ id: string }>('select id from tenants');
+        return rows.map((row) => row.id);
       });
-      await expect(attempt).rejects.toBeInstanceOf(RollBack);
-    }
-  });
+      expect(scoped).toEqual(firmA.context.placement.model === 'pool' ? [firmA.uuid] : []);
 
-  it("rejects moving a firm's row to another firm by updating tenant_id", async () => {
-    // Proves WITH CHECK on UPDATE: A's own entity and user are updatable, but setting tenant_id = B fails with 42501.
-    const { scopes } = stack.platform;
-    const entityId = [...(await entityNames(firmA)).keys()][0];
-    expect(entityId).toBeDefined();
-    const targets = [
-      { table: 'entities', id: entityId },
-      { table: 'users', id: firmA.userId },
-    ];
-    for (const { table, id } of targets) {
-      const touched = await scopes.run(firmA.context, (db) =>
-        db.query(`update ${table} set tenant_id = tenant_id where id = $1`, [id]),
-      );
-      expect(touched.rowCount, `${table} row of A is not visible to A`).toBe(1);
-      await expect(
-        scopes.run(firmA.context, (db) =>
-          db.query(`update ${table} set tenant_id = $1 where id = $2`, [firmB.uuid, id]),
-        ),
-      ).rejects.toMatchObject(rlsViolation);
-    }
-    const stillA = await rowsInScope(firmA, 'entities');
-    expect(stillA.map((row) => row.tenant_id)).toContain(firmA.uuid);
-  });
-
-  it("changes only the scoped firm's rows with an UPDATE that has no WHERE", async () => {
-    // Proves RLS filters writes: a WHERE-less UPDATE in A's scope renames exactly A's entities; B's are untouched.
-    const beforeA = await entityNames(firmA);
-    const beforeB = await entityNames(firmB);
-    expect(beforeA.size).toBeGreaterThan(0);
-    expect(beforeB.size).toBeGreaterThan(0);
-
-    const updated = await stack.platform.scopes.run(firmA.context, (db) =>
-      db.query(`update entities set name = name || 'x'`),
-    );
-    expect(updated.rowCount).toBe(beforeA.size);
-
-    expect(await entityNames(firmB)).toEqual(beforeB);
-    const afterA = await entityNames(firmA);
-    expect(afterA).toEqual(new Map([...beforeA].map(([id, name]) => [id, `${name}x`])));
-  });
-});
-
-describe('no tenant set', () => {
-  it('reads nothing from any tenant table on a plain pooled query', async () => {
-    // Proves fail-closed reads: tables that hold A's rows return 0 rows to the runtime pool outside a scope.
-    for (const table of tenantTables) {
-      expect((await rowsInScope(firmA, table)).length).toBeGreaterThan(0);
-      const { rows } = await stack.platform.runtimePool.query(`select * from ${quoteIdentifier(table)}`);
-      expect(rows, `${table} is readable without a tenant`).toEqual([]);
-    }
-  });
-
-  it('rejects inserts on a plain pooled query', async () => {
-    // Proves fail-closed writes: rows valid inside A's scope fail with 42501 when no tenant is set.
-    const { runtimePool } = stack.platform;
-    for (const [sql, params] of [userInsert(firmA.uuid), entityInsert(firmA.uuid, firmA.userId)]) {
-      await expect(runtimePool.query(sql, params)).rejects.toMatchObject(rlsViolation);
-    }
-  });
-});
-
-describe('the tenant setting is transaction-local', () => {
-  it('leaves no app.tenant_id on pooled connections after scopes commit or roll back', async () => {
-    // Proves no leak through the pool: every connection that ran a scope (commit and rollback) reads back '' or null.
-    const { runtimePool, scopes } = stack.platform;
-    const size = stack.config.runtimePoolMax;
-    expect(size).toBeGreaterThan(1);
-
-    // Hold `size` scopes open at once so each one sets the tenant on its own connection.
-    let arrived = 0;
-    let openAll = () => {};
-    const allOpen = new Promise<void>((resolve) => {
-      openAll = resolve;
+      const { rows: unscoped } = await poolOf(firmA).query('select id from tenants');
+      expect(unscoped).toEqual([]);
     });
-    const seen: Array<{ pid: number; tenant: string; expected: string }> = [];
-    const outcomes = await Promise.allSettled(
-      Array.from({ length: size }, (_, index) =>
-        scopes.run(index % 2 === 0 ? firmA.context : firmB.context, async (db) => {
-          const { rows } = await db.query<{ pid: number; tenant: string }>(
-            `select pg_backend_pid() as pid, current_setting('app.tenant_id') as tenant`,
-          );
-          const row = rows[0];
-          if (row) seen.push({ ...row, expected: db.tenantId });
-          arrived++;
-          if (arrived === size) openAll();
-          await allOpen;
-          if (index % 2 === 1) throw new RollBack();
-        }),
-      ),
-    );
-    expect(outcomes.map((outcome) => outcome.status)).toEqual(
-      Array.from({ length: size }, (_, index) => (index % 2 === 0 ? 'fulfilled' : 'rejected')),
-    );
-    expect(seen.map((row) => row.tenant)).toEqual(seen.map((row) => row.expected));
-    const scopedPids = new Set(seen.map((row) => row.pid));
-    expect(scopedPids.size).toBe(size);
+  });
 
-    // Check out the whole pool at once: these are the very connections the scopes used.
-    const clients: pg.PoolClient[] = [];
-    try {
-      for (let i = 0; i < size; i++) clients.push(await runtimePool.connect());
-      const after = await Promise.all(
-        clients.map(async (client) => {
-          const { rows } = await client.query<{ pid: number; tenant: string | null }>(
-            `select pg_backend_pid() as pid, current_setting('app.tenant_id', true) as tenant`,
-          );
-          return rows[0];
-        }),
+  describe('writes inside a tenant scope', () => {
+    it("rejects inserting rows that carry another firm's tenant_id", async () => {
+      // Proves WITH CHECK: from A's scope, users/entities rows for B fail with 42501, while the same rows for A succeed.
+      const { scopes } = stack.platform;
+      for (const [sql, params] of [userInsert(firmB.uuid), entityInsert(firmB.uuid, firmB.userId)]) {
+        await expect(scopes.run(firmA.context, (db) => db.query(sql, params))).rejects.toMatchObject(rlsViolation);
+      }
+      // Control: identical rows for A are accepted (then rolled back), so only the tenant_id made the difference.
+      for (const [sql, params] of [userInsert(firmA.uuid), entityInsert(firmA.uuid, firmA.userId)]) {
+        const attempt = scopes.run(firmA.context, async (db) => {
+          expect((await db.query(sql, params)).rowCount).toBe(1);
+          throw new RollBack();
+        });
+        await expect(attempt).rejects.toBeInstanceOf(RollBack);
+      }
+    });
+
+    it("rejects moving a firm's row to another firm by updating tenant_id", async () => {
+      // Proves WITH CHECK on UPDATE: A's own entity and user are updatable, but setting tenant_id = B fails with 42501.
+      const { scopes } = stack.platform;
+      const entityId = [...(await entityNames(firmA)).keys()][0];
+      expect(entityId).toBeDefined();
+      const targets = [
+        { table: 'entities', id: entityId },
+        { table: 'users', id: firmA.userId },
+      ];
+      for (const { table, id } of targets) {
+        const touched = await scopes.run(firmA.context, (db) =>
+          db.query(`update ${table} set tenant_id = tenant_id where id = $1`, [id]),
+        );
+        expect(touched.rowCount, `${table} row of A is not visible to A`).toBe(1);
+        await expect(
+          scopes.run(firmA.context, (db) =>
+            db.query(`update ${table} set tenant_id = $1 where id = $2`, [firmB.uuid, id]),
+          ),
+        ).rejects.toMatchObject(rlsViolation);
+      }
+      const stillA = await rowsInScope(firmA, 'entities');
+      expect(stillA.map((row) => row.tenant_id)).toContain(firmA.uuid);
+    });
+
+    it("changes only the scoped firm's rows with an UPDATE that has no WHERE", async () => {
+      // Proves RLS filters writes: a WHERE-less UPDATE in A's scope renames exactly A's entities; B's are untouched.
+      const beforeA = await entityNames(firmA);
+      const beforeB = await entityNames(firmB);
+      expect(beforeA.size).toBeGreaterThan(0);
+      expect(beforeB.size).toBeGreaterThan(0);
+
+      const updated = await stack.platform.scopes.run(firmA.context, (db) =>
+        db.query(`update entities set name = name || 'x'`),
       );
-      expect(new Set(after.map((row) => row?.pid))).toEqual(scopedPids);
-      for (const row of after) expect(['', null]).toContain(row?.tenant);
-    } finally {
-      for (const client of clients) client.release();
-    }
+      expect(updated.rowCount).toBe(beforeA.size);
 
-    // And plain pooled queries, more of them than connections, see no tenant either.
-    const plain = await Promise.all(
-      Array.from({ length: size * 2 }, () =>
-        runtimePool.query<{ tenant: string | null }>(`select current_setting('app.tenant_id', true) as tenant`),
-      ),
-    );
-    for (const result of plain) expect(['', null]).toContain(result.rows[0]?.tenant);
+      expect(await entityNames(firmB)).toEqual(beforeB);
+      const afterA = await entityNames(firmA);
+      expect(afterA).toEqual(new Map([...beforeA].map(([id, name]) => [id, `${name}x`])));
+    });
   });
-});
 
-describe('runtime role privileges', () => {
-  it('cannot read platform secrets or signing keys at all', async () => {
-    // Proves the grants: SELECT on the control-plane secret tables fails with permission denied (42501).
-    for (const table of ['platform_secrets', 'signing_keys']) {
-      await expect(stack.platform.runtimePool.query(`select * from ${table}`)).rejects.toMatchObject(permissionDenied);
+  describe('no tenant set', () => {
+    it('reads nothing from any tenant table on a plain pooled query', async () => {
+      // Proves fail-closed reads: tables that hold A's rows return 0 rows to the runtime pool outside a scope.
+      for (const table of tenantTables) {
+        expect((await rowsInScope(firmA, table)).length).toBeGreaterThan(0);
+        const pool = queueTables.has(table) ? stack.platform.runtimePool : poolOf(firmA);
+        const { rows } = await pool.query(`select * from ${quoteIdentifier(table)}`);
+        expect(rows, `${table} is readable without a tenant`).toEqual([]);
+      }
+    });
+
+    it('rejects inserts on a plain pooled query', async () => {
+      // Proves fail-closed writes: rows valid inside A's scope fail with 42501 when no tenant is set.
+      const pool = poolOf(firmA);
+      for (const [sql, params] of [userInsert(firmA.uuid), entityInsert(firmA.uuid, firmA.userId)]) {
+        await expect(pool.query(sql, params)).rejects.toMatchObject(rlsViolation);
+      }
+    });
+  });
+
+  describe('the tenant setting is transaction-local', () => {
+    it('leaves no app.tenant_id on pooled connections after scopes commit or roll back', async () => {
+      // Proves no leak through the pool: every connection that ran a scope (commit and rollback) reads back '' or null.
+      const { scopes } = stack.platform;
+      const runtimePool = poolOf(firmA);
+      const size =
+        firmA.context.placement.model === 'pool' ? stack.config.runtimePoolMax : stack.config.dedicatedPoolMax;
+      expect(size).toBeGreaterThan(1);
+      // Firms in separate databases use separate pools: then every scope here is A's.
+      const firmOf = (index: number) =>
+        index % 2 === 0 || poolOf(firmB) !== runtimePool ? firmA.context : firmB.context;
+
+      // Hold `size` scopes open at once so each one sets the tenant on its own connection.
+      let arrived = 0;
+      let openAll = () => {};
+      const allOpen = new Promise<void>((resolve) => {
+        openAll = resolve;
+      });
+      const seen: Array<{ pid: number; tenant: string; expected: string }> = [];
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: size }, (_, index) =>
+          scopes.run(firmOf(index), async (db) => {
+            const { rows } = await db.query<{ pid: number; tenant: string }>(
+              `select pg_backend_pid() as pid, current_setting('app.tenant_id') as tenant`,
+            );
+            const row = rows[0];
+            if (row) seen.push({ ...row, expected: db.tenantId });
+            arrived++;
+            if (arrived === size) openAll();
+            await allOpen;
+            if (index % 2 === 1) throw new RollBack();
+          }),
+        ),
+      );
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(
+        Array.from({ length: size }, (_, index) => (index % 2 === 0 ? 'fulfilled' : 'rejected')),
+      );
+      expect(seen.map((row) => row.tenant)).toEqual(seen.map((row) => row.expected));
+      const scopedPids = new Set(seen.map((row) => row.pid));
+      expect(scopedPids.size).toBe(size);
+
+      // Check out the whole pool at once: these are the very connections the scopes used.
+      const clients: pg.PoolClient[] = [];
+      try {
+        for (let i = 0; i < size; i++) clients.push(await runtimePool.connect());
+        const after = await Promise.all(
+          clients.map(async (client) => {
+            const { rows } = await client.query<{ pid: number; tenant: string | null }>(
+              `select pg_backend_pid() as pid, current_setting('app.tenant_id', true) as tenant`,
+            );
+            return rows[0];
+          }),
+        );
+        expect(new Set(after.map((row) => row?.pid))).toEqual(scopedPids);
+        for (const row of after) expect(['', null]).toContain(row?.tenant);
+      } finally {
+        for (const client of clients) client.release();
+      }
+
+      // And plain pooled queries, more of them than connections, see no tenant either.
+      const plain = await Promise.all(
+        Array.from({ length: size * 2 }, () =>
+          runtimePool.query<{ tenant: string | null }>(`select current_setting('app.tenant_id', true) as tenant`),
+        ),
+      );
+      for (const result of plain) expect(['', null]).toContain(result.rows[0]?.tenant);
+    });
+  });
+
+  describe('runtime role privileges', () => {
+    it('cannot read platform secrets or signing keys at all', async () => {
+      // Proves the grants: SELECT on the control-plane secret tables fails with permission denied (42501).
+      for (const table of ['platform_secrets', 'signing_keys']) {
+        await expect(poolOf(firmA).query(`select * from ${table}`)).rejects.toMatchObject(permissionDenied);
+        await expect(
+          stack.platform.scopes.run(firmA.context, (db) => db.query(`select * from ${table}`)),
+        ).rejects.toMatchObject(permissionDenied);
+      }
+    });
+
+    it("cannot DELETE entities, even its own firm's", async () => {
+      // Proves the grants: DELETE in A's scope, where RLS would allow A's rows, fails with permission denied and removes nothing.
+      const before = await entityNames(firmA);
+      expect(before.size).toBeGreaterThan(0);
       await expect(
-        stack.platform.scopes.run(firmA.context, (db) => db.query(`select * from ${table}`)),
+        stack.platform.scopes.run(firmA.context, (db) => db.query('delete from entities')),
       ).rejects.toMatchObject(permissionDenied);
-    }
-  });
-
-  it("cannot DELETE entities, even its own firm's", async () => {
-    // Proves the grants: DELETE in A's scope, where RLS would allow A's rows, fails with permission denied and removes nothing.
-    const before = await entityNames(firmA);
-    expect(before.size).toBeGreaterThan(0);
-    await expect(
-      stack.platform.scopes.run(firmA.context, (db) => db.query('delete from entities')),
-    ).rejects.toMatchObject(permissionDenied);
-    expect(await entityNames(firmA)).toEqual(before);
+      expect(await entityNames(firmA)).toEqual(before);
+    });
   });
 });

@@ -1,0 +1,172 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { assert } from '../assert.ts';
+import { AppError } from '../errors.ts';
+import { sharedClusterName } from './clusters.ts';
+import type { RuntimePools, TenantPlacement } from './tenant-scope.ts';
+
+/**
+ * Routing (ARCHITECTURE.md 5): the runtime-role pool that serves a placement. Pooled tenants
+ * share the one shared pool; each dedicated (bridge or silo) database gets its own small pool,
+ * opened the first time a scope needs it and closed after it has been idle a while, so
+ * hundreds of dedicated databases do not hold hundreds of idle pools. The number of pools
+ * open at once is bounded: at the bound the least recently used pool with no connection
+ * checked out is closed to make room; when every pool is busy the scope fails with
+ * DATABASE_POOLS_EXHAUSTED (503) rather than exceeding the server's connection budget.
+ *
+ * `poolFor` is synchronous (creating a pg.Pool opens no connection), so the tenant scope's
+ * gate and observer are unchanged by routing.
+ */
+export interface PlacementPoolSettings {
+  /** Connections per dedicated-database pool. */
+  poolMax: number;
+  /** Dedicated-database pools open at once. */
+  poolsMax: number;
+  /** A pool unused for this long is closed by the sweeper. */
+  idleCloseMs: number;
+  connectionTimeoutMs: number;
+}
+
+/** Resolves a dedicated placement to its runtime-role URL (the cluster directory). */
+export interface PlacementUrls {
+  runtimeUrlFor(placement: TenantPlacement): string;
+}
+
+interface OpenPool {
+  pool: pg.Pool;
+  lastUsedMs: number;
+}
+
+// A pool is not evicted within this long of being handed out: its caller may not have
+// checked a connection out yet (pg counts a client only once connect() starts).
+const evictionGraceMs = 1_000;
+
+export function placementKey(placement: TenantPlacement): string {
+  return `${placement.cluster}/${placement.database}`;
+}
+
+export class PlacementPools implements RuntimePools {
+  readonly #shared: pg.Pool;
+  readonly #urls: PlacementUrls;
+  readonly #settings: PlacementPoolSettings;
+  readonly #log: Logger;
+  /** Insertion order is recency order: a hit moves the entry to the end. */
+  readonly #open = new Map<string, OpenPool>();
+  readonly #closing = new Set<Promise<void>>();
+  #sweeper: NodeJS.Timeout | null = null;
+  #opened = 0;
+
+  constructor(shared: pg.Pool, urls: PlacementUrls, settings: PlacementPoolSettings, log: Logger) {
+    assert(settings.poolMax >= 1 && settings.poolsMax >= 1, 'placement pools need room for one connection');
+    assert(settings.idleCloseMs >= 1, 'placement pools close after a positive idle time');
+    this.#shared = shared;
+    this.#urls = urls;
+    this.#settings = settings;
+    this.#log = log;
+  }
+
+  poolFor(placement: TenantPlacement): pg.Pool {
+    if (placement.model === 'pool') {
+      assert(
+        placement.cluster === sharedClusterName,
+        `pooled tenants live on the shared cluster, not ${placement.cluster}`,
+      );
+      return this.#shared;
+    }
+    const key = placementKey(placement);
+    const nowMs = Date.now();
+    const hit = this.#open.get(key);
+    if (hit) {
+      this.#open.delete(key);
+      hit.lastUsedMs = nowMs;
+      this.#open.set(key, hit);
+      return hit.pool;
+    }
+    if (this.#open.size >= this.#settings.poolsMax && !this.#evictOne(nowMs)) {
+      throw new AppError('DATABASE_POOLS_EXHAUSTED');
+    }
+    const pool = new pg.Pool({
+      connectionString: this.#urls.runtimeUrlFor(placement),
+      max: this.#settings.poolMax,
+      connectionTimeoutMillis: this.#settings.connectionTimeoutMs,
+      // Connections go first, the pool object after idleCloseMs (the sweeper).
+      idleTimeoutMillis: Math.min(10_000, this.#settings.idleCloseMs),
+      application_name: 'countinghouse-runtime',
+    });
+    pool.on('error', (error) => this.#log.warn({ err: error, placement: key }, 'idle database connection failed'));
+    this.#open.set(key, { pool, lastUsedMs: nowMs });
+    this.#opened += 1;
+    this.#startSweeper();
+    return pool;
+  }
+
+  /** Closes the least recently used pool with nothing checked out; false when all are busy. */
+  #evictOne(nowMs: number): boolean {
+    for (const [key, entry] of this.#open) {
+      if (nowMs - entry.lastUsedMs < evictionGraceMs) continue;
+      if (entry.pool.totalCount !== entry.pool.idleCount || entry.pool.waitingCount > 0) continue;
+      this.#close(key, entry);
+      return true;
+    }
+    return false;
+  }
+
+  #close(key: string, entry: OpenPool): void {
+    this.#open.delete(key);
+    const ending = entry.pool.end().catch((error: unknown) => {
+      this.#log.warn({ err: error, placement: key }, 'closing a placement pool failed');
+    });
+    this.#closing.add(ending);
+    void ending.finally(() => this.#closing.delete(ending));
+  }
+
+  #startSweeper(): void {
+    if (this.#sweeper !== null) return;
+    const periodMs = Math.max(100, Math.min(10_000, Math.floor(this.#settings.idleCloseMs / 2)));
+    this.#sweeper = setInterval(() => this.sweep(), periodMs);
+    this.#sweeper.unref();
+  }
+
+  /** Closes pools idle longer than the setting; the timer calls it, tests may too. */
+  sweep(nowMs: number = Date.now()): number {
+    let closed = 0;
+    for (const [key, entry] of this.#open) {
+      if (nowMs - entry.lastUsedMs < this.#settings.idleCloseMs) continue;
+      if (entry.pool.totalCount !== entry.pool.idleCount || entry.pool.waitingCount > 0) continue;
+      this.#close(key, entry);
+      closed += 1;
+    }
+    if (this.#open.size === 0 && this.#sweeper !== null) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = null;
+    }
+    return closed;
+  }
+
+  /**
+   * Closes the pool of one placement and waits for its connections to go: before a database
+   * is dropped, renamed or frozen. The next scope on it opens a new pool.
+   */
+  async closePlacement(placement: TenantPlacement): Promise<void> {
+    const key = placementKey(placement);
+    const entry = this.#open.get(key);
+    if (!entry) return;
+    this.#open.delete(key);
+    await entry.pool.end();
+  }
+
+  stats(): { open: number; openedTotal: number; connections: number } {
+    let connections = 0;
+    for (const entry of this.#open.values()) connections += entry.pool.totalCount;
+    return { open: this.#open.size, openedTotal: this.#opened, connections };
+  }
+
+  /** Ends every dedicated pool (the shared pool belongs to the platform). */
+  async close(): Promise<void> {
+    if (this.#sweeper !== null) clearInterval(this.#sweeper);
+    this.#sweeper = null;
+    const entries = [...this.#open.values()];
+    this.#open.clear();
+    await Promise.all([...entries.map((entry) => entry.pool.end()), ...this.#closing]);
+  }
+}
