@@ -29,8 +29,13 @@ export interface TenantTable {
  */
 export const controlDatabaseTenantTables: ReadonlySet<string> = new Set(['jobs', 'job_attempts', 'job_tenants']);
 
-/** The lifecycle's own bookkeeping: not the firm's data, kept after a purge (0012_lifecycle_move.sql). */
+/**
+ * The lifecycle's own bookkeeping: not the firm's data, kept after a purge
+ * (0012_lifecycle_move.sql; the provisioning state and step log of 0007_lifecycle.sql).
+ */
 export const lifecycleBookkeepingTables: ReadonlySet<string> = new Set([
+  'tenant_provisioning',
+  'tenant_provisioning_steps',
   'tenant_exports',
   'tenant_tier_changes',
   'tenant_moves_active',
