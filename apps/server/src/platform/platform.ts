@@ -144,10 +144,16 @@ function makePool(connectionString: string, max: number, applicationName: string
 }
 
 /** Every dedicated placement the registry holds a live tenant on (opened at start). */
-async function registeredPlacements(ownerPool: pg.Pool): Promise<TenantPlacement[]> {
-  const { rows } = await ownerPool.query<{ model: TenantPlacement['model']; cluster: string; database: string }>(
-    `select distinct placement_model as model, placement_cluster as cluster, placement_database as database
-       from tenants where placement_model <> 'pool' and status <> 'offboarded'`,
+async function registeredPlacements(
+  ownerPool: pg.Pool,
+  schema: string,
+): Promise<Array<TenantPlacement & { current: boolean }>> {
+  const { rows } = await ownerPool.query<TenantPlacement & { current: boolean }>(
+    `select placement_model as model, placement_cluster as cluster, placement_database as database,
+            bool_and(placement_schema is not distinct from $1) as current
+       from tenants where placement_model <> 'pool' and status <> 'offboarded'
+      group by 1, 2, 3`,
+    [schema],
   );
   return rows;
 }
@@ -227,7 +233,14 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       },
       log,
     );
-    await clusters.openPlacements(await registeredPlacements(ownerPool));
+    const schema = await clusters.schemaVersion();
+    await clusters.openPlacements(await registeredPlacements(ownerPool, schema), async (placement) => {
+      await ownerPool.query(
+        `update tenants set placement_schema = $4
+          where placement_model = $1 and placement_cluster = $2 and placement_database = $3`,
+        [placement.model, placement.cluster, placement.database, schema],
+      );
+    });
     const usageStore = new PgUsageStore(ownerPool);
     const metering = new Metering(usageStore, log, {
       metricsTopTenants: config.metricsTopTenants,

@@ -236,6 +236,12 @@ export class ClusterDirectory {
     );
   }
 
+  /** A hash of the migrations (and runtime role): the schema every tenant database is brought to. */
+  async schemaVersion(): Promise<string> {
+    await this.#templateName();
+    return (await this.#templateHash) ?? '';
+  }
+
   async #templateName(): Promise<string> {
     this.#templateHash ??= loadMigrations().then((migrations) =>
       createHash('sha256')
@@ -337,15 +343,22 @@ export class ClusterDirectory {
 
   /**
    * Start-up pass over the registry's dedicated placements: prepares each cluster in use
-   * (starting an embedded silo if tenants live there) and migrates each database. A cluster
+   * (starting an embedded silo if tenants live there) and migrates each database not yet at
+   * the current schema (the registry records it per tenant). A cluster
    * or database that cannot be opened is logged and skipped — its tenants get
    * PLACEMENT_UNAVAILABLE — so one broken silo does not stop the service for everyone.
    */
-  async openPlacements(placements: readonly TenantPlacement[]): Promise<void> {
+  async openPlacements(
+    placements: ReadonlyArray<TenantPlacement & { current: boolean }>,
+    markMigrated: (placement: TenantPlacement) => Promise<void>,
+  ): Promise<void> {
     const byCluster = new Map<string, TenantPlacement[]>();
     for (const placement of placements) {
       if (placement.model === 'pool') continue;
-      byCluster.set(placement.cluster, [...(byCluster.get(placement.cluster) ?? []), placement]);
+      const list = byCluster.get(placement.cluster) ?? [];
+      // Databases already at the current schema need no connection at all.
+      if (!placement.current) list.push(placement);
+      byCluster.set(placement.cluster, list);
     }
     for (const [cluster, list] of byCluster) {
       if (!this.isKnown(cluster)) {
@@ -358,11 +371,14 @@ export class ClusterDirectory {
         this.#options.log.error({ err: error, cluster }, 'cluster could not be opened');
         continue;
       }
-      await this.#migrateAll(list);
+      await this.#migrateAll(list, markMigrated);
     }
   }
 
-  async #migrateAll(placements: readonly TenantPlacement[]): Promise<void> {
+  async #migrateAll(
+    placements: readonly TenantPlacement[],
+    markMigrated: (placement: TenantPlacement) => Promise<void>,
+  ): Promise<void> {
     const queue = [...placements];
     const worker = async () => {
       for (let placement = queue.shift(); placement; placement = queue.shift()) {
@@ -373,6 +389,7 @@ export class ClusterDirectory {
           }
           const applied = await this.migrateDatabase(placement);
           if (applied.length > 0) this.#options.log.info({ placement, applied }, 'migrated a tenant database');
+          await markMigrated(placement);
         } catch (error) {
           this.#options.log.error({ err: error, placement }, 'a tenant database could not be migrated');
         }

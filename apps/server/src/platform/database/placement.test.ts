@@ -89,6 +89,14 @@ describe('bridge and silo placement on a configured cluster URL', () => {
     }
     for (const list of names.values()) expect(list).toHaveLength(1);
     expect(new Set([...names.values()].flat()).size).toBe(3);
+
+    // The metering storage sampler measures each tenant where it lives: one user and one entity each.
+    const samples = await stack.platform.metering.sampler.sampleAll();
+    for (const tenant of Object.values(tenants)) {
+      const sample = samples.find((entry) => entry.tenantId === parseId('tenant', tenant.id));
+      expect(sample, tenant.name).toMatchObject({ users: 1, entities: 1 });
+      expect(sample?.storageBytes).toBeGreaterThan(0);
+    }
   });
 
   it('keeps at most the configured number of dedicated pools and closes idle ones', async () => {

@@ -73,6 +73,14 @@ async function seedFirm(prefix: string, tier: string): Promise<Firm> {
       payload: { name: uniqueName(`${prefix} Client`) },
     });
     if (created.statusCode !== 201) throw new Error(`entity creation failed: ${created.body}`);
+    // An exchange rate of the entity (exchange_rates).
+    const rates = await stack.app.inject({
+      method: 'PUT',
+      url: `/v1/entities/${created.json<{ id: string }>().id}/exchange-rates`,
+      headers: tenant.auth,
+      payload: { rates: [{ currency: 'EUR', date: '2026-03-01', rate: '1.1' }], source: 'import' },
+    });
+    if (rates.statusCode >= 300) throw new Error(`exchange rate failed: ${rates.body}`);
   }
   await seedLedgerCanary(stack, tenant);
   await seedIdentityCanary(stack, tenant);

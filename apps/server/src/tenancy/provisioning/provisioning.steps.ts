@@ -107,6 +107,7 @@ export function stepEffects(deps: StepDependencies): Record<ProvisioningStepName
     async migrations({ record }) {
       if (record.placement.model === 'pool') return 'skipped: migrated at start';
       const applied = await clusters.migrateDatabase(record.placement);
+      await store.markSchema(record.id, await clusters.schemaVersion());
       return applied.length === 0 ? 'up to date' : `applied ${applied.join(', ')}`;
     },
     async 'usage-plan'({ tier, overrides }) {

@@ -27,6 +27,8 @@ export interface ProvisioningStore {
     steps: readonly PlannedStep[],
   ): Promise<'inserted' | 'exists' | 'name_taken'>;
   findState(tenantId: string): Promise<ProvisioningState | null>;
+  /** Records the schema the tenant's dedicated database was brought to (start-up skips it then). */
+  markSchema(tenantId: string, schema: string): Promise<void>;
   /** Counts one more apply of the plan. */
   startApply(tenantId: string): Promise<void>;
   /** Writes the results of one apply to the step log (one statement). */
@@ -133,6 +135,10 @@ export class PgProvisioningStore implements ProvisioningStore {
       startedAt: row.started_at,
       finishedAt: row.finished_at,
     };
+  }
+
+  async markSchema(tenantId: string, schema: string): Promise<void> {
+    await this.#pool.query('update tenants set placement_schema = $2 where id = $1', [tenantId, schema]);
   }
 
   async startApply(tenantId: string): Promise<void> {

@@ -11,6 +11,9 @@
 
 alter table tenants add column status_reason text;
 alter table tenants add column status_changed_at timestamptz;
+-- The schema (a hash of the migrations) a dedicated database was last brought to, so a start
+-- migrates only the databases that are behind instead of opening every one of them.
+alter table tenants add column placement_schema text;
 
 -- What an onboarding needs to be applied again after a crash: the admin's email and password
 -- hash (cleared once the admin user exists), and the per-tenant plan overrides asked for.
