@@ -233,14 +233,6 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       },
       log,
     );
-    const schema = await clusters.schemaVersion();
-    await clusters.openPlacements(await registeredPlacements(ownerPool, schema), async (placement) => {
-      await ownerPool.query(
-        `update tenants set placement_schema = $4
-          where placement_model = $1 and placement_cluster = $2 and placement_database = $3`,
-        [placement.model, placement.cluster, placement.database, schema],
-      );
-    });
     const usageStore = new PgUsageStore(ownerPool);
     const metering = new Metering(usageStore, log, {
       metricsTopTenants: config.metricsTopTenants,
@@ -314,6 +306,15 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
         const counts = await jobDispatcher.tenantCounts();
         return new Map(counts.map((count) => [count.tenantId, { queued: count.queued, running: count.running }]));
       },
+    });
+    // Open the clusters tenants live on and migrate their databases before serving them.
+    const schema = await clusters.schemaVersion();
+    await clusters.openPlacements(await registeredPlacements(ownerPool, schema), async (placement) => {
+      await ownerPool.query(
+        `update tenants set placement_schema = $4
+          where placement_model = $1 and placement_cluster = $2 and placement_database = $3`,
+        [placement.model, placement.cluster, placement.database, schema],
+      );
     });
     return {
       sealer,

@@ -22,7 +22,7 @@ let worker: JobWorker | null = null;
 const operator = { authorization: `Bearer ${operatorKey}` };
 
 beforeAll(async () => {
-  // The shipped starter tier, plus a second pool tier and a bridge tier.
+  // The shipped tiers, plus a second pool tier and a silo tier (this stack has no silo cluster).
   const shipped = JSON.parse(await fs.readFile(defaultTiersFile, 'utf8')) as {
     tiers: Record<string, Record<string, unknown>>;
   };
@@ -32,13 +32,13 @@ beforeAll(async () => {
     tiers: {
       ...shipped.tiers,
       growth: { ...starter, description: 'A second pool tier.' },
-      dedicated: { ...starter, description: 'A bridge tier.', isolation: 'bridge' },
+      dedicated: { ...starter, description: 'A silo tier.', isolation: 'silo' },
     },
   };
   tiersDirectory = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-tiers-'));
   const tiersFile = path.join(tiersDirectory, 'tiers.json');
   await fs.writeFile(tiersFile, JSON.stringify(tiers));
-  stack = await startTestStack({ config: { tiersFile } });
+  stack = await startTestStack({ config: { tiersFile, siloClusters: [] } });
 });
 
 afterAll(async () => {
@@ -61,7 +61,7 @@ describe('tier changes', () => {
     const firm = await createTenant(stack.app, 'Tiers');
     expect(problemOf(await requestChange(firm.id, 'platinum')).body.code).toBe('TENANT_UNKNOWN_TIER');
     expect(problemOf(await requestChange(firm.id, 'starter')).body.code).toBe('TIER_CHANGE_SAME_TIER');
-    // This stack has the shared pool only, so a bridge tier cannot be placed.
+    // This stack has no silo cluster, so a silo tier cannot be placed.
     expect(problemOf(await requestChange(firm.id, 'dedicated')).body.code).toBe('TIER_CHANGE_PLACEMENT_UNAVAILABLE');
     const malformed = await stack.app.inject({
       method: 'POST',
