@@ -109,9 +109,15 @@ export async function createTenant(app: App, prefix = 'Firm', tier = 'starter'):
  */
 export async function createUnthrottledTenant(app: App, prefix = 'Firm'): Promise<TestTenant> {
   const tenant = await createTenant(app, prefix);
+  await unthrottle(app, tenant.id);
+  return tenant;
+}
+
+/** Lifts a tenant's usage plan far above what a test sends (tests about content, not limits). */
+export async function unthrottle(app: App, tenantId: string): Promise<void> {
   const response = await app.inject({
     method: 'PUT',
-    url: `/v1/tenants/${tenant.id}/plan`,
+    url: `/v1/tenants/${tenantId}/plan`,
     headers: { authorization: `Bearer ${operatorKey}` },
     payload: {
       usagePlan: { ratePerSecond: 100_000, burst: 1_000_000, quota: { limit: 1_000_000_000 } },
@@ -119,7 +125,6 @@ export async function createUnthrottledTenant(app: App, prefix = 'Firm'): Promis
     },
   });
   if (response.statusCode !== 200) throw new Error(`plan override failed: ${response.body}`);
-  return tenant;
 }
 
 /**
