@@ -2,7 +2,13 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../platform/errors.ts';
 import type { App } from '../../platform/http/http-types.ts';
-import { formatQuery, negotiateFormat, type ReportFormat, sendReport } from '../../platform/http/report-formats.ts';
+import {
+  formatQuery,
+  negotiateFormat,
+  type ReportFormat,
+  type ReportRenderers,
+  sendReport,
+} from '../../platform/http/report-formats.ts';
 import { operatorSecurity, problemResponses } from '../../platform/http/schemas.ts';
 import { formatId, parseId } from '../../platform/ids.ts';
 import { type CsvValue, toCsv } from '../csv.ts';
@@ -151,23 +157,38 @@ export async function billingRoutes(app: App, options: { billing: BillingService
     done(null, body),
   );
 
-  app.get(
-    '/v1/admin/costs',
-    {
-      schema: {
-        summary: 'Cost-to-serve per tenant for a month; every cent of every pool attributed or shown as unattributed',
-        tags: ['operator'],
-        security: operatorSecurity,
-        querystring: MonthQuery,
-        response: { 200: Looseobject('A cost report.'), ...problemResponses },
+  /** A month's operator report at `url`, as JSON or CSV (?format= or Accept), saved as `<name>-<month>`. */
+  function monthReport(
+    url: string,
+    summary: string,
+    shape: string,
+    name: string,
+    build: (month: string) => Promise<ReportRenderers>,
+  ): void {
+    app.get(
+      url,
+      {
+        schema: {
+          summary,
+          tags: ['operator'],
+          security: operatorSecurity,
+          querystring: MonthQuery,
+          response: { 200: Looseobject(shape), ...problemResponses },
+        },
       },
-    },
-    async (request, reply) => {
-      const report = await billing.costReport(request.query.month);
-      return await sendReport(reply, formatOf(request), `cost-report-${request.query.month}`, {
-        json: () => renderCostReport(report),
-        csv: () => costCsv(report),
-      });
+      async (request, reply) =>
+        await sendReport(reply, formatOf(request), `${name}-${request.query.month}`, await build(request.query.month)),
+    );
+  }
+
+  monthReport(
+    '/v1/admin/costs',
+    'Cost-to-serve per tenant for a month; every cent of every pool attributed or shown as unattributed',
+    'A cost report.',
+    'cost-report',
+    async (month) => {
+      const report = await billing.costReport(month);
+      return { json: () => renderCostReport(report), csv: () => costCsv(report) };
     },
   );
 
@@ -197,23 +218,14 @@ export async function billingRoutes(app: App, options: { billing: BillingService
     },
   );
 
-  app.get(
+  monthReport(
     '/v1/admin/invoices',
-    {
-      schema: {
-        summary: 'Usage-based invoices of every tenant for a month',
-        tags: ['operator'],
-        security: operatorSecurity,
-        querystring: MonthQuery,
-        response: { 200: Looseobject('{ items: Invoice[] }'), ...problemResponses },
-      },
-    },
-    async (request, reply) => {
-      const invoices = await billing.invoices(request.query.month);
-      return await sendReport(reply, formatOf(request), `invoices-${request.query.month}`, {
-        json: () => ({ items: invoices.map(renderInvoice) }),
-        csv: () => invoicesCsv(invoices),
-      });
+    'Usage-based invoices of every tenant for a month',
+    '{ items: Invoice[] }',
+    'invoices',
+    async (month) => {
+      const invoices = await billing.invoices(month);
+      return { json: () => ({ items: invoices.map(renderInvoice) }), csv: () => invoicesCsv(invoices) };
     },
   );
 
@@ -256,49 +268,31 @@ export async function billingRoutes(app: App, options: { billing: BillingService
     },
   );
 
-  app.get(
+  monthReport(
     '/v1/admin/margins',
-    {
-      schema: {
-        summary: 'Revenue, cost-to-serve and margin per tenant for a month',
-        tags: ['operator'],
-        security: operatorSecurity,
-        querystring: MonthQuery,
-        response: { 200: Looseobject('{ items: Margin[] }'), ...problemResponses },
-      },
-    },
-    async (request, reply) => {
-      const rows = await billing.margins(request.query.month);
-      return await sendReport(reply, formatOf(request), `margins-${request.query.month}`, {
-        json: () => ({
-          month: request.query.month,
-          items: rows.map((row) => ({ ...row, tenantId: tenantRef(row.tenantId) })),
-        }),
-        csv: () => marginsCsv(request.query.month, rows),
-      });
+    'Revenue, cost-to-serve and margin per tenant for a month',
+    '{ items: Margin[] }',
+    'margins',
+    async (month) => {
+      const rows = await billing.margins(month);
+      return {
+        json: () => ({ month, items: rows.map((row) => ({ ...row, tenantId: tenantRef(row.tenantId) })) }),
+        csv: () => marginsCsv(month, rows),
+      };
     },
   );
 
-  app.get(
+  monthReport(
     '/v1/admin/plan-fit',
-    {
-      schema: {
-        summary: 'Tenants whose cost-to-serve exceeds their revenue, and what each higher tier would charge them',
-        tags: ['operator'],
-        security: operatorSecurity,
-        querystring: MonthQuery,
-        response: { 200: Looseobject('{ items: PlanFit[] }'), ...problemResponses },
-      },
-    },
-    async (request, reply) => {
-      const rows = await billing.planFit(request.query.month);
-      return await sendReport(reply, formatOf(request), `plan-fit-${request.query.month}`, {
-        json: () => ({
-          month: request.query.month,
-          items: rows.map((row) => ({ ...row, tenantId: tenantRef(row.tenantId) })),
-        }),
-        csv: () => planFitCsv(request.query.month, rows),
-      });
+    'Tenants whose cost-to-serve exceeds their revenue, and what each higher tier would charge them',
+    '{ items: PlanFit[] }',
+    'plan-fit',
+    async (month) => {
+      const rows = await billing.planFit(month);
+      return {
+        json: () => ({ month, items: rows.map((row) => ({ ...row, tenantId: tenantRef(row.tenantId) })) }),
+        csv: () => planFitCsv(month, rows),
+      };
     },
   );
 }
