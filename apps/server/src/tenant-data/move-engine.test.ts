@@ -39,8 +39,16 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await second.end();
-  await stack.platform.ownerPool.query(`drop database if exists ${secondName} with (force)`);
   await stack.close();
+  // Dropped only after every pool that reached it has closed: a forced drop kills idle
+  // pooled connections, which would surface as an unhandled error in the test run.
+  const client = new pg.Client({ connectionString: stack.config.databaseUrl });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists ${secondName} with (force)`);
+  } finally {
+    await client.end();
+  }
 });
 
 function uuidOf(tenant: TestTenant): string {
