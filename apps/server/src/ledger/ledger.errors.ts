@@ -68,5 +68,14 @@ export const ledgerErrors = {
     title: 'A base-currency amount does not follow from its line amount and exchange rate.',
   },
   LEDGER_RATE_CURRENCY_IS_BASE: { status: 422, title: 'The base currency has no exchange rate against itself.' },
+  LEDGER_RATE_DUPLICATE: { status: 422, title: 'The import gives a rate for the same currency and date twice.' },
+  LEDGER_RATES_CSV_INVALID: {
+    status: 400,
+    title: 'The exchange-rate file cannot be read: it needs a header row date,currency,rate and at least one rate.',
+  },
+  LEDGER_RATES_IMPORT_ROWS_INVALID: {
+    status: 422,
+    title: 'Some rows of the exchange-rate import are invalid (listed in `rows`); no rate was recorded.',
+  },
   REPORT_RANGE_INVALID: { status: 400, title: 'The report dates are invalid or out of order.' },
 } as const;

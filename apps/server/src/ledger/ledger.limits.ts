@@ -21,6 +21,13 @@ export const ledgerLimits = {
   rememberedEntitiesMax: 10_000,
   /** Exchange rates recorded in one request. */
   ratesPerRequestMax: 1_000,
+  /** Exchange rates in one CSV import (a year of daily rates for about 25 currencies). */
+  ratesPerImportMax: 10_000,
+  /** A rate file in bytes, and one of its rows: a rate row is some 30 bytes. */
+  ratesImportBytesMax: 1024 * 1024,
+  rateCsvRecordBytesMax: 1_024,
+  /** Bad rows a refused import lists; the detail counts the rest. */
+  rateImportProblemsMax: 100,
   /** Earliest and latest dates the journal accepts. */
   dateMin: '1900-01-01',
   dateMax: '2999-12-31',
@@ -28,4 +35,9 @@ export const ledgerLimits = {
 
 assert(ledgerLimits.linesPerBatchMax >= ledgerLimits.linesPerEntryMax, 'a batch holds at least one full entry');
 assert(ledgerLimits.balanceShardsDefault <= ledgerLimits.balanceShardsMax, 'default shards within the maximum');
+assert(ledgerLimits.ratesPerImportMax >= ledgerLimits.ratesPerRequestMax, 'a file holds at least a request of rates');
+assert(
+  ledgerLimits.ratesImportBytesMax >= ledgerLimits.ratesPerImportMax * 32,
+  'the byte bound admits a full file of plain rate rows',
+);
 assert(ledgerLimits.pageSizeDefault <= ledgerLimits.pageSizeMax, 'default page within the maximum');

@@ -1,12 +1,15 @@
 import { Type } from 'typebox';
 import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
+import { AppError } from '../../platform/errors.ts';
 import type { App } from '../../platform/http/http-types.ts';
-import { problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
+import { sendIdempotent } from '../../platform/http/idempotent-reply.ts';
+import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
 import { checkDate } from '../dates.ts';
 import { DateSchema, datePattern, decodeCursor, EntityParams, encodeCursor, pathId } from '../ledger.http.ts';
 import { ledgerLimits } from '../ledger.limits.ts';
 import { exchangeRatePattern } from '../money.ts';
+import { rateRowsFromCsv } from './exchange-rates.csv.ts';
 import type { ExchangeRatesService } from './exchange-rates.service.ts';
 
 const RateSchema = Type.Object(
@@ -48,8 +51,16 @@ const RateView = Type.Object(
   { additionalProperties: false },
 );
 
+const RecordedReply = Type.Object({ recorded: Type.Integer() }, { additionalProperties: false });
+
 export async function exchangeRatesRoutes(app: App, options: { rates: ExchangeRatesService }): Promise<void> {
   const { rates } = options;
+  // Encapsulated: text/csv is accepted by the routes of this plugin only.
+  app.addContentTypeParser(
+    'text/csv',
+    { parseAs: 'string', bodyLimit: ledgerLimits.ratesImportBytesMax },
+    (_request, body, done) => done(null, body),
+  );
 
   app.put(
     '/v1/entities/:entityId/exchange-rates',
@@ -61,10 +72,7 @@ export async function exchangeRatesRoutes(app: App, options: { rates: ExchangeRa
         security: tenantSecurity,
         params: EntityParams,
         body: RecordBody,
-        response: {
-          200: Type.Object({ recorded: Type.Integer() }, { additionalProperties: false }),
-          ...problemResponses,
-        },
+        response: { 200: RecordedReply, ...problemResponses },
       },
     },
     async (request) => {
@@ -78,6 +86,46 @@ export async function exchangeRatesRoutes(app: App, options: { rates: ExchangeRa
         request.body.rates,
       );
       return { recorded };
+    },
+  );
+
+  app.post(
+    '/v1/entities/:entityId/exchange-rates/import',
+    {
+      config: { ...requirePermission('ledger.rates.write') },
+      bodyLimit: ledgerLimits.ratesImportBytesMax,
+      schema: {
+        summary: 'Import exchange rates from a CSV file (text/csv: header date,currency,rate); all or none',
+        description: `One rate a row, base-currency units per unit; at most ${ledgerLimits.ratesPerImportMax} rows. A rate for a currency and date already recorded is replaced. One bad row refuses the file with LEDGER_RATES_IMPORT_ROWS_INVALID, listing every bad row (by line number) in \`rows\`, and records nothing.`,
+        tags: ['exchange rates'],
+        security: tenantSecurity,
+        params: EntityParams,
+        headers: IdempotencyHeaders,
+        body: {
+          content: {
+            'text/csv': { schema: Type.String({ description: 'CSV with a header row: date,currency,rate.' }) },
+          },
+        },
+        response: { 200: RecordedReply, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const principal = requirePrincipal(request);
+      const entityId = pathId('entity', request.params.entityId, 'ENTITY_NOT_FOUND');
+      const body: unknown = request.body;
+      // JSON still parses in this scope (the PUT takes it), so a JSON body reaches here.
+      if (typeof body !== 'string')
+        throw new AppError('REQUEST_VALIDATION_FAILED', 'The body must be CSV text (text/csv).');
+      const rows = rateRowsFromCsv(body);
+      const result = await rates.importRows(
+        principal.tenant,
+        principal.userId,
+        entityId,
+        rows,
+        request.headers['idempotency-key'],
+        (recorded) => ({ recorded }),
+      );
+      return sendIdempotent(reply, result);
     },
   );
 

@@ -1,4 +1,6 @@
 import { recordAuditEvent } from '../../audit/audit.service.ts';
+import { assert } from '../../platform/assert.ts';
+import { runIdempotent } from '../../platform/database/idempotency.ts';
 import type { TenantContext, TenantScopes } from '../../platform/database/tenant-scope.ts';
 import { AppError } from '../../platform/errors.ts';
 import { formatId } from '../../platform/ids.ts';
@@ -6,6 +8,7 @@ import { loadBooks } from '../books.store.ts';
 import { checkDate } from '../dates.ts';
 import { ledgerLimits } from '../ledger.limits.ts';
 import { checkCurrency, normalizeRate, parseRate } from '../money.ts';
+import { checkRateRows, type RateCsvRow, ratesOfRows, rowsInvalid } from './exchange-rates.csv.ts';
 import { type ExchangeRate, listRates, type RatePosition, upsertRates } from './exchange-rates.store.ts';
 
 export interface RateInput {
@@ -60,6 +63,45 @@ export class ExchangeRatesService {
       });
       return rates.length;
     });
+  }
+
+  /**
+   * Records the rates of a CSV file (read by `rateRowsFromCsv`), all or none: one bad row
+   * refuses the file, naming every bad row. Same date replaces, as `record` does. With an
+   * idempotency key a retry answers the first result without recording or auditing again.
+   * Errors: ENTITY_NOT_FOUND, LEDGER_RATES_IMPORT_ROWS_INVALID, IDEMPOTENCY_KEY_INVALID,
+   * IDEMPOTENCY_KEY_REUSED.
+   */
+  async importRows<Body>(
+    tenant: TenantContext,
+    userId: string,
+    entityId: string,
+    rows: readonly RateCsvRow[],
+    idempotencyKey: string | undefined,
+    render: (recorded: number) => Body,
+  ): Promise<{ status: number; body: Body; replayed: boolean }> {
+    assert(
+      rows.length >= 1 && rows.length <= ledgerLimits.ratesPerImportMax,
+      'an import holds a bounded number of rows',
+    );
+    const route = `POST /v1/entities/${entityId}/exchange-rates/import`;
+    return await this.#scopes.run(tenant, (db) =>
+      runIdempotent(db, idempotencyKey, route, rows, async () => {
+        const books = await loadBooks(db, entityId);
+        const problems = checkRateRows(rows, books.baseCurrency);
+        if (problems.length > 0) throw rowsInvalid(problems);
+        const rates = ratesOfRows(rows);
+        await upsertRates(db, entityId, userId, 'import', rates);
+        await recordAuditEvent(db, {
+          action: 'exchange_rate.import',
+          entityId,
+          resource: { type: 'exchange_rates', id: formatId('entity', entityId) },
+          after: rates,
+          summary: { source: 'import', format: 'csv', rates: rates.length },
+        });
+        return { status: 200, body: render(rates.length) };
+      }),
+    );
   }
 
   /** Errors: ENTITY_NOT_FOUND, REPORT_RANGE_INVALID. */
