@@ -1,7 +1,7 @@
 import { decodeJwt } from 'jose';
 import { AppError } from '../platform/errors.ts';
 import type { CallerFacts } from './authorize.ts';
-import { type TokenService, tokenIssuer } from './tokens.ts';
+import { type TokenService, tokenIssuer, type VerifiedClaims } from './tokens.ts';
 
 /** A verified credential of any kind, reduced to what authorisation and the scope need. */
 export interface VerifiedCaller {
@@ -55,6 +55,9 @@ export class Credentials implements CredentialVerifier {
   }
 
   async verify(token: string): Promise<VerifiedCaller> {
+    // A built-in token verified moments ago needs neither decoding nor its signature checked again.
+    const recent = this.#tokens.recentlyVerified(token);
+    if (recent !== null) return callerOf(recent);
     const issuer = unverifiedIssuer(token);
     if (issuer === null || issuer === tokenIssuer) {
       const other = issuer === null ? this.#kinds.find((kind) => kind.accepts(token, null)) : undefined;
@@ -67,21 +70,25 @@ export class Credentials implements CredentialVerifier {
   }
 
   async #verifyBuiltIn(token: string): Promise<VerifiedCaller> {
-    const claims = await this.#tokens.verify(token);
-    return {
-      tenantId: claims.tenantId,
-      userId: claims.userId,
-      facts: {
-        kind: 'user',
-        role: claims.role,
-        mfa: claims.mfa,
-        amr: claims.amr,
-        authTimeSeconds: claims.authTime,
-      },
-      entityIds: claims.entityIds,
-      credential: 'password',
-      apiKeyId: null,
-      sessionId: claims.sessionId,
-    };
+    return callerOf(await this.#tokens.verify(token));
   }
+}
+
+/** The caller of a built-in access token. */
+function callerOf(claims: VerifiedClaims): VerifiedCaller {
+  return {
+    tenantId: claims.tenantId,
+    userId: claims.userId,
+    facts: {
+      kind: 'user',
+      role: claims.role,
+      mfa: claims.mfa,
+      amr: claims.amr,
+      authTimeSeconds: claims.authTime,
+    },
+    entityIds: claims.entityIds,
+    credential: 'password',
+    apiKeyId: null,
+    sessionId: claims.sessionId,
+  };
 }

@@ -10,6 +10,11 @@ export const identityLimits = {
   accessTokenTtlSeconds: 15 * 60,
   /** Tolerated clock difference when checking `exp` and `nbf`. */
   clockToleranceSeconds: 5,
+  /**
+   * Access tokens each instance remembers as verified (until their `exp`, or a key change),
+   * so repeated requests skip the signature check. Least recently used go first.
+   */
+  verifiedTokenCacheEntriesMax: 10_000,
   /** An instance that sees an unknown `kid` reloads the signing keys at most this often. */
   signingKeyReloadIntervalMs: 10_000,
   /** A key superseded this long ago is retired at the next rotation (longer than any token it signed lives). */

@@ -5,6 +5,7 @@ import { formatId, parseId } from '../platform/ids.ts';
 import { isRole, type Role } from './access.ts';
 import { identityLimits } from './identity.limits.ts';
 import { type SigningKey, signingAlgorithm } from './signing-keys.ts';
+import { VerifiedTokenCache } from './verified-token-cache.ts';
 
 export const tokenIssuer = 'urn:countinghouse:issuer';
 export const tokenAudience = 'urn:countinghouse:api';
@@ -37,6 +38,13 @@ export interface AccessClaims {
 
 export type VerifiedClaims = Required<AccessClaims> & { role: Role };
 
+export interface TokenServiceOptions {
+  /** Verified tokens remembered (verified-token-cache.ts); 0 turns the cache off. */
+  verifiedCacheEntriesMax?: number;
+  /** Milliseconds since the epoch, for the cache's expiry; tests may step it. */
+  clock?: () => number;
+}
+
 export interface IssuedToken {
   accessToken: string;
   expiresInSeconds: number;
@@ -48,17 +56,28 @@ const mfaStandings: readonly string[] = ['none', 'enrolled', 'enrol'];
  * Issues and verifies the built-in issuer's access tokens (asymmetric, short-lived). The
  * newest signing key signs; every active key verifies, so tokens signed before a rotation
  * stay valid until they expire. A token signed by a key this instance has not loaded yet
- * (another instance rotated) makes it reload the keys, at most once per interval.
+ * (another instance rotated) makes it reload the keys, at most once per interval. Verified
+ * tokens are remembered until they expire or the key ring changes, whichever comes first.
  */
 export class TokenService {
   #keys: SigningKey[] = [];
   #jwks: JSONWebKeySet = { keys: [] };
   #keySet: ReturnType<typeof createLocalJWKSet> = createLocalJWKSet({ keys: [] });
   readonly #reload: (() => Promise<SigningKey[]>) | null;
+  readonly #verified: VerifiedTokenCache<VerifiedClaims>;
+  readonly #clock: () => number;
   #lastReloadMs = 0;
 
-  constructor(keys: SigningKey[], reload: (() => Promise<SigningKey[]>) | null = null) {
+  constructor(
+    keys: SigningKey[],
+    reload: (() => Promise<SigningKey[]>) | null = null,
+    options: TokenServiceOptions = {},
+  ) {
     this.#reload = reload;
+    this.#verified = new VerifiedTokenCache(
+      options.verifiedCacheEntriesMax ?? identityLimits.verifiedTokenCacheEntriesMax,
+    );
+    this.#clock = options.clock ?? Date.now;
     this.replaceKeys(keys);
   }
 
@@ -66,9 +85,10 @@ export class TokenService {
     return this.#jwks;
   }
 
-  /** Installs a new key ring (newest first), e.g. after a rotation. */
+  /** Installs a new key ring (newest first), e.g. after a rotation; tokens are verified afresh against it. */
   replaceKeys(keys: SigningKey[]): void {
     assert(keys.length > 0, 'the token service needs at least one signing key');
+    this.#verified.clear();
     this.#keys = keys;
     this.#jwks = { keys: keys.map((key) => key.publicJwk) };
     this.#keySet = createLocalJWKSet(this.#jwks);
@@ -139,41 +159,22 @@ export class TokenService {
     return { tenantId, userId };
   }
 
+  /** The claims of `token` when this instance verified it recently and it has not expired; null otherwise. */
+  recentlyVerified(token: string): VerifiedClaims | null {
+    return this.#verified.find(token, this.#clock());
+  }
+
   /** Verifies signature, algorithm, issuer, audience and expiry; any failure is AUTH_TOKEN_INVALID. */
   async verify(token: string): Promise<VerifiedClaims> {
+    const cached = this.recentlyVerified(token);
+    if (cached !== null) return cached;
+    const generation = this.#verified.generation;
     const payload = await this.#verifySignature(token);
-    const tenantId = typeof payload.tenant_id === 'string' ? parseId('tenant', payload.tenant_id) : null;
-    const userId = typeof payload.sub === 'string' ? parseId('user', payload.sub) : null;
-    const roles = payload.roles;
-    const role = isStringArray(roles) && roles.length === 1 && isRole(roles[0] ?? '') ? (roles[0] as Role) : null;
-    const entityIds = payload.ent === undefined ? null : entityIdsOf(payload.ent);
-    const amr = payload.amr;
-    if (
-      tenantId === null ||
-      userId === null ||
-      typeof payload.tier !== 'string' ||
-      role === null ||
-      !isStringArray(roles) ||
-      entityIds === undefined ||
-      !isStringArray(amr) ||
-      typeof payload.auth_time !== 'number' ||
-      typeof payload.mfa !== 'string' ||
-      !mfaStandings.includes(payload.mfa)
-    ) {
-      throw new AppError('AUTH_TOKEN_INVALID', 'The token lacks tenant, user, tier, role or authentication claims.');
-    }
-    return {
-      tenantId,
-      userId,
-      tier: payload.tier,
-      roles,
-      role,
-      entityIds,
-      amr,
-      authTime: payload.auth_time,
-      sessionId: typeof payload.sid === 'string' ? payload.sid : null,
-      mfa: payload.mfa as MfaStanding,
-    };
+    const claims = claimsOf(payload);
+    // jose required `exp`; it is a number of seconds.
+    const expiresAtMs = Number(payload.exp) * 1_000;
+    this.#verified.remember(token, claims, expiresAtMs, generation, this.#clock());
+    return claims;
   }
 
   async #verifySignature(token: string): Promise<Record<string, unknown>> {
@@ -210,6 +211,50 @@ export class TokenService {
     });
     return payload;
   }
+}
+
+/**
+ * The access claims of a verified payload, frozen because cached claims are shared by every
+ * request that presents the token. AUTH_TOKEN_INVALID when a claim is missing or malformed.
+ */
+function claimsOf(payload: Record<string, unknown>): VerifiedClaims {
+  const tenantId = typeof payload.tenant_id === 'string' ? parseId('tenant', payload.tenant_id) : null;
+  const userId = typeof payload.sub === 'string' ? parseId('user', payload.sub) : null;
+  const roles = payload.roles;
+  const role = isStringArray(roles) && roles.length === 1 && isRole(roles[0] ?? '') ? (roles[0] as Role) : null;
+  const entityIds = payload.ent === undefined ? null : entityIdsOf(payload.ent);
+  const amr = payload.amr;
+  if (
+    tenantId === null ||
+    userId === null ||
+    typeof payload.tier !== 'string' ||
+    role === null ||
+    !isStringArray(roles) ||
+    entityIds === undefined ||
+    !isStringArray(amr) ||
+    typeof payload.auth_time !== 'number' ||
+    typeof payload.mfa !== 'string' ||
+    !mfaStandings.includes(payload.mfa)
+  ) {
+    throw new AppError('AUTH_TOKEN_INVALID', 'The token lacks tenant, user, tier, role or authentication claims.');
+  }
+  return Object.freeze({
+    tenantId,
+    userId,
+    tier: payload.tier,
+    roles: frozen(roles),
+    role,
+    entityIds: entityIds === null ? null : frozen(entityIds),
+    amr: frozen(amr),
+    authTime: payload.auth_time,
+    sessionId: typeof payload.sid === 'string' ? payload.sid : null,
+    mfa: payload.mfa as MfaStanding,
+  });
+}
+
+function frozen<Items extends unknown[]>(items: Items): Items {
+  Object.freeze(items);
+  return items;
 }
 
 /** Entity uuids from the `ent` claim; undefined when the claim is malformed. */
