@@ -1,7 +1,8 @@
 /**
  * The noisy-neighbour harness. One server (`countinghouse start`, embedded PostgreSQL, or
  * DATABASE_URL / REDIS_URL when set) on loopback; several quiet tenants run a steady
- * workload of reads (one entity) and list pages (100 entities); then a noisy tenant on the
+ * workload of reads (one entity), list pages (100 entities) and trial balances (of an entity
+ * with --entries posted journal entries on the US chart); then a noisy tenant on the
  * same plan floods list pages at 20 × its plan rate while its large entity imports run as
  * batch jobs (--imports of 5,000 rows each, queued as the flood starts). Prints each quiet
  * tenant's p50 and p99 alone and under the flood, the p99 ratio (goal ≤ 1.25), and the
@@ -11,12 +12,16 @@
  * The flood comes from a child process, so that it does not delay the quiet tenants' own
  * clock; it still shares the machine's cores with the server, which a real noisy client
  * would not. Also printed: the server process's CPU in each phase (Linux), to tell a
- * starved server (a busy machine) from a slow one.
+ * starved server (a busy machine) from a slow one, and per phase the server's event-loop
+ * delay, GC pauses and PostgreSQL's non-idle backends by wait event (noisy-neighbour.diagnostics.ts).
  *
- *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10] [--imports 4]
+ *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10] [--imports 4] [--entries 200]
  *
- * Diagnostics: BENCH_DEBUG=1 prints each quiet request slower than 200 ms and the server's
- * output; BENCH_SERVER_LOG=<file> with BENCH_SERVER_LOG_LEVEL=info keeps the server's log.
+ * Diagnostics: BENCH_DEBUG=1 prints each quiet request slower than 200 ms, the 100-ms
+ * intervals in which the server's event loop was blocked over 50 ms (with PostgreSQL beside
+ * them) and the server's output; BENCH_SERVER_LOG=<file> with BENCH_SERVER_LOG_LEVEL=info
+ * keeps the server's log; BENCH_SERVER_CPU_PROFILE=<folder> writes the server's V8 CPU profile
+ * there when it stops (node --cpu-prof).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -25,8 +30,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Diagnostics, probeModule, type Window } from './noisy-neighbour.diagnostics.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const binary = path.join(repoRoot, 'apps', 'server', 'bin', 'countinghouse.mjs');
@@ -46,6 +52,7 @@ const { values: flags } = parseArgs({
     quiet: { type: 'string', default: '3' },
     'quiet-rps': { type: 'string', default: '10' },
     imports: { type: 'string', default: '4' },
+    entries: { type: 'string', default: '200' },
     // Internal: the flood runs in its own process so that it cannot slow the quiet tenants' clock.
     'flood-worker': { type: 'string' },
   },
@@ -54,11 +61,14 @@ const phaseMs = Number(flags.seconds) * 1_000;
 const quietCount = Number(flags.quiet);
 const quietRps = Number(flags['quiet-rps']);
 const importCount = Number(flags.imports);
+const ledgerEntries = Number(flags.entries);
 if (!(phaseMs >= 5_000 && phaseMs <= 120_000)) throw new Error('--seconds must be 5..120');
 if (!(Number.isInteger(quietCount) && quietCount >= 1 && quietCount <= 10)) throw new Error('--quiet must be 1..10');
 if (!(quietRps > 0 && quietRps <= 20)) throw new Error('--quiet-rps must be within the plan (1..20)');
 if (!(Number.isInteger(importCount) && importCount >= 0 && importCount <= 20))
   throw new Error('--imports must be 0..20');
+if (!(Number.isInteger(ledgerEntries) && ledgerEntries >= 1 && ledgerEntries <= 1_000))
+  throw new Error('--entries must be 1..1000 (one journal batch)');
 const importRows = 5_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -91,7 +101,13 @@ class Client {
     this.#agent = new http.Agent({ keepAlive: true, maxSockets: socketsMax });
   }
 
-  request(method: string, url: string, token: string | null, body?: object | object[]): Promise<Reply> {
+  request(
+    method: string,
+    url: string,
+    token: string | null,
+    body?: object | object[],
+    extraHeaders: Record<string, string> = {},
+  ): Promise<Reply> {
     const started = performance.now();
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
@@ -105,6 +121,7 @@ class Client {
           headers: {
             ...(token ? { authorization: `Bearer ${token}` } : {}),
             ...(payload ? { 'content-type': 'application/json' } : {}),
+            ...extraHeaders,
           },
         },
         (response) => {
@@ -133,18 +150,34 @@ function percentile(values: number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)] ?? Number.NaN;
 }
 
-async function startServer(): Promise<{ child: ChildProcess; port: number; home: string; output: () => string }> {
+interface Server {
+  child: ChildProcess;
+  port: number;
+  home: string;
+  probeFile: string;
+  output: () => string;
+}
+
+async function startServer(): Promise<Server> {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-noisy-'));
   await fs.chmod(home, 0o755);
   const port = await freePort();
+  const probeFile = path.join(home, 'probe.jsonl');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    BENCH_PROBE_FILE: probeFile,
     COUNTINGHOUSE_HOME: home,
     PORT: String(port),
     COUNTINGHOUSE_OPERATOR_KEY: operatorKey,
     LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL ?? 'warn',
   };
-  const child = spawn(process.execPath, [binary, 'start'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const profileDir = process.env.BENCH_SERVER_CPU_PROFILE;
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', pathToFileURL(probeModule).href, binary, 'start'], {
+    cwd: repoRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const logFile = process.env.BENCH_SERVER_LOG;
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -167,13 +200,57 @@ async function startServer(): Promise<{ child: ChildProcess; port: number; home:
   } finally {
     probe.close();
   }
-  return { child, port, home, output: () => output };
+  return { child, port, home, probeFile, output: () => output };
 }
 
 interface Tenant {
   id: string;
   token: string;
   entityIds: string[];
+  /** The entity with a chart and posted entries, whose trial balance the quiet tenant reads. */
+  booksEntityId: string;
+}
+
+/** Dated within 2025, so the trial balance as of the year end covers them all. */
+const booksAsOf = '2025-12-31';
+
+/** An entity on the US chart with `ledgerEntries` posted entries (one all-or-nothing batch). */
+async function seedBooks(client: Client, name: string, token: string): Promise<string> {
+  const entity = await client.request('POST', '/v1/entities', token, {
+    name: `${name} books`,
+    chartTemplate: 'us-small-business',
+  });
+  if (entity.status !== 201) throw new Error(`seeding books failed: ${entity.body}`);
+  const entityId = (JSON.parse(entity.body) as { id: string }).id;
+  const chart = await client.request('GET', `/v1/entities/${entityId}/accounts?limit=100`, token);
+  const accounts = (JSON.parse(chart.body) as { items: Array<{ id: string; type: string }> }).items;
+  const debit = accounts.filter((account) => account.type === 'expense' || account.type === 'asset');
+  const credit = accounts.filter((account) => account.type === 'revenue' || account.type === 'liability');
+  if (debit.length === 0 || credit.length === 0) throw new Error(`unexpected chart: ${chart.body}`);
+  const entries = Array.from({ length: ledgerEntries }, (_, index) => {
+    const amountMinor = 1_000 + ((index * 7_919) % 100_000);
+    const month = String(1 + (index % 12)).padStart(2, '0');
+    const day = String(1 + (index % 28)).padStart(2, '0');
+    return {
+      date: `2025-${month}-${day}`,
+      memo: `Bench entry ${index}`,
+      lines: [
+        { accountId: debit[index % debit.length]?.id, side: 'debit', amountMinor, currency: 'USD', exponent: 2 },
+        { accountId: credit[index % credit.length]?.id, side: 'credit', amountMinor, currency: 'USD', exponent: 2 },
+      ],
+    };
+  });
+  const posted = await client.request(
+    'POST',
+    `/v1/entities/${entityId}/journal-entries/batch`,
+    token,
+    { entries },
+    {
+      'idempotency-key': `bench-books-${entityId}`,
+    },
+  );
+  if (posted.status !== 201) throw new Error(`posting the books failed: ${posted.body}`);
+  return entityId;
 }
 
 async function onboard(client: Client, name: string): Promise<Tenant> {
@@ -192,6 +269,7 @@ async function onboard(client: Client, name: string): Promise<Tenant> {
   await client.request('PUT', `/v1/tenants/${id}/plan`, operatorKey, {
     usagePlan: { ratePerSecond: 1000, burst: 1000 },
   });
+  const booksEntityId = await seedBooks(client, name, token);
   const entityIds: string[] = [];
   for (let index = 0; index < entitiesPerTenant; index += 1) {
     const entity = await client.request('POST', '/v1/entities', token, { name: `${name} client ${index}` });
@@ -199,10 +277,17 @@ async function onboard(client: Client, name: string): Promise<Tenant> {
     entityIds.push((JSON.parse(entity.body) as { id: string }).id);
   }
   await client.request('PUT', `/v1/tenants/${id}/plan`, operatorKey, {});
-  return { id, token, entityIds };
+  return { id, token, entityIds, booksEntityId };
 }
 
-/** A quiet tenant: open-loop, evenly spaced, alternating one-entity reads and 100-entity list pages. */
+/** The quiet tenant's request number `index`: reads on even numbers, list pages and trial balances in turn between. */
+function quietUrl(tenant: Tenant, index: number): string {
+  if (index % 2 === 0) return `/v1/entities/${tenant.entityIds[index % tenant.entityIds.length]}`;
+  if (index % 4 === 1) return '/v1/entities?limit=100';
+  return `/v1/entities/${tenant.booksEntityId}/reports/trial-balance?asOf=${booksAsOf}`;
+}
+
+/** A quiet tenant: open-loop, evenly spaced; half one-entity reads, a quarter list pages, a quarter trial balances. */
 async function quietLoad(
   client: Client,
   tenant: Tenant,
@@ -218,12 +303,11 @@ async function quietLoad(
     if (dueMs - started >= durationMs) break;
     const waitMs = dueMs - performance.now();
     if (waitMs > 0) await sleep(waitMs);
-    const url =
-      index % 2 === 0 ? `/v1/entities/${tenant.entityIds[index % tenant.entityIds.length]}` : '/v1/entities?limit=100';
+    const url = quietUrl(tenant, index);
     pending.push(
       client.request('GET', url, tenant.token).then((reply) => {
         if (process.env.BENCH_DEBUG && reply.ms > 200)
-          console.log(`slow at ${(dueMs - started).toFixed(0)} ms: ${reply.ms.toFixed(0)} ms`);
+          console.log(`slow at ${(dueMs - started).toFixed(0)} ms: ${reply.ms.toFixed(0)} ms ${url.split('?')[0]}`);
         if (reply.status === 200) latencies.push(reply.ms);
         else errors.set(reply.status, (errors.get(reply.status) ?? 0) + 1);
       }),
@@ -359,15 +443,19 @@ async function cpuSeconds(pid: number | undefined): Promise<number | null> {
 async function measured<T>(
   pid: number | undefined,
   work: () => Promise<T>,
-): Promise<{ result: T; cpuPercent: number | null }> {
+): Promise<{ result: T; cpuPercent: number | null; window: Window }> {
   const cpuBefore = await cpuSeconds(pid);
   const started = performance.now();
+  const startMs = Date.now();
+  const monotonicStartUs = process.hrtime.bigint() / 1_000n;
   const result = await work();
+  const monotonicEndUs = process.hrtime.bigint() / 1_000n;
   const cpuAfter = await cpuSeconds(pid);
   const seconds = (performance.now() - started) / 1000;
   return {
     result,
     cpuPercent: cpuBefore === null || cpuAfter === null ? null : ((cpuAfter - cpuBefore) / seconds) * 100,
+    window: { startMs, endMs: Date.now(), monotonicStartUs, monotonicEndUs },
   };
 }
 
@@ -385,7 +473,9 @@ async function main(): Promise<void> {
   const server = await startServer();
   const setup = new Client(server.port, 4);
   const quietClient = new Client(server.port, 32);
+  const diagnostics = new Diagnostics(server.probeFile);
   try {
+    await diagnostics.start(server.home);
     const suffix = Math.random().toString(36).slice(2, 8);
     const quiet: Tenant[] = [];
     for (let index = 0; index < quietCount; index += 1) quiet.push(await onboard(setup, `Quiet ${index} ${suffix}`));
@@ -414,7 +504,7 @@ async function main(): Promise<void> {
     const floodResult = loud.floodResult;
     if (!floodResult) throw new Error('no flood result');
     console.log(
-      `noisy-neighbour: ${quietCount} quiet tenants × ${quietRps} req/s (one-entity read + 100-entity list page), ` +
+      `noisy-neighbour: ${quietCount} quiet tenants × ${quietRps} req/s (one-entity read, 100-entity list page, trial balance of ${ledgerEntries} entries), ` +
         `noisy tenant floods list pages at ${floodRate} req/s (${floodMultiplier} × plan ${planRate}/s, burst ${plan.effective.usagePlan.burst}); ` +
         `${phaseMs / 1000} s per phase; ${os.cpus().length} CPUs, load ${os.loadavg()[0]?.toFixed(2)}; ` +
         `${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}, ${process.env.REDIS_URL ? 'Redis' : 'in-process'} limiter`,
@@ -422,6 +512,22 @@ async function main(): Promise<void> {
     console.log(
       `server process CPU: alone ${cpu(aloneRun.cpuPercent)}, under the flood ${cpu(loudRun.cpuPercent)} (of one core)`,
     );
+    console.log(`server alone: ${await diagnostics.serverLine(aloneRun.window)}`);
+    console.log(`server under the flood: ${await diagnostics.serverLine(loudRun.window)}`);
+    console.log(`postgres alone: ${diagnostics.databaseLine(aloneRun.window)}`);
+    console.log(`postgres under the flood: ${diagnostics.databaseLine(loudRun.window)}`);
+    if (process.env.BENCH_DEBUG) {
+      for (const [name, run] of [
+        ['alone', aloneRun],
+        ['under the flood', loudRun],
+      ] as const) {
+        const { monotonicStartUs, monotonicEndUs } = run.window;
+        // CPU profiles (BENCH_SERVER_CPU_PROFILE) time their samples on the same monotonic clock.
+        console.log(`phase ${name}: monotonic ${monotonicStartUs}..${monotonicEndUs} µs`);
+        console.log(`event loop blocked > 50 ms ${name}:`);
+        for (const line of await diagnostics.stalls(run.window, 50)) console.log(line);
+      }
+    }
     console.log(
       `${'quiet tenant'.padEnd(14)}${'p50 alone'.padStart(10)}${'p99 alone'.padStart(10)}${'p50 flood'.padStart(10)}${'p99 flood'.padStart(10)}  p99 ratio  non-200`,
     );
@@ -462,6 +568,7 @@ async function main(): Promise<void> {
     );
     if (process.env.BENCH_DEBUG) console.log(server.output());
   } finally {
+    await diagnostics.stop();
     setup.close();
     quietClient.close();
     const exited = new Promise((resolve) => server.child.once('exit', resolve));
@@ -478,7 +585,7 @@ if (flags['flood-worker'] !== undefined) {
   await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
   const result = await flood(
     client,
-    { id: '', token: order.token, entityIds: [] },
+    { id: '', token: order.token, entityIds: [], booksEntityId: '' },
     order.ratePerSecond,
     order.durationMs,
     order.imports,

@@ -1,0 +1,41 @@
+// Loaded into the noisy-neighbour benchmark's server process with `node --import` (never by
+// the server itself): every 100 ms it appends one JSON line to BENCH_PROBE_FILE with the
+// event loop's delay (perf_hooks monitorEventLoopDelay), garbage-collection pauses and the
+// process's CPU time over that interval, so the bench can tell a blocked event loop from a
+// starved process or a slow database.
+import fs from 'node:fs';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+
+const file = process.env.BENCH_PROBE_FILE;
+const intervalMs = 100;
+
+if (file) {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  let gcMs = 0;
+  let gcMaxMs = 0;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gcMs += entry.duration;
+      gcMaxMs = Math.max(gcMaxMs, entry.duration);
+    }
+  }).observe({ entryTypes: ['gc'] });
+  let cpu = process.cpuUsage();
+  const timer = setInterval(() => {
+    const now = process.cpuUsage();
+    const sample = {
+      atMs: Date.now(),
+      loopMaxMs: delay.max / 1e6,
+      loopP99Ms: delay.percentile(99) / 1e6,
+      gcMs,
+      gcMaxMs,
+      cpuMs: (now.user - cpu.user + now.system - cpu.system) / 1_000,
+    };
+    cpu = now;
+    delay.reset();
+    gcMs = 0;
+    gcMaxMs = 0;
+    fs.appendFileSync(file, `${JSON.stringify(sample)}\n`);
+  }, intervalMs);
+  timer.unref();
+}
