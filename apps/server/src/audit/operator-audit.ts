@@ -24,17 +24,44 @@ export class OperatorAudit {
     this.#tenancy = tenancy;
   }
 
-  /** Errors: TENANT_NOT_FOUND, and whatever `change` throws. */
+  /**
+   * Makes the change, then appends its event to the tenant's log; `eventOf` answers null when
+   * the change changed nothing (asking for the state a tenant is already in), which records
+   * nothing, as an idempotent replay records nothing.
+   * Errors: TENANT_NOT_FOUND, and whatever `change` throws.
+   */
   async record<T>(
     tenantId: string,
     origin: RequestOrigin,
     change: () => Promise<T>,
-    eventOf: (result: T) => AuditEventInput,
+    eventOf: (result: T) => AuditEventInput | null,
   ): Promise<T> {
     const result = await change();
+    const event = eventOf(result);
+    if (event !== null) await this.#append(tenantId, origin, event);
+    return result;
+  }
+
+  /**
+   * Appends events for changes already made to several tenants at once (issuing a month's
+   * invoices), each to its tenant's log. One log that fails does not keep the others from
+   * their events: every append is tried, then the first failure is thrown, so the operator
+   * sees it. Errors: TENANT_NOT_FOUND, or the failure of a tenant's database.
+   */
+  async appendEach(
+    origin: RequestOrigin,
+    events: ReadonlyArray<{ tenantId: string; event: AuditEventInput }>,
+  ): Promise<void> {
+    const failures: unknown[] = [];
+    for (const { tenantId, event } of events) {
+      await this.#append(tenantId, origin, event).catch((error: unknown) => failures.push(error));
+    }
+    if (failures.length > 0) throw failures[0];
+  }
+
+  async #append(tenantId: string, origin: RequestOrigin, event: AuditEventInput): Promise<void> {
     const record = await this.#tenancy.getTenant(tenantId);
     if (record === null) throw new AppError('TENANT_NOT_FOUND');
-    await this.#scopes.run({ ...tenantContextOf(record), origin }, (db) => recordAuditEvent(db, eventOf(result)));
-    return result;
+    await this.#scopes.run({ ...tenantContextOf(record), origin }, (db) => recordAuditEvent(db, event));
   }
 }

@@ -1,3 +1,4 @@
+import type { OperatorAudit } from '../audit/operator-audit.ts';
 import { requestOrigin } from '../audit/request-origin.ts';
 import { requireOperator } from '../identity/auth.plugin.ts';
 import { AppError } from '../platform/errors.ts';
@@ -73,8 +74,11 @@ function tenantUuid(publicId: string): string {
 }
 
 /** Operator routes of the control plane: onboarding, the registry, provisioning, suspension. */
-export async function tenancyRoutes(app: App, options: { tenancy: TenancyService }): Promise<void> {
-  const { tenancy } = options;
+export async function tenancyRoutes(
+  app: App,
+  options: { tenancy: TenancyService; operatorAudit: OperatorAudit },
+): Promise<void> {
+  const { tenancy, operatorAudit } = options;
   app.addHook('onRequest', app.authenticateOperator);
 
   const detail = async (id: string) => {
@@ -175,7 +179,22 @@ export async function tenancyRoutes(app: App, options: { tenancy: TenancyService
     },
     async (request) => {
       const id = tenantUuid(request.params.tenantId);
-      await tenancy.suspend(id, request.body?.reason ?? null);
+      const reason = request.body?.reason ?? null;
+      await operatorAudit.record(
+        id,
+        requestOrigin(request, requireOperator(request)),
+        () => tenancy.suspend(id, reason),
+        ({ record, changed }) =>
+          changed
+            ? {
+                action: 'tenant.suspend',
+                resource: { type: 'tenant', id: formatId('tenant', id) },
+                before: { status: 'active' },
+                after: { status: record.status, reason },
+                summary: { reason },
+              }
+            : null,
+      );
       return await detail(id);
     },
   );
@@ -193,7 +212,20 @@ export async function tenancyRoutes(app: App, options: { tenancy: TenancyService
     },
     async (request) => {
       const id = tenantUuid(request.params.tenantId);
-      await tenancy.resume(id);
+      await operatorAudit.record(
+        id,
+        requestOrigin(request, requireOperator(request)),
+        () => tenancy.resume(id),
+        ({ record, changed }) =>
+          changed
+            ? {
+                action: 'tenant.resume',
+                resource: { type: 'tenant', id: formatId('tenant', id) },
+                before: { status: 'suspended' },
+                after: { status: record.status },
+              }
+            : null,
+      );
       return await detail(id);
     },
   );

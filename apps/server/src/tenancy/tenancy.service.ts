@@ -25,6 +25,12 @@ export function tenantContextOf(record: TenantRecord, entityScope: EntityScope =
   return { tenantId: record.id, tier: record.tier, placement: record.placement, entityScope };
 }
 
+/** A status change asked of a tenant: the record after it, and whether it changed anything. */
+export interface StatusChange {
+  record: TenantRecord;
+  changed: boolean;
+}
+
 export interface TenantPage {
   items: TenantRecord[];
   nextAfterId: string | null;
@@ -104,19 +110,23 @@ export class TenancyService {
   /**
    * Suspends an active tenant: its requests and jobs are refused with TENANT_SUSPENDED, its
    * data stays. Takes effect on this instance at once and on others within the registry
-   * cache's lifetime. Errors: TENANT_NOT_FOUND, TENANT_STATUS_CONFLICT.
+   * cache's lifetime. `changed` is false when the tenant was suspended already.
+   * Errors: TENANT_NOT_FOUND, TENANT_STATUS_CONFLICT.
    */
-  async suspend(id: string, reason: string | null): Promise<TenantRecord> {
-    const record = await this.#transition(id, ['active'], 'suspended', reason);
-    this.#log.warn({ tenantId: id, reason }, 'tenant suspended');
-    return record;
+  async suspend(id: string, reason: string | null): Promise<StatusChange> {
+    const change = await this.#transition(id, ['active'], 'suspended', reason);
+    if (change.changed) this.#log.warn({ tenantId: id, reason }, 'tenant suspended');
+    return change;
   }
 
-  /** Resumes a suspended tenant. Errors: TENANT_NOT_FOUND, TENANT_STATUS_CONFLICT. */
-  async resume(id: string): Promise<TenantRecord> {
-    const record = await this.#transition(id, ['suspended'], 'active', null);
-    this.#log.info({ tenantId: id }, 'tenant resumed');
-    return record;
+  /**
+   * Resumes a suspended tenant; `changed` is false when it was active already.
+   * Errors: TENANT_NOT_FOUND, TENANT_STATUS_CONFLICT.
+   */
+  async resume(id: string): Promise<StatusChange> {
+    const change = await this.#transition(id, ['suspended'], 'active', null);
+    if (change.changed) this.#log.info({ tenantId: id }, 'tenant resumed');
+    return change;
   }
 
   async #transition(
@@ -124,14 +134,14 @@ export class TenancyService {
     from: readonly TenantRecord['status'][],
     to: TenantRecord['status'],
     reason: string | null,
-  ): Promise<TenantRecord> {
+  ): Promise<StatusChange> {
     const moved = await this.#store.transition(id, from, to, reason);
     this.#cache.delete(id);
-    if (moved) return moved;
+    if (moved) return { record: moved, changed: true };
     const current = await this.#store.findById(id);
     if (!current) throw new AppError('TENANT_NOT_FOUND');
     // Asking for the state the tenant is already in is not an error: the call is idempotent.
-    if (current.status === to) return current;
+    if (current.status === to) return { record: current, changed: false };
     throw new AppError('TENANT_STATUS_CONFLICT', `The tenant is ${current.status}; it cannot become ${to}.`, {
       status: current.status,
     });

@@ -1,5 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import type { OperatorAudit } from '../../audit/operator-audit.ts';
+import { requestOrigin } from '../../audit/request-origin.ts';
+import { requireOperator } from '../../identity/auth.plugin.ts';
 import { AppError } from '../../platform/errors.ts';
 import type { App } from '../../platform/http/http-types.ts';
 import {
@@ -12,7 +15,13 @@ import {
 import { operatorSecurity, problemResponses } from '../../platform/http/schemas.ts';
 import { formatId, parseId } from '../../platform/ids.ts';
 import { type CsvValue, toCsv } from '../csv.ts';
-import type { BilledInvoice, BillingService, MarginRow, PlanFitRow } from './billing.service.ts';
+import {
+  type BilledInvoice,
+  type BillingService,
+  type MarginRow,
+  type PlanFitRow,
+  pricedContent,
+} from './billing.service.ts';
 import type { CostReport, Invoice } from './billing.types.ts';
 import { curLimits } from './cur-import.ts';
 
@@ -149,8 +158,11 @@ function formatOf(request: FastifyRequest<{ Querystring: { format?: ReportFormat
 }
 
 /** Operator routes: cost-to-serve, CUR import, invoices, margin and plan fit, each as JSON or CSV. */
-export async function billingRoutes(app: App, options: { billing: BillingService }): Promise<void> {
-  const { billing } = options;
+export async function billingRoutes(
+  app: App,
+  options: { billing: BillingService; operatorAudit: OperatorAudit },
+): Promise<void> {
+  const { billing, operatorAudit } = options;
   app.addHook('onRequest', app.authenticateOperator);
   // The CUR arrives as the CSV file itself; this parser exists only inside this plugin.
   app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: curLimits.bytesMax }, (_request, body, done) =>
@@ -243,7 +255,21 @@ export async function billingRoutes(app: App, options: { billing: BillingService
     },
     async (request) => {
       const result = await billing.issue(request.body.month);
-      return { month: request.body.month, newlyIssued: result.newlyIssued, items: result.items.map(renderInvoice) };
+      // Each firm's log gets its own invoice, after the registry commits them (operator-audit.ts).
+      await operatorAudit.appendEach(
+        requestOrigin(request, requireOperator(request)),
+        result.newlyIssued.map((invoice) => ({
+          tenantId: invoice.tenantId,
+          event: {
+            action: 'invoice.issue',
+            resource: { type: 'invoice', id: invoice.id },
+            after: pricedContent(invoice),
+            summary: { month: invoice.month, currency: invoice.currency, totalMinor: invoice.totalMinor },
+          },
+        })),
+      );
+      const newlyIssued = result.newlyIssued.length;
+      return { month: request.body.month, newlyIssued, items: result.items.map(renderInvoice) };
     },
   );
 

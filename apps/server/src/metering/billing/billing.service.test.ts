@@ -57,7 +57,7 @@ const usageStore: UsageStore = {
 const billingStore: BillingStore = {
   saveImport: async () => ({ created: false, id: '' }),
   latestImport: async () => null,
-  issueInvoices: async () => 0,
+  issueInvoices: async () => [],
   issuedInvoices: async () => [],
 };
 

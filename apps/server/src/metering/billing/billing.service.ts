@@ -28,7 +28,7 @@ export interface BilledInvoice extends Invoice {
   usageChangedSinceIssue: boolean | null;
 }
 
-function pricedContent(invoice: BilledInvoice): Invoice {
+export function pricedContent(invoice: BilledInvoice): Invoice {
   const { status: _status, issuedAt: _issuedAt, usageChangedSinceIssue: _changed, ...content } = invoice;
   return content;
 }
@@ -281,9 +281,13 @@ export class BillingService {
   /**
    * Issues a closed month: freezes each tenant's invoice as computed now. Issuing again adds
    * only tenants not yet issued; an issued invoice never changes (late usage shows as
-   * `usageChangedSinceIssue`). Errors: METERING_MONTH_INVALID, METERING_MONTH_OPEN.
+   * `usageChangedSinceIssue`). Returns every issued invoice of the month and those this call
+   * issued. Errors: METERING_MONTH_INVALID, METERING_MONTH_OPEN.
    */
-  async issue(label: string, nowMs: number = Date.now()): Promise<{ newlyIssued: number; items: BilledInvoice[] }> {
+  async issue(
+    label: string,
+    nowMs: number = Date.now(),
+  ): Promise<{ newlyIssued: BilledInvoice[]; items: BilledInvoice[] }> {
     const month = this.month(label);
     const closesAtMs = month.end.getTime() + meteringLimits.invoiceIssueGraceMs;
     if (nowMs < closesAtMs) {
@@ -293,9 +297,10 @@ export class BillingService {
       );
     }
     const drafts = (await this.invoices(label)).filter((invoice) => invoice.status === 'draft');
-    const newlyIssued = await this.#store.issueInvoices(drafts.map(pricedContent));
-    this.#log.info({ month: month.label, newlyIssued }, 'invoices issued');
-    return { newlyIssued, items: (await this.invoices(label)).filter((invoice) => invoice.status === 'issued') };
+    const newIds = new Set(await this.#store.issueInvoices(drafts.map(pricedContent)));
+    this.#log.info({ month: month.label, newlyIssued: newIds.size }, 'invoices issued');
+    const items = (await this.invoices(label)).filter((invoice) => invoice.status === 'issued');
+    return { newlyIssued: items.filter((invoice) => newIds.has(invoice.id)), items };
   }
 
   /** Revenue (the invoice) − cost-to-serve, per tenant. Errors: METERING_MONTH_INVALID. */

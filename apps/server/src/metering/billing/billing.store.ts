@@ -20,8 +20,8 @@ export interface BillingStore {
   saveImport(parsed: ParsedCur, fileName: string): Promise<{ created: boolean; id: string }>;
   /** The import in force for a month: the latest one. */
   latestImport(month: string): Promise<CostImport | null>;
-  /** Stores the invoices not yet issued for their tenant and month; returns how many were new. */
-  issueInvoices(invoices: readonly Invoice[]): Promise<number>;
+  /** Stores the invoices not yet issued for their tenant and month; returns the ids of those new. */
+  issueInvoices(invoices: readonly Invoice[]): Promise<string[]>;
   /** Issued invoices of a month (all tenants, or one). */
   issuedInvoices(month: string, tenantId?: string): Promise<IssuedInvoice[]>;
 }
@@ -117,14 +117,15 @@ export class PgBillingStore implements BillingStore {
     };
   }
 
-  async issueInvoices(invoices: readonly Invoice[]): Promise<number> {
-    if (invoices.length === 0) return 0;
-    const result = await this.#pool.query(
+  async issueInvoices(invoices: readonly Invoice[]): Promise<string[]> {
+    if (invoices.length === 0) return [];
+    const result = await this.#pool.query<{ id: string }>(
       `insert into issued_invoices (id, tenant, month, currency, total_minor, content, content_hash)
        select id, tenant, (month || '-01')::date, currency, total_minor, content, content_hash
          from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::jsonb[], $7::text[])
            as t(id, tenant, month, currency, total_minor, content, content_hash)
-       on conflict (tenant, month) do nothing`,
+       on conflict (tenant, month) do nothing
+       returning id`,
       [
         invoices.map((invoice) => invoice.id),
         invoices.map((invoice) => invoice.tenantId),
@@ -135,7 +136,7 @@ export class PgBillingStore implements BillingStore {
         invoices.map((invoice) => invoice.contentHash),
       ],
     );
-    return result.rowCount ?? 0;
+    return result.rows.map((row) => row.id);
   }
 
   async issuedInvoices(month: string, tenantId?: string): Promise<IssuedInvoice[]> {

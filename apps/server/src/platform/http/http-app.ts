@@ -108,7 +108,7 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
     sealer: platform.sealer,
     tokens: platform.tokens,
   });
-  await app.register(tenancyRoutes, { tenancy: platform.tenancy });
+  await app.register(tenancyRoutes, { tenancy: platform.tenancy, operatorAudit: platform.operatorAudit });
   await app.register(tenantDataRoutes, { tenantData: platform.tenantData, operatorAudit: platform.operatorAudit });
   await app.register(entitiesRoutes, { entities: platform.entities });
   await app.register(entityImportRoutes, { jobs: platform.jobs });
@@ -121,7 +121,7 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
     service: platform.usage,
     store: platform.usageStore,
   });
-  await app.register(billingRoutes, { billing: platform.billing });
+  await app.register(billingRoutes, { billing: platform.billing, operatorAudit: platform.operatorAudit });
   await app.register(auditRoutes, { audit: platform.audit });
   await app.register(auditAdminRoutes, { audit: platform.audit, tenancy: platform.tenancy });
   await app.register(operatorsRoutes, { operators: platform.operators });

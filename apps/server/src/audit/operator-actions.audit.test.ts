@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createTenant,
+  dropTenantDatabases,
+  operatorKey,
+  startTestStack,
+  type TestStack,
+  type TestTenant,
+} from '../../test/harness.ts';
+import { type CliConnection, runOperatorCommand } from '../metering/cli/operator-cli.ts';
+import { parseId } from '../platform/ids.ts';
+import { runTenantCommand } from '../tenancy/cli/tenant-cli.ts';
+import { tenantContextOf } from '../tenancy/tenancy.service.ts';
+import type { AuditEvent } from './audit.types.ts';
+
+/**
+ * Operator actions on a firm that change only the control plane land in the firm's own
+ * audit log, with the operator as actor, and leave its chain intact: suspending and resuming
+ * (over HTTP and the tenant CLI; asking for the state the firm is already in records
+ * nothing), on a pool and a bridge firm; and issuing a month's invoices (over HTTP and the
+ * `invoices --month M --issue` CLI), one event per invoice issued, none when issuing again.
+ * Each event is read back from the firm's log and the chain verified by the operator route.
+ */
+let stack: TestStack;
+let connection: CliConnection;
+const operator = { authorization: `Bearer ${operatorKey}` };
+const bridgeFirms: string[] = [];
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  const address = await stack.app.listen({ host: '127.0.0.1', port: 0 });
+  connection = { baseUrl: address, operatorKey };
+});
+
+afterAll(async () => {
+  if (stack) await dropTenantDatabases(stack.platform, bridgeFirms);
+  await stack?.close();
+});
+
+const quiet = { stdout: () => {}, stderr: () => {} };
+
+async function eventsOf(tenant: TestTenant, action: string): Promise<AuditEvent[]> {
+  const record = await stack.platform.tenancy.getTenant(parseId('tenant', tenant.id) ?? '');
+  if (record === null) throw new Error('no tenant');
+  const page = await stack.platform.audit.list(tenantContextOf(record), { action }, 0n, 100);
+  return page.items;
+}
+
+async function expectChainIntact(tenant: TestTenant): Promise<void> {
+  const verified = await stack.app.inject({
+    method: 'GET',
+    url: `/v1/admin/tenants/${tenant.id}/audit/verify`,
+    headers: operator,
+  });
+  expect(verified.statusCode, verified.body).toBe(200);
+  expect(verified.json()).toMatchObject({ ok: true });
+}
+
+async function post(url: string, payload?: object) {
+  return await stack.app.inject({ method: 'POST', url, headers: operator, ...(payload ? { payload } : {}) });
+}
+
+describe('suspend and resume', () => {
+  it.each([
+    ['pool', 'starter'],
+    ['bridge', 'professional'],
+  ])('are written to a %s firm’s own log once each, with the operator and the reason', async (_model, tier) => {
+    const firm = await createTenant(stack.app, 'Suspended', tier);
+    if (tier === 'professional') bridgeFirms.push(firm.id);
+    const suspended = await post(`/v1/tenants/${firm.id}/suspend`, { reason: 'Unpaid invoice 2026-10' });
+    expect(suspended.statusCode, suspended.body).toBe(200);
+    expect(suspended.json()).toMatchObject({ status: 'suspended' });
+    // Suspending a suspended firm is accepted and changes nothing, so it records nothing.
+    expect((await post(`/v1/tenants/${firm.id}/suspend`, { reason: 'again' })).statusCode).toBe(200);
+    const suspensions = await eventsOf(firm, 'tenant.suspend');
+    expect(suspensions).toHaveLength(1);
+    expect(suspensions[0]).toMatchObject({
+      actor: { kind: 'operator', id: 'bootstrap' },
+      resourceType: 'tenant',
+      resourceId: firm.id,
+      summary: { reason: 'Unpaid invoice 2026-10' },
+    });
+    expect(suspensions[0]?.requestId).toEqual(expect.any(String));
+
+    expect((await post(`/v1/tenants/${firm.id}/resume`)).json()).toMatchObject({ status: 'active' });
+    expect((await post(`/v1/tenants/${firm.id}/resume`)).statusCode).toBe(200);
+    const resumptions = await eventsOf(firm, 'tenant.resume');
+    expect(resumptions).toHaveLength(1);
+    expect(resumptions[0]).toMatchObject({ actor: { kind: 'operator', id: 'bootstrap' }, resourceId: firm.id });
+    expect((resumptions[0]?.seq ?? 0n) > (suspensions[0]?.seq ?? 0n)).toBe(true);
+    await expectChainIntact(firm);
+  });
+
+  it('are recorded when the tenant CLI asks, and a refused change records nothing', async () => {
+    const firm = await createTenant(stack.app, 'CLI Suspended');
+    expect(await runTenantCommand(['suspend', firm.id, '--reason', 'Asked by the firm'], connection, quiet)).toBe(0);
+    expect(await runTenantCommand(['resume', firm.id], connection, quiet)).toBe(0);
+    expect((await eventsOf(firm, 'tenant.suspend')).map((event) => event.summary)).toEqual([
+      { reason: 'Asked by the firm' },
+    ]);
+    expect(await eventsOf(firm, 'tenant.resume')).toHaveLength(1);
+    // An offboarded firm cannot be suspended: the refusal changes nothing and records nothing.
+    await stack.platform.ownerPool.query(`update tenants set status = 'offboarded' where id = $1`, [
+      parseId('tenant', firm.id),
+    ]);
+    stack.platform.tenancy.forget(parseId('tenant', firm.id) ?? '');
+    const refused = await post(`/v1/tenants/${firm.id}/suspend`, {});
+    expect(refused.json()).toMatchObject({ code: 'TENANT_STATUS_CONFLICT' });
+    expect(await eventsOf(firm, 'tenant.suspend')).toHaveLength(1);
+    await expectChainIntact(firm);
+  });
+});
+
+describe('issuing invoices', () => {
+  /**
+   * A firm that joined at the start of a past month no other test issues (2019-04 to
+   * 2025-12: the billing tests issue 2019-03 and 2018-06, their fixtures join in 2019 and
+   * 2026), so issuing that month bills this firm and leaves the other tests' firms alone.
+   */
+  async function firmJoinedIn(prefix: string): Promise<{ firm: TestTenant; month: string }> {
+    const firm = await createTenant(stack.app, prefix);
+    const index = Math.floor(Math.random() * (7 * 12 - 3)) + 3;
+    const month = `${2019 + Math.floor(index / 12)}-${String((index % 12) + 1).padStart(2, '0')}`;
+    await stack.platform.ownerPool.query('update tenants set created_at = $2 where id = $1', [
+      parseId('tenant', firm.id),
+      `${month}-01T00:00:00Z`,
+    ]);
+    return { firm, month };
+  }
+
+  it('writes each invoice issued to its firm’s log, and nothing when the month is issued again', async () => {
+    const { firm, month } = await firmJoinedIn('Invoiced');
+    const issued = await post('/v1/admin/invoices/issue', { month });
+    expect(issued.statusCode, issued.body).toBe(200);
+    const invoice = issued
+      .json<{ items: Array<{ id: string; tenantId: string; totalMinor: number; currency: string }> }>()
+      .items.find((item) => item.tenantId === firm.id);
+    if (!invoice) throw new Error('the firm was not invoiced');
+    const events = (await eventsOf(firm, 'invoice.issue')).filter((event) => event.resourceId === invoice.id);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      actor: { kind: 'operator', id: 'bootstrap' },
+      resourceType: 'invoice',
+      summary: { month, currency: invoice.currency, totalMinor: invoice.totalMinor },
+    });
+    expect(events[0]?.afterDigest?.length).toBe(32);
+
+    const again = await post('/v1/admin/invoices/issue', { month });
+    expect(again.statusCode).toBe(200);
+    expect((await eventsOf(firm, 'invoice.issue')).filter((event) => event.resourceId === invoice.id)).toHaveLength(1);
+    await expectChainIntact(firm);
+  });
+
+  it('writes the invoices the CLI issues too', async () => {
+    const { firm, month } = await firmJoinedIn('CLI Invoiced');
+    let stdout = '';
+    const code = await runOperatorCommand('invoices', ['--month', month, '--issue'], connection, {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: () => {},
+    });
+    expect(code).toBe(0);
+    const invoice = (JSON.parse(stdout) as { items: Array<{ id: string; tenantId: string }> }).items.find(
+      (item) => item.tenantId === firm.id,
+    );
+    if (!invoice) throw new Error('the firm was not invoiced');
+    const events = (await eventsOf(firm, 'invoice.issue')).filter((event) => event.resourceId === invoice.id);
+    expect(events.map((event) => event.actor)).toEqual([{ kind: 'operator', id: 'bootstrap' }]);
+    await expectChainIntact(firm);
+  });
+});
