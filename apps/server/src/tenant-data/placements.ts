@@ -19,6 +19,12 @@ export interface PlacementDatabases {
    * returns its placement, or null when this deployment cannot serve that model.
    */
   placementFor(tenantId: string, model: TenantPlacement['model']): Promise<TenantPlacement | null>;
+  /**
+   * The schema (`tenants.placement_schema`) a placement's database is at once `placementFor`
+   * made it: the current migrations' hash for a dedicated database, null for the shared pool,
+   * which start-up migrates as a whole.
+   */
+  schemaOf(placement: TenantPlacement): Promise<string | null>;
 }
 
 export function samePlacement(left: TenantPlacement, right: TenantPlacement): boolean {
@@ -40,6 +46,9 @@ export function sharedPoolOnly(control: pg.Pool): PlacementDatabases {
     },
     async placementFor(_tenantId, model) {
       return model === 'pool' ? sharedPoolPlacement : null;
+    },
+    async schemaOf() {
+      return null;
     },
   };
 }

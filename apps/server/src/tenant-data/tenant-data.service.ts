@@ -308,13 +308,20 @@ export class TenantDataService {
     const { store } = this.#deps;
     let lastWriteMs = 0;
     let pending: Promise<void> = Promise.resolve();
+    const targetSchema = await this.#deps.databases.schemaOf(target);
     const result = await moveTenantRows({
       tenantId: change.tenantId,
       changeId: change.id,
       source: await this.#deps.databases.ownerPoolFor(change.sourcePlacement),
       target: await this.#deps.databases.ownerPoolFor(target),
       flip: async () => {
-        if (!(await store.flipPlacement(change.tenantId, change.sourcePlacement, target, change.toTier))) {
+        const flipped = await store.flipPlacement(
+          change.tenantId,
+          change.sourcePlacement,
+          { ...target, schema: targetSchema },
+          change.toTier,
+        );
+        if (!flipped) {
           throw new Error('the registry no longer names the source placement');
         }
         this.#deps.tenancy.forget(change.tenantId);

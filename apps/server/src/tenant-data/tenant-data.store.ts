@@ -176,21 +176,32 @@ export class TenantDataStore {
   }
 
   /**
-   * The registry flip: the tenant's tier and placement change in one statement, and only if
-   * the placement is still the move's source (compare-and-set). False when it was not.
+   * The registry flip: the tenant's tier, placement and the schema of the target database
+   * (`placement_schema`, so a start does not migrate it again) change in one statement, and
+   * only if the placement is still the move's source (compare-and-set). False when it was not.
    */
   async flipPlacement(
     tenantId: string,
     source: TenantPlacement,
-    target: TenantPlacement,
+    target: TenantPlacement & { schema: string | null },
     tier: string,
     executor: Queryable = this.#pool,
   ): Promise<boolean> {
     const result = await executor.query(
       `update tenants set tier = $5, placement_model = $6, placement_cluster = $7, placement_database = $8,
-              updated_at = now()
+              placement_schema = $9, updated_at = now()
         where id = $1 and placement_model = $2 and placement_cluster = $3 and placement_database = $4`,
-      [tenantId, source.model, source.cluster, source.database, tier, target.model, target.cluster, target.database],
+      [
+        tenantId,
+        source.model,
+        source.cluster,
+        source.database,
+        tier,
+        target.model,
+        target.cluster,
+        target.database,
+        target.schema,
+      ],
     );
     return result.rowCount === 1;
   }

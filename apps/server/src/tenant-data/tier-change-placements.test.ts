@@ -17,7 +17,8 @@ import { discoverTenantTables, placementTables } from './tenant-tables.ts';
  * far as this deployment offers them), each under several clients posting journal entries
  * continuously: a client retries a 503 TENANT_MOVING with the same Idempotency-Key, and after
  * every change the journal on the new placement holds exactly the entries the clients were
- * told were written (none lost, none twice), and the old placement holds none of the firm's rows.
+ * told were written (none lost, none twice), the old placement holds none of the firm's rows,
+ * and the registry names the schema of the new database (none for the pool).
  */
 let stack: TestStack;
 let worker: JobWorker;
@@ -109,6 +110,14 @@ describe('tier changes across placements', () => {
       acknowledged.push(...lists.flat());
       const after = await stack.platform.tenantData.lifecycle(tenantId);
       expect(after.placement.model).toBe(model);
+      // The registry names the schema the new database is at, so the next start skips it.
+      const registry = await stack.platform.ownerPool.query<{ placement_schema: string | null }>(
+        'select placement_schema from tenants where id = $1',
+        [tenantId],
+      );
+      expect(registry.rows[0]?.placement_schema).toBe(
+        model === 'pool' ? null : await stack.platform.clusters.schemaVersion(),
+      );
       const onTarget = await journalOn(after.placement, tenantId);
       expect(new Set(onTarget).size).toBe(onTarget.length);
       expect([...onTarget].sort()).toEqual([...acknowledged].sort());

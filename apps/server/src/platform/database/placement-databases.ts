@@ -91,6 +91,10 @@ export class OwnerPlacementDatabases implements PlacementDatabases {
     return placement;
   }
 
+  async schemaOf(placement: TenantPlacement): Promise<string | null> {
+    return placement.model === 'pool' ? null : await this.#clusters.schemaVersion();
+  }
+
   /** Closes the owner pool of one placement (before its database is dropped). */
   async closePlacement(placement: TenantPlacement): Promise<void> {
     assert(placement.model !== 'pool', 'the control pool belongs to the platform');

@@ -38,7 +38,8 @@ export async function runTierChange(
     const target = await service.targetPlacement(change);
     await store.updateTierChange(change.id, { targetPlacement: target });
     if (samePlacement(change.sourcePlacement, target)) {
-      if (!(await store.flipPlacement(change.tenantId, change.sourcePlacement, target, change.toTier))) {
+      const schema = await service.databases.schemaOf(target);
+      if (!(await store.flipPlacement(change.tenantId, change.sourcePlacement, { ...target, schema }, change.toTier))) {
         throw new Error('the tenant left the source placement during the change');
       }
       service.forgetCachedTenant(change.tenantId);
