@@ -13,6 +13,11 @@ export const jobLimits = {
   pollMs: 500,
   /** How often each worker sweeps for jobs whose lease expired (their worker died). */
   recoveryMs: 5_000,
+  /**
+   * Before each tenant transaction of a job, the worker waits at most this long for a moment
+   * with no interactive request in flight on its instance (jobs.scope-gate.ts).
+   */
+  interactiveLullWaitMsMax: 250,
   /** Worker slots per process. */
   workerSlotsDefault: 4,
   workerSlotsMax: 64,

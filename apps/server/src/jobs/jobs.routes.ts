@@ -190,7 +190,8 @@ export async function jobsRoutes(app: App, options: { jobs: JobsService }): Prom
   app.get(
     '/v1/jobs/:jobId/events',
     {
-      config: { ...requirePermission('jobs.read') },
+      // A long-lived watch of batch work: were it interactive, jobs would wait on it for their whole run.
+      config: { routeClass: 'batch', ...requirePermission('jobs.read') },
       schema: {
         summary: "Watch a job's progress as server-sent events",
         description:

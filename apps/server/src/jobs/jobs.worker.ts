@@ -349,7 +349,7 @@ class ProgressWriter {
 
 /** A worker wired to a platform: tenant contexts come from the registry, and only active tenants run. */
 export function createJobWorker(
-  platform: Pick<Platform, 'jobDispatcher' | 'jobRegistry' | 'scopes' | 'tenancy' | 'metering'>,
+  platform: Pick<Platform, 'jobDispatcher' | 'jobRegistry' | 'batchScopes' | 'tenancy' | 'metering'>,
   log: Logger,
   options: Omit<JobWorkerOptions, 'dispatcher' | 'registry' | 'scopes' | 'tenantContext' | 'log' | 'usage'> = {},
 ): JobWorker {
@@ -358,7 +358,8 @@ export function createJobWorker(
     usage: platform.metering,
     dispatcher: platform.jobDispatcher,
     registry: platform.jobRegistry,
-    scopes: platform.scopes,
+    // Handlers' transactions yield to this instance's interactive requests first.
+    scopes: platform.batchScopes,
     log,
     async tenantContext(tenantId) {
       // The registry's short cache, as for requests: a suspension takes effect within seconds.

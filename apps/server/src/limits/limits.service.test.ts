@@ -102,3 +102,35 @@ describe('tenant semaphores', () => {
     expect(() => slots.release('a')).toThrow(/not held/);
   });
 });
+
+describe('batch work yields to interactive requests', () => {
+  it('finds a lull at once when only batch requests are in flight, and when the last interactive one ends', async () => {
+    const limits = service();
+    const firm = tenant();
+    const batch = await limits.admit(firm, 'batch');
+    expect(batch.outcome).toBe('admitted');
+    expect(await limits.interactiveLull(10_000)).toBe(true);
+    const read = await limits.admit(firm, 'read');
+    const operator = await limits.admit(null, 'write');
+    if (read.outcome !== 'admitted' || operator.outcome !== 'admitted') throw new Error('not admitted');
+    let lull: boolean | null = null;
+    const waiting = limits.interactiveLull(10_000).then((value) => {
+      lull = value;
+    });
+    read.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lull).toBeNull();
+    operator.release();
+    await waiting;
+    expect(lull).toBe(true);
+  });
+
+  it('gives up after the bound when interactive requests never stop, so batch work is not starved', async () => {
+    const limits = service();
+    const read = await limits.admit(tenant(), 'read');
+    expect(read.outcome).toBe('admitted');
+    const startedMs = performance.now();
+    expect(await limits.interactiveLull(30)).toBe(false);
+    expect(performance.now() - startedMs).toBeGreaterThanOrEqual(25);
+  });
+});

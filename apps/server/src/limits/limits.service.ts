@@ -101,6 +101,9 @@ export class LimitsService implements TenantScopeGate {
   readonly #counts = new Map<string, TenantLimitCounts>();
   readonly #penalties = new PenaltyBox(limitsLimits.penaltyEntriesMax, limitsLimits.planCacheTtlMs);
   #requestsInFlight = 0;
+  /** Admitted requests of every class but batch: what batch work yields to (`interactiveLull`). */
+  #interactiveInFlight = 0;
+  readonly #lullWaiters = new Set<() => void>();
   #jobCounts: JobCountsSource | null = null;
 
   constructor(options: LimitsServiceOptions) {
@@ -154,7 +157,8 @@ export class LimitsService implements TenantScopeGate {
       );
     }
     this.#requestsInFlight += 1;
-    if (tenant === null) return { outcome: 'admitted', decision: null, release: this.#releaser(null) };
+    const interactive = routeClass !== 'batch';
+    if (tenant === null) return { outcome: 'admitted', decision: null, release: this.#releaser(null, interactive) };
     let result: TenantAdmission;
     try {
       result = await this.#admitTenant(tenant, routeClass, callerKey);
@@ -166,7 +170,29 @@ export class LimitsService implements TenantScopeGate {
       this.#requestsInFlight -= 1;
       return result;
     }
-    return { outcome: 'admitted', decision: result.decision, release: this.#releaser(tenant.tenantId) };
+    return { outcome: 'admitted', decision: result.decision, release: this.#releaser(tenant.tenantId, interactive) };
+  }
+
+  /**
+   * Batch work's turn on this instance: resolves true at once when no interactive request
+   * (any class but batch) is in flight here, or as soon as the last one finishes; false after
+   * `waitMsMax` without such a moment, so batch work fills the gaps between interactive
+   * requests yet never starves under a steady stream of them.
+   */
+  async interactiveLull(waitMsMax: number): Promise<boolean> {
+    if (this.#interactiveInFlight === 0) return true;
+    return await new Promise<boolean>((resolve) => {
+      const waiter = () => {
+        clearTimeout(timer);
+        this.#lullWaiters.delete(waiter);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.#lullWaiters.delete(waiter);
+        resolve(false);
+      }, waitMsMax);
+      this.#lullWaiters.add(waiter);
+    });
   }
 
   /** The tenant's bulkhead, then its bucket and quota; holds an in-flight slot when accepted. */
@@ -224,12 +250,17 @@ export class LimitsService implements TenantScopeGate {
     return { outcome: 'refused', decision, error };
   }
 
-  #releaser(tenantId: string | null): () => void {
+  #releaser(tenantId: string | null, interactive: boolean): () => void {
     let released = false;
+    if (interactive) this.#interactiveInFlight += 1;
     return () => {
       if (released) return;
       released = true;
       this.#requestsInFlight -= 1;
+      if (interactive) {
+        this.#interactiveInFlight -= 1;
+        if (this.#interactiveInFlight === 0) for (const waiter of [...this.#lullWaiters]) waiter();
+      }
       if (tenantId === null) return;
       this.#inFlight.release(tenantId);
       this.#countsOf(tenantId).inFlight -= 1;

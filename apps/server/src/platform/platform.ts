@@ -16,7 +16,9 @@ import { loadSigningKeys } from '../identity/signing-keys.ts';
 import { TokenService } from '../identity/tokens.ts';
 import { UsersService } from '../identity/users.service.ts';
 import { JobDispatcher } from '../jobs/jobs.dispatcher.ts';
+import { jobLimits } from '../jobs/jobs.limits.ts';
 import { JobRegistry } from '../jobs/jobs.registry.ts';
+import { batchScopeGate } from '../jobs/jobs.scope-gate.ts';
 import { JobsService } from '../jobs/jobs.service.ts';
 import { entityImportJob } from '../jobs/kinds/entity-import.ts';
 import { createLedgerServices, type LedgerServices } from '../ledger/ledger.services.ts';
@@ -67,6 +69,8 @@ export interface Platform {
   /** Routing: the runtime pool of each placement (shared, or one per dedicated database). */
   placementPools: PlacementPools;
   scopes: TenantScopes;
+  /** The same scopes for job handlers: each transaction first yields to interactive requests (jobs.scope-gate.ts). */
+  batchScopes: TenantScopes;
   /** Scopes on the shared database for every tenant: the job queue lives there for all placements. */
   queueScopes: TenantScopes;
   tenancy: TenancyService;
@@ -240,6 +244,11 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       storageSampleIntervalMs: config.storageSampleMinutes * 60_000,
     });
     const scopes = new TenantScopes(placementPools, limits, metering.scopeObserver);
+    const batchScopes = new TenantScopes(
+      placementPools,
+      batchScopeGate(limits, limits, jobLimits.interactiveLullWaitMsMax),
+      metering.scopeObserver,
+    );
     // The job queue is one set of tables in the shared database for every placement, so the
     // dispatcher claims across all tenants in one statement; handlers reach the tenant's own
     // data through `scopes`, which routes to its placement.
@@ -324,6 +333,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       clusters,
       placementPools,
       scopes,
+      batchScopes,
       queueScopes,
       tenancy,
       tenantData,

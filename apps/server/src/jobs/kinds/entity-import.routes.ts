@@ -51,7 +51,8 @@ export async function entityImportRoutes(app: App, options: { jobs: JobsService 
   app.post(
     '/v1/entities/imports',
     {
-      config: { ...requirePermission('entities.import') },
+      // Queueing batch work: shed first under overload, and not what batch work yields to.
+      config: { routeClass: 'batch', ...requirePermission('entities.import') },
       bodyLimit: entityImportLimits.bodyBytesMax,
       schema: {
         summary: 'Import client entities from CSV (text/csv, header row) or a JSON list; runs as a job',
