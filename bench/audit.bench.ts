@@ -150,7 +150,8 @@ async function main(): Promise<void> {
     const verifyStartedMs = performance.now();
     const verification = await platform.audit.verify(hot);
     const verifyS = (performance.now() - verifyStartedMs) / 1_000;
-    if (!verification.ok || verification.head?.seq !== BigInt(verification.eventsChecked)) {
+    const linked = verification.heads.reduce((total, head) => total + head.seq, 0n);
+    if (!verification.ok || linked !== BigInt(verification.eventsChecked)) {
       throw new Error(
         `the chain under concurrent writers is broken: ${JSON.stringify(verification, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`,
       );

@@ -76,14 +76,18 @@ export function chainHash(prevHash: Buffer, content: Buffer): Buffer {
   return sha256(Buffer.concat([prevHash, content]));
 }
 
-/** Where a walk over the chain stands: the next seq expected and the hash it must link to. */
+/** Where a walk over one lane stands: the next seq expected and the hash it must link to. */
 export interface ChainCursor {
+  lane: number;
   expectedSeq: bigint;
   prevHash: Buffer;
   eventsChecked: number;
 }
 
-export const chainStart: ChainCursor = { expectedSeq: 1n, prevHash: genesisHash, eventsChecked: 0 };
+/** The start of a lane's walk; events checked count on from earlier lanes. */
+export function laneStart(lane: number, eventsChecked: number): ChainCursor {
+  return { lane, expectedSeq: 1n, prevHash: genesisHash, eventsChecked };
+}
 
 /**
  * The link problem of one event given the walk so far, or null when it links correctly.
@@ -93,23 +97,25 @@ export const chainStart: ChainCursor = { expectedSeq: 1n, prevHash: genesisHash,
 export async function checkLink(
   cursor: ChainCursor,
   event: AuditEvent,
-  hashExists: (hash: Buffer) => Promise<bigint | null>,
+  hashExists: (hash: Buffer) => Promise<{ lane: number; seq: bigint } | null>,
 ): Promise<BrokenLink | null> {
-  const id = event.id;
+  const { id, lane } = event;
   if (!chainHash(event.prevHash, canonicalContent(event)).equals(event.hash)) {
-    return { seq: event.seq, id, problem: 'altered', detail: 'the event no longer matches its hash' };
+    return { lane, seq: event.seq, id, problem: 'altered', detail: 'the event no longer matches its hash' };
   }
   if (!event.prevHash.equals(cursor.prevHash)) {
     const movedFrom = await hashExists(event.prevHash);
     if (movedFrom !== null) {
       return {
+        lane,
         seq: event.seq,
         id,
         problem: 'reordered',
-        detail: `the event follows the event now at seq ${movedFrom}, not the one before it`,
+        detail: `the event follows the event now at lane ${movedFrom.lane} seq ${movedFrom.seq}, not the one before it`,
       };
     }
     return {
+      lane,
       seq: cursor.expectedSeq,
       id: null,
       problem: 'missing',
@@ -118,6 +124,7 @@ export async function checkLink(
   }
   if (event.seq !== cursor.expectedSeq) {
     return {
+      lane,
       seq: event.seq,
       id,
       problem: 'reordered',
@@ -128,18 +135,20 @@ export async function checkLink(
 }
 
 export function advance(cursor: ChainCursor, event: AuditEvent): ChainCursor {
-  return { expectedSeq: event.seq + 1n, prevHash: event.hash, eventsChecked: cursor.eventsChecked + 1 };
+  return { ...cursor, expectedSeq: event.seq + 1n, prevHash: event.hash, eventsChecked: cursor.eventsChecked + 1 };
 }
 
-/** After the last event: the recorded head must be exactly where the walk ended. */
+/** After a lane's last event: the lane's recorded head must be exactly where the walk ended. */
 export function checkHead(cursor: ChainCursor, head: ChainHead | null): BrokenLink | null {
+  const { lane } = cursor;
   const lastSeq = cursor.expectedSeq - 1n;
   if (head === null) {
     if (lastSeq === 0n) return null;
-    return { seq: lastSeq, id: null, problem: 'missing', detail: 'the chain head is gone' };
+    return { lane, seq: lastSeq, id: null, problem: 'missing', detail: 'the chain head is gone' };
   }
   if (head.seq > lastSeq) {
     return {
+      lane,
       seq: lastSeq + 1n,
       id: null,
       problem: 'missing',
@@ -147,7 +156,13 @@ export function checkHead(cursor: ChainCursor, head: ChainHead | null): BrokenLi
     };
   }
   if (!head.hash.equals(cursor.prevHash)) {
-    return { seq: head.seq, id: null, problem: 'altered', detail: 'the chain head does not match the last event' };
+    return {
+      lane,
+      seq: head.seq,
+      id: null,
+      problem: 'altered',
+      detail: 'the chain head does not match the last event',
+    };
   }
   return null;
 }

@@ -6,8 +6,9 @@ import { tenantContextOf } from '../tenancy/tenancy.service.ts';
 import { recordAuditEvent } from './audit.service.ts';
 
 /**
- * The audit log in the database: appends form one unbroken chain per tenant even under
- * concurrent writers, a rolled-back change leaves no event, the runtime role cannot change
+ * The audit log in the database: appends form unbroken chains (lanes) per tenant even under
+ * concurrent writers, a writer never waits for another while a lane is free, a transaction
+ * keeps to one lane, a rolled-back change leaves no event, the runtime role cannot change
  * or remove events, and the owner is refused by the trigger — and when the owner disables
  * the trigger to alter, delete or reorder events, verification names the broken link.
  */
@@ -21,11 +22,18 @@ async function contextOf(tenant: TestTenant): Promise<TenantContext> {
   return tenantContextOf(record);
 }
 
-async function record(tenant: TenantContext, action: string, note = ''): Promise<bigint> {
+async function recordLinked(tenant: TenantContext, action: string, note = ''): Promise<{ lane: number; seq: bigint }> {
   return await stack.platform.scopes.run(tenant, async (db) => {
-    const recorded = await recordAuditEvent(db, { action, summary: { note }, after: { note } });
-    return recorded.seq;
+    const { lane, seq } = await recordAuditEvent(db, { action, summary: { note }, after: { note } });
+    return { lane, seq };
   });
+}
+
+/** The seq of an event recorded alone: a lone writer always links into lane 0. */
+async function record(tenant: TenantContext, action: string, note = ''): Promise<bigint> {
+  const { lane, seq } = await recordLinked(tenant, action, note);
+  expect(lane).toBe(0);
+  return seq;
 }
 
 /**
@@ -72,19 +80,62 @@ afterAll(async () => {
 });
 
 describe('audit chain', () => {
-  it('links concurrent appends of one tenant into one gap-free chain', async () => {
+  it('links concurrent appends of one tenant into gap-free lanes', async () => {
     const tenant = await contextOf(await createTenant(stack.app, 'Audit concurrent'));
     const writers = 24;
     // Onboarding wrote tenant.create and the owner's sign-in; the writers follow the head.
     const head = await record(tenant, 'test.write', 'head');
-    const seqs = await Promise.all(
-      Array.from({ length: writers }, (_, index) => record(tenant, 'test.write', `w${index}`)),
+    const linked = await Promise.all(
+      Array.from({ length: writers }, (_, index) => recordLinked(tenant, 'test.write', `w${index}`)),
     );
-    const sorted = [...seqs].sort((left, right) => Number(left - right));
-    // The writers follow the head without a gap or a duplicate.
-    expect(sorted).toEqual(Array.from({ length: writers }, (_, index) => head + BigInt(index + 1)));
+    // In every lane the writers follow that lane's head without a gap or a duplicate.
+    const byLane = new Map<number, { lane: number; seq: bigint }[]>();
+    for (const link of linked) byLane.set(link.lane, [...(byLane.get(link.lane) ?? []), link]);
+    for (const [lane, links] of byLane) {
+      const seqs = links.map((link) => link.seq).sort((left, right) => Number(left - right));
+      const first = lane === 0 ? head + 1n : 1n;
+      expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, index) => first + BigInt(index)));
+    }
     const verification = await stack.platform.audit.verify(tenant);
     expect(verification).toMatchObject({ ok: true, eventsChecked: Number(head) + writers });
+    expect(verification.heads.map((laneHead) => laneHead.lane)).toEqual([...byLane.keys()].sort((a, b) => a - b));
+  });
+
+  it('lets a second writer link into another lane while the first holds lane 0', async () => {
+    const tenant = await contextOf(await createTenant(stack.app, 'Audit lanes'));
+    const head = await record(tenant, 'test.write', 'head');
+    let releaseFirst: () => void = () => {};
+    const firstHolds = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    let firstLinked: (value: { lane: number; seq: bigint }) => void = () => {};
+    const firstAppended = new Promise<{ lane: number; seq: bigint }>((resolve) => {
+      firstLinked = resolve;
+    });
+    const first = stack.platform.scopes.run(tenant, async (db) => {
+      const linked = await recordAuditEvent(db, { action: 'test.write', summary: { note: 'first' } });
+      firstLinked(linked);
+      await firstHolds;
+      // A second event of the same transaction stays in its lane, the next link.
+      const again = await recordAuditEvent(db, { action: 'test.write', summary: { note: 'first again' } });
+      return [linked, again];
+    });
+    expect(await firstAppended).toMatchObject({ lane: 0, seq: head + 1n });
+    // The first transaction is still open, holding lane 0: the second does not wait for it.
+    const second = await recordLinked(tenant, 'test.write', 'second');
+    expect(second).toEqual({ lane: 1, seq: 1n });
+    releaseFirst();
+    const [firstEvent, firstAgain] = await first;
+    expect(firstAgain).toMatchObject({ lane: firstEvent?.lane, seq: head + 2n });
+    const verification = await stack.platform.audit.verify(tenant);
+    expect(verification).toMatchObject({ ok: true, eventsChecked: Number(head) + 3 });
+    expect(verification.heads.map(({ lane, seq }) => ({ lane, seq }))).toEqual([
+      { lane: 0, seq: head + 2n },
+      { lane: 1, seq: 1n },
+    ]);
+    // Listing is in time order across lanes.
+    const page = await stack.platform.audit.list(tenant, { action: 'test.write' }, null, 100);
+    expect(page.items.map((event) => event.summary?.note)).toEqual(['head', 'first', 'second', 'first again']);
   });
 
   it('leaves no event and no head movement when the change rolls back', async () => {
@@ -98,7 +149,7 @@ describe('audit chain', () => {
     ).rejects.toThrow('the change fails after recording');
     const after = await record(tenant, 'test.write');
     expect(after).toBe(before + 1n);
-    const page = await stack.platform.audit.list(tenant, { action: 'test.write' }, 0n, 100);
+    const page = await stack.platform.audit.list(tenant, { action: 'test.write' }, null, 100);
     expect(page.items.map((event) => event.summary?.note)).toEqual(['', '']);
     expect((await stack.platform.audit.verify(tenant)).ok).toBe(true);
   });
@@ -107,7 +158,7 @@ describe('audit chain', () => {
     const first = await contextOf(await createTenant(stack.app, 'Audit A'));
     const second = await contextOf(await createTenant(stack.app, 'Audit B'));
     await record(first, 'test.private', 'only A');
-    const seen = await stack.platform.audit.list(second, { action: 'test.private' }, 0n, 100);
+    const seen = await stack.platform.audit.list(second, { action: 'test.private' }, null, 100);
     expect(seen.items).toEqual([]);
     // Writing an event that names another tenant is refused by row-level security.
     await expect(
@@ -204,6 +255,57 @@ describe('audit verification names the first broken link', () => {
       ok: false,
       eventsChecked: 2,
       brokenLink: { seq: 3n, id: movedId, problem: 'reordered' },
+    });
+  });
+
+  it('an altered event in a second lane, and a lane whose head is gone', async () => {
+    const tenant = await tenantWithEvents('Audit second lane', 2);
+    // Hold lane 0 open so two events link into lane 1.
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let appended: () => void = () => {};
+    const holding = new Promise<void>((resolve) => {
+      appended = resolve;
+    });
+    const holder = stack.platform.scopes.run(tenant, async (db) => {
+      await recordAuditEvent(db, { action: 'test.write' });
+      appended();
+      await held;
+    });
+    await holding;
+    expect(await recordLinked(tenant, 'test.write', 'l1')).toMatchObject({ lane: 1, seq: 1n });
+    expect(await recordLinked(tenant, 'test.write', 'l1')).toMatchObject({ lane: 1, seq: 2n });
+    release();
+    await holder;
+    expect((await stack.platform.audit.verify(tenant)).ok).toBe(true);
+
+    await tamper(tenant, `update audit_events set action = 'test.other' where tenant_id = $1 and lane = 1 and seq = 2`);
+    expect(await stack.platform.audit.verify(tenant)).toMatchObject({
+      ok: false,
+      brokenLink: { lane: 1, seq: 2n, problem: 'altered' },
+    });
+
+    const untouched = await tenantWithEvents('Audit lost head', 2);
+    const client = await stack.platform.ownerPool.connect();
+    try {
+      await client.query('begin');
+      await client.query(`select set_config('app.tenant_id', $1, true)`, [untouched.tenantId]);
+      await client.query('alter table audit_chain_heads disable trigger audit_chain_heads_no_delete');
+      await client.query('delete from audit_chain_heads where tenant_id = $1', [untouched.tenantId]);
+      await client.query('alter table audit_chain_heads enable trigger audit_chain_heads_no_delete');
+      await client.query('commit');
+    } catch (error) {
+      await client.query('rollback');
+      throw error;
+    } finally {
+      client.release();
+    }
+    expect(await stack.platform.audit.verify(untouched)).toMatchObject({
+      ok: false,
+      heads: [],
+      brokenLink: { lane: 0, id: null, problem: 'missing', detail: 'the chain head is gone' },
     });
   });
 });

@@ -11,14 +11,17 @@ import type { TenancyService } from '../tenancy/tenancy.service.ts';
 import { tenantContextOf } from '../tenancy/tenancy.service.ts';
 import { auditLimits } from './audit.limits.ts';
 import type { AuditService } from './audit.service.ts';
-import type { AuditEvent, AuditEventFilter, AuditVerification } from './audit.types.ts';
+import type { AuditEvent, AuditEventFilter, AuditPosition, AuditVerification } from './audit.types.ts';
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const hex = (buffer: Buffer | null) => buffer?.toString('hex') ?? null;
 
 const AuditEventSchema = Type.Object(
   {
     id: Type.String({ pattern: idPattern('auditEvent') }),
-    seq: Type.Integer({ minimum: 1 }),
+    lane: Type.Integer({ minimum: 0, description: "Which of the firm's hash chains holds the event." }),
+    seq: Type.Integer({ minimum: 1, description: 'The position of the event in its lane.' }),
     occurredAt: Type.String({ format: 'date-time' }),
     actor: Type.Object({
       kind: Type.Union(['user', 'api_key', 'operator', 'system', 'anonymous'].map((kind) => Type.Literal(kind))),
@@ -44,9 +47,12 @@ const AuditEventSchema = Type.Object(
 const VerificationSchema = Type.Object({
   ok: Type.Boolean(),
   eventsChecked: Type.Integer({ minimum: 0 }),
-  head: Type.Union([Type.Object({ seq: Type.Integer(), hash: Type.String() }), Type.Null()]),
+  heads: Type.Array(Type.Object({ lane: Type.Integer(), seq: Type.Integer(), hash: Type.String() }), {
+    description: "Each lane's head as read when the walk started.",
+  }),
   brokenLink: Type.Optional(
     Type.Object({
+      lane: Type.Integer(),
       seq: Type.Integer(),
       id: Type.Union([Type.String({ pattern: idPattern('auditEvent') }), Type.Null()]),
       problem: Type.Union([Type.Literal('altered'), Type.Literal('missing'), Type.Literal('reordered')]),
@@ -81,6 +87,7 @@ const EventsQuery = Type.Object(
 export function renderAuditEvent(event: AuditEvent) {
   return {
     id: formatId('auditEvent', event.id),
+    lane: event.lane,
     seq: Number(event.seq),
     occurredAt: event.occurredAt.toISOString(),
     actor: event.actor,
@@ -98,15 +105,19 @@ export function renderAuditEvent(event: AuditEvent) {
 }
 
 export function renderVerification(verification: AuditVerification) {
-  const head =
-    verification.head === null ? null : { seq: Number(verification.head.seq), hash: hex(verification.head.hash) ?? '' };
-  if (verification.ok) return { ok: true, eventsChecked: verification.eventsChecked, head };
+  const heads = verification.heads.map((head) => ({
+    lane: head.lane,
+    seq: Number(head.seq),
+    hash: head.hash.toString('hex'),
+  }));
+  if (verification.ok) return { ok: true, eventsChecked: verification.eventsChecked, heads };
   const link = verification.brokenLink;
   return {
     ok: false,
     eventsChecked: verification.eventsChecked,
-    head,
+    heads,
     brokenLink: {
+      lane: link.lane,
       seq: Number(link.seq),
       id: link.id === null ? null : formatId('auditEvent', link.id),
       problem: link.problem,
@@ -116,6 +127,7 @@ export function renderVerification(verification: AuditVerification) {
 }
 
 const csvHeader = [
+  'lane',
   'seq',
   'id',
   'occurredAt',
@@ -137,6 +149,7 @@ const csvHeader = [
 function csvRow(event: AuditEvent): CsvValue[] {
   const rendered = renderAuditEvent(event);
   return [
+    rendered.lane,
     rendered.seq,
     rendered.id,
     rendered.occurredAt,
@@ -174,16 +187,23 @@ function filterOf(query: Static<typeof EventsQuery>): AuditEventFilter {
   return filter;
 }
 
-/** The cursor is opaque to clients: the last seq of the page, base64url-encoded. */
-function decodeCursor(cursor: string | undefined): bigint {
-  if (cursor === undefined) return 0n;
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[1-9][0-9]{0,17}$/.test(text)) throw new AppError('PAGINATION_CURSOR_INVALID');
-  return BigInt(text);
+/** The cursor is opaque to clients: the last event's time and id, base64url-encoded. */
+function decodeCursor(cursor: string | undefined): AuditPosition | null {
+  if (cursor === undefined) return null;
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z) ([0-9a-f-]{36})$/.exec(
+    Buffer.from(cursor, 'base64url').toString('utf8'),
+  );
+  const occurredAt = match ? new Date(match[1] ?? '') : null;
+  if (!match || occurredAt === null || Number.isNaN(occurredAt.getTime()) || !uuidPattern.test(match[2] ?? '')) {
+    throw new AppError('PAGINATION_CURSOR_INVALID');
+  }
+  return { occurredAt, id: match[2] ?? '' };
 }
 
-function encodeCursor(seq: bigint | null): string | null {
-  return seq === null ? null : Buffer.from(seq.toString()).toString('base64url');
+function encodeCursor(position: AuditPosition | null): string | null {
+  return position === null
+    ? null
+    : Buffer.from(`${position.occurredAt.toISOString()} ${position.id}`).toString('base64url');
 }
 
 async function* exportLines(pages: AsyncGenerator<AuditEvent[]>, format: 'csv' | 'jsonl'): AsyncGenerator<string> {
@@ -216,7 +236,7 @@ export async function auditRoutes(app: App, options: { audit: AuditService }): P
     {
       config: { routeClass: 'report', ...requirePermission('audit.read', { export: 'data.export' }) },
       schema: {
-        summary: 'List or export audit events, in chain order',
+        summary: 'List or export audit events, in time order',
         tags: ['audit'],
         security: tenantSecurity,
         querystring: EventsQuery,
@@ -241,7 +261,7 @@ export async function auditRoutes(app: App, options: { audit: AuditService }): P
           .send(Readable.from(lines));
       }
       const page = await audit.list(principal.tenant, filter, decodeCursor(request.query.cursor), request.query.limit);
-      return { items: page.items.map(renderAuditEvent), nextCursor: encodeCursor(page.nextAfterSeq) };
+      return { items: page.items.map(renderAuditEvent), nextCursor: encodeCursor(page.nextAfter) };
     },
   );
 

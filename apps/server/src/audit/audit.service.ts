@@ -5,10 +5,11 @@ import { auditLimits } from './audit.limits.ts';
 import {
   type AuditDb,
   appendAuditEvent,
-  findSeqByHash,
+  findEventByHash,
   listAuditEvents,
-  readChainHead,
+  readChainHeads,
   readChainPage,
+  readEventLanes,
 } from './audit.store.ts';
 import type {
   AuditContent,
@@ -16,10 +17,13 @@ import type {
   AuditEventFilter,
   AuditEventInput,
   AuditEventPage,
+  AuditPosition,
   AuditSummary,
   AuditVerification,
+  BrokenLink,
+  ChainHead,
 } from './audit.types.ts';
-import { advance, canonicalContent, chainStart, checkHead, checkLink, digestOf } from './audit-chain.ts';
+import { advance, canonicalContent, checkHead, checkLink, digestOf, laneStart } from './audit-chain.ts';
 
 /** Changes made by the platform itself (workers, migrations of data) name the system. */
 export const systemOrigin: RequestOrigin = {
@@ -45,15 +49,15 @@ function checkedSummary(summary: AuditSummary | undefined): AuditSummary | null 
 
 /**
  * Records one audit event inside an open tenant transaction, as the last step of a change,
- * so the event commits or rolls back with it. Call it last: appending locks the tenant's
- * chain head until the transaction ends, which orders concurrent appends of one tenant.
+ * so the event commits or rolls back with it. Call it last: appending locks one of the
+ * tenant's chain lanes until the transaction ends.
  * The actor, request id and source address come from the scope's tenant context unless the
  * input names another origin. An owner-role transaction that names the tenant works too.
  */
 export async function recordAuditEvent(
   db: AuditDb & { readonly origin?: RequestOrigin | null },
   input: AuditEventInput,
-): Promise<{ id: string; seq: bigint }> {
+): Promise<{ id: string; lane: number; seq: bigint }> {
   assert(actionPattern.test(input.action) && input.action.length <= 100, `audit action ${input.action} is well formed`);
   const origin = input.origin ?? db.origin ?? systemOrigin;
   const event: AuditContent = {
@@ -71,9 +75,9 @@ export async function recordAuditEvent(
     afterDigest: digestOf(input.after),
     summary: checkedSummary(input.summary),
   };
-  const seq = await appendAuditEvent(db, event, canonicalContent(event));
+  const { lane, seq } = await appendAuditEvent(db, event, canonicalContent(event));
   assert(seq > 0n, 'the audit append returned its seq');
-  return { id: event.id, seq };
+  return { id: event.id, lane, seq };
 }
 
 /** The names of the fields a change sets, for an event summary: `legalName,name`. */
@@ -96,55 +100,74 @@ export class AuditService {
   async list(
     tenant: TenantContext,
     filter: AuditEventFilter,
-    afterSeq: bigint,
+    after: AuditPosition | null,
     limit: number,
   ): Promise<AuditEventPage> {
     assert(limit >= 1 && limit <= auditLimits.exportPageSize, 'audit page size is bounded');
-    const items = await this.#scopes.run(tenant, (db) => listAuditEvents(db, filter, afterSeq, limit + 1));
+    const items = await this.#scopes.run(tenant, (db) => listAuditEvents(db, filter, after, limit + 1));
     const more = items.length > limit;
     const page = more ? items.slice(0, limit) : items;
-    return { items: page, nextAfterSeq: more ? (page.at(-1)?.seq ?? null) : null };
+    const last = page.at(-1);
+    return { items: page, nextAfter: more && last ? { occurredAt: last.occurredAt, id: last.id } : null };
   }
 
   /** Every matching event, a page per scope, up to the export bound. */
   async *export(tenant: TenantContext, filter: AuditEventFilter): AsyncGenerator<AuditEvent[]> {
-    let afterSeq = 0n;
+    let after: AuditPosition | null = null;
     let exported = 0;
     while (exported < auditLimits.exportRowsMax) {
       const limit = Math.min(auditLimits.exportPageSize, auditLimits.exportRowsMax - exported);
-      const page = await this.list(tenant, filter, afterSeq, limit);
+      const page = await this.list(tenant, filter, after, limit);
       if (page.items.length > 0) yield page.items;
       exported += page.items.length;
-      if (page.nextAfterSeq === null) return;
-      afterSeq = page.nextAfterSeq;
+      if (page.nextAfter === null) return;
+      after = page.nextAfter;
     }
   }
 
   /**
-   * Walks the tenant's chain from the first event to the head read at the start (events
-   * appended meanwhile are left for the next run) and reports the first broken link.
+   * Walks each of the tenant's lanes from its first event to its head read at the start
+   * (events appended meanwhile are left for the next run) and reports the first broken link.
+   * A lane is walked when it has a head or holds events, so a removed head is found too.
    */
   async verify(tenant: TenantContext): Promise<AuditVerification> {
-    const head = await this.#scopes.run(tenant, (db) => readChainHead(db));
-    let cursor = chainStart;
-    const throughSeq = head?.seq ?? 0n;
+    const { heads, eventLanes } = await this.#scopes.run(tenant, async (db) => ({
+      heads: await readChainHeads(db),
+      eventLanes: await readEventLanes(db),
+    }));
+    const lanes = [...new Set([...heads.map((head) => head.lane), ...eventLanes])].sort((a, b) => a - b);
+    let eventsChecked = 0;
+    for (const lane of lanes) {
+      const head = heads.find((candidate) => candidate.lane === lane) ?? null;
+      const walked = await this.#verifyLane(tenant, lane, head, eventsChecked);
+      eventsChecked = walked.eventsChecked;
+      if (walked.broken !== null) return { ok: false, eventsChecked, heads, brokenLink: walked.broken };
+    }
+    return { ok: true, eventsChecked, heads };
+  }
+
+  async #verifyLane(
+    tenant: TenantContext,
+    lane: number,
+    head: ChainHead | null,
+    eventsCheckedBefore: number,
+  ): Promise<{ broken: BrokenLink | null; eventsChecked: number }> {
+    let cursor = laneStart(lane, eventsCheckedBefore);
+    // Without a head, walk every event of the lane: checkHead then reports the head missing.
+    const throughSeq = head?.seq ?? BigInt(Number.MAX_SAFE_INTEGER);
     for (;;) {
       const found = await this.#scopes.run(tenant, async (db: TenantDb) => {
-        const events = await readChainPage(db, cursor.expectedSeq - 1n, throughSeq, auditLimits.verifyPageSize);
+        const events = await readChainPage(db, lane, cursor.expectedSeq - 1n, throughSeq, auditLimits.verifyPageSize);
         for (const event of events) {
-          const broken = await checkLink(cursor, event, (hash) => findSeqByHash(db, hash));
+          const broken = await checkLink(cursor, event, (hash) => findEventByHash(db, hash));
           if (broken !== null) return { broken, done: true };
           cursor = advance(cursor, event);
         }
         return { broken: null, done: events.length < auditLimits.verifyPageSize };
       });
-      if (found.broken !== null) {
-        return { ok: false, eventsChecked: cursor.eventsChecked, head, brokenLink: found.broken };
-      }
+      if (found.broken !== null) return { broken: found.broken, eventsChecked: cursor.eventsChecked };
       if (found.done) break;
     }
-    const broken = checkHead(cursor, head);
-    if (broken !== null) return { ok: false, eventsChecked: cursor.eventsChecked, head, brokenLink: broken };
-    return { ok: true, eventsChecked: cursor.eventsChecked, head };
+    return { broken: checkHead(cursor, head), eventsChecked: cursor.eventsChecked };
   }
 }

@@ -1,5 +1,13 @@
 import type { TenantDb } from '../platform/database/tenant-scope.ts';
-import type { AuditContent, AuditEvent, AuditEventFilter, AuditSummary, ChainHead } from './audit.types.ts';
+import { auditLimits } from './audit.limits.ts';
+import type {
+  AuditContent,
+  AuditEvent,
+  AuditEventFilter,
+  AuditPosition,
+  AuditSummary,
+  ChainHead,
+} from './audit.types.ts';
 import { genesisHash } from './audit-chain.ts';
 
 /** The statements of the audit log; every one names the tenant, so the owner role may run them too. */
@@ -25,6 +33,7 @@ interface EventRow {
   summary: AuditSummary | null;
   prev_hash: Buffer;
   hash: Buffer;
+  lane: number;
 }
 
 const eventColumns = `tenant_id, seq, id, occurred_at, actor_kind, actor_id, action, entity_id, resource_type,
@@ -48,103 +57,199 @@ function eventOf(row: EventRow): AuditEvent {
     summary: row.summary,
     prevHash: row.prev_hash,
     hash: row.hash,
+    lane: row.lane,
   };
 }
 
 /**
- * Appends one event in a single statement. Advancing the tenant's chain head takes its row
- * lock, which a concurrent append of the same tenant waits for until this transaction ends;
- * it then re-reads the committed head (READ COMMITTED re-check of ON CONFLICT DO UPDATE) and
- * links to it. A rolled-back append leaves the head where it was. The hash is computed by
- * PostgreSQL's sha256 over the same bytes the verifier hashes.
+ * The lane each open transaction already holds, keyed by its handle: a transaction that
+ * records a second event links it into the same lane, so it never holds two lanes and two
+ * writers can never wait on each other's lanes.
  */
-export async function appendAuditEvent(db: AuditDb, event: AuditContent, content: Buffer): Promise<bigint> {
-  const { rows } = await db.query<{ seq: string }>(
-    `with head as (
-       insert into audit_chain_heads as h (tenant_id, seq, prev_hash, hash)
-       values ($1, 1, $2::bytea, sha256($2::bytea || $3::bytea))
-       on conflict (tenant_id) do update
-         set seq = h.seq + 1, prev_hash = h.hash, hash = sha256(h.hash || $3::bytea)
-       returning seq, prev_hash, hash
-     )
-     insert into audit_events (${eventColumns})
-     select $1, head.seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, head.prev_hash, head.hash
+const heldLanes = new WeakMap<AuditDb, number>();
+
+/** The event's own columns are parameters $3..$15, after the tenant ($1) and its content ($2). */
+const eventValues = `$3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb`;
+
+/** `head` is a CTE yielding the advanced lane, seq, prev_hash and hash; the event links to it. */
+const insertLinkedEvent = `insert into audit_events (${eventColumns}, lane)
+     select $1, head.seq, ${eventValues}, head.prev_hash, head.hash, head.lane
        from head
-     returning seq`,
-    [
-      db.tenantId,
-      genesisHash,
-      content,
-      event.id,
-      event.occurredAt,
-      event.actor.kind,
-      event.actor.id,
-      event.action,
-      event.entityId,
-      event.resourceType,
-      event.resourceId,
-      event.requestId,
-      event.sourceAddress,
-      event.beforeDigest,
-      event.afterDigest,
-      event.summary === null ? null : JSON.stringify(event.summary),
-    ],
-  );
-  return BigInt(rows[0]?.seq ?? '0');
+     returning lane, seq`;
+
+/**
+ * Appends one event in a single statement, linked into one of the tenant's lanes (migration
+ * 0014): the lane this transaction already holds, else the first lane no other transaction
+ * holds (SKIP LOCKED), else, when every lane is busy, a new lane up to the tenant's lane
+ * count, else it waits for a random lane. Advancing a lane's head takes its row lock until the
+ * transaction ends; a waiting append then re-reads the committed head (READ COMMITTED re-check
+ * of ON CONFLICT DO UPDATE) and links to it. A rolled-back append leaves the head where it
+ * was. The hash is computed by PostgreSQL's sha256 over the same bytes the verifier hashes.
+ */
+export async function appendAuditEvent(
+  db: AuditDb,
+  event: AuditContent,
+  content: Buffer,
+): Promise<{ lane: number; seq: bigint }> {
+  const params = [
+    db.tenantId,
+    content,
+    event.id,
+    event.occurredAt,
+    event.actor.kind,
+    event.actor.id,
+    event.action,
+    event.entityId,
+    event.resourceType,
+    event.resourceId,
+    event.requestId,
+    event.sourceAddress,
+    event.beforeDigest,
+    event.afterDigest,
+    event.summary === null ? null : JSON.stringify(event.summary),
+  ];
+  const held = heldLanes.get(db);
+  const linked =
+    held === undefined
+      ? ((await appendToFreeLane(db, params)) ?? (await appendToAnyLane(db, params)))
+      : await appendToLane(db, params, held);
+  heldLanes.set(db, linked.lane);
+  return linked;
 }
 
-export async function readChainHead(db: AuditDb): Promise<ChainHead | null> {
-  const { rows } = await db.query<{ seq: string; hash: Buffer }>(
-    'select seq, hash from audit_chain_heads where tenant_id = $1',
+type Linked = { lane: number; seq: bigint };
+
+function linkedOf(rows: { lane: number; seq: string }[]): Linked | null {
+  const row = rows[0];
+  return row ? { lane: row.lane, seq: BigInt(row.seq) } : null;
+}
+
+async function appendToLane(db: AuditDb, params: unknown[], lane: number): Promise<Linked> {
+  const { rows } = await db.query<{ lane: number; seq: string }>(
+    `with head as (
+       update audit_chain_heads h set seq = h.seq + 1, prev_hash = h.hash, hash = sha256(h.hash || $2::bytea)
+        where h.tenant_id = $1 and h.lane = $16
+       returning h.lane, h.seq, h.prev_hash, h.hash
+     )
+     ${insertLinkedEvent}`,
+    [...params, lane],
+  );
+  const linked = linkedOf(rows);
+  if (linked === null) throw new Error(`audit lane ${lane} held by this transaction has no head`);
+  return linked;
+}
+
+/** Null when the tenant has no lane yet or every lane is held by another transaction. */
+async function appendToFreeLane(db: AuditDb, params: unknown[]): Promise<Linked | null> {
+  const { rows } = await db.query<{ lane: number; seq: string }>(
+    `with free as (
+       select lane from audit_chain_heads
+        where tenant_id = $1
+        order by lane limit 1
+        for update skip locked
+     ), head as (
+       update audit_chain_heads h set seq = h.seq + 1, prev_hash = h.hash, hash = sha256(h.hash || $2::bytea)
+         from free
+        where h.tenant_id = $1 and h.lane = free.lane
+       returning h.lane, h.seq, h.prev_hash, h.hash
+     )
+     ${insertLinkedEvent}`,
+    params,
+  );
+  return linkedOf(rows);
+}
+
+async function appendToAnyLane(db: AuditDb, params: unknown[]): Promise<Linked> {
+  const { rows } = await db.query<{ lane: number; seq: string }>(
+    `with pick as (
+       select (case when count(*) < $17 then count(*) else floor(random() * $17) end)::smallint as lane
+         from audit_chain_heads where tenant_id = $1
+     ), head as (
+       insert into audit_chain_heads as h (tenant_id, lane, seq, prev_hash, hash)
+       select $1, pick.lane, 1, $16::bytea, sha256($16::bytea || $2::bytea) from pick
+       on conflict (tenant_id, lane) do update
+         set seq = h.seq + 1, prev_hash = h.hash, hash = sha256(h.hash || $2::bytea)
+       returning lane, seq, prev_hash, hash
+     )
+     ${insertLinkedEvent}`,
+    [...params, genesisHash, auditLimits.lanesPerTenant],
+  );
+  const linked = linkedOf(rows);
+  if (linked === null) throw new Error('the audit append linked no event');
+  return linked;
+}
+
+/** Every lane's head, in lane order. */
+export async function readChainHeads(db: AuditDb): Promise<ChainHead[]> {
+  const { rows } = await db.query<{ lane: number; seq: string; hash: Buffer }>(
+    'select lane, seq, hash from audit_chain_heads where tenant_id = $1 order by lane',
     [db.tenantId],
   );
-  return rows[0] ? { seq: BigInt(rows[0].seq), hash: rows[0].hash } : null;
+  return rows.map((row) => ({ lane: row.lane, seq: BigInt(row.seq), hash: row.hash }));
 }
 
-/** Events with seq in (afterSeq, throughSeq], in chain order. */
+/** The lanes that hold events (a loose index scan: one probe per lane, not per event). */
+export async function readEventLanes(db: AuditDb): Promise<number[]> {
+  const { rows } = await db.query<{ lane: number }>(
+    `with recursive lanes as (
+       select min(lane) as lane from audit_events where tenant_id = $1
+       union all
+       select (select min(e.lane) from audit_events e where e.tenant_id = $1 and e.lane > lanes.lane)
+         from lanes where lanes.lane is not null
+     )
+     select lane from lanes where lane is not null`,
+    [db.tenantId],
+  );
+  return rows.map((row) => row.lane);
+}
+
+/** Events of one lane with seq in (afterSeq, throughSeq], in chain order. */
 export async function readChainPage(
   db: AuditDb,
+  lane: number,
   afterSeq: bigint,
   throughSeq: bigint,
   limit: number,
 ): Promise<AuditEvent[]> {
   const { rows } = await db.query<EventRow>(
-    `select ${eventColumns} from audit_events
-      where tenant_id = $1 and seq > $2 and seq <= $3
+    `select ${eventColumns}, lane from audit_events
+      where tenant_id = $1 and lane = $5 and seq > $2 and seq <= $3
       order by seq limit $4`,
-    [db.tenantId, afterSeq.toString(), throughSeq.toString(), limit],
+    [db.tenantId, afterSeq.toString(), throughSeq.toString(), limit, lane],
   );
   return rows.map(eventOf);
 }
 
-/** The seq of the event holding this hash, if any (only asked once a link is broken). */
-export async function findSeqByHash(db: AuditDb, hash: Buffer): Promise<bigint | null> {
-  const { rows } = await db.query<{ seq: string }>(
-    'select seq from audit_events where tenant_id = $1 and hash = $2 limit 1',
+/** Where the event holding this hash is, if any (only asked once a link is broken). */
+export async function findEventByHash(db: AuditDb, hash: Buffer): Promise<{ lane: number; seq: bigint } | null> {
+  const { rows } = await db.query<{ lane: number; seq: string }>(
+    'select lane, seq from audit_events where tenant_id = $1 and hash = $2 limit 1',
     [db.tenantId, hash],
   );
-  return rows[0] ? BigInt(rows[0].seq) : null;
+  return rows[0] ? { lane: rows[0].lane, seq: BigInt(rows[0].seq) } : null;
 }
 
+/** Events in time order (occurred_at, id), after a position, filtered. */
 export async function listAuditEvents(
   db: AuditDb,
   filter: AuditEventFilter,
-  afterSeq: bigint,
+  after: AuditPosition | null,
   limit: number,
 ): Promise<AuditEvent[]> {
   const { rows } = await db.query<EventRow>(
-    `select ${eventColumns} from audit_events
-      where tenant_id = $1 and seq > $2
+    `select ${eventColumns}, lane from audit_events
+      where tenant_id = $1
+        and ($2::timestamptz is null or (occurred_at, id) > ($2::timestamptz, $10::uuid))
         and ($3::text is null or actor_id = $3)
         and ($4::text is null or action = $4)
         and ($9::text is null or starts_with(action, $9))
         and ($5::uuid is null or entity_id = $5)
         and ($6::timestamptz is null or occurred_at >= $6)
         and ($7::timestamptz is null or occurred_at < $7)
-      order by seq limit $8`,
+      order by occurred_at, id limit $8`,
     [
       db.tenantId,
-      afterSeq.toString(),
+      after?.occurredAt ?? null,
       filter.actorId ?? null,
       filter.action ?? null,
       filter.entityId ?? null,
@@ -152,6 +257,7 @@ export async function listAuditEvents(
       filter.to ?? null,
       limit,
       filter.actionPrefix ?? null,
+      after?.id ?? null,
     ],
   );
   return rows.map(eventOf);

@@ -22,9 +22,14 @@ export interface AuditEventInput {
   origin?: RequestOrigin;
 }
 
-/** A stored event, as the chain hashes it. Digests and hashes are 32-byte buffers. */
+/**
+ * A stored event, as the chain hashes it. Digests and hashes are 32-byte buffers. `lane` and
+ * `seq` place it in one of the tenant's chains (migration 0014); neither is hashed, the link
+ * to the previous event of the lane is.
+ */
 export interface AuditEvent {
   tenantId: string;
+  lane: number;
   seq: bigint;
   id: string;
   occurredAt: Date;
@@ -43,7 +48,7 @@ export interface AuditEvent {
 }
 
 /** The chain's fields before it is linked: everything but seq and the hashes. */
-export type AuditContent = Omit<AuditEvent, 'seq' | 'prevHash' | 'hash'>;
+export type AuditContent = Omit<AuditEvent, 'lane' | 'seq' | 'prevHash' | 'hash'>;
 
 export interface AuditEventFilter {
   actorId?: string;
@@ -55,15 +60,22 @@ export interface AuditEventFilter {
   to?: Date;
 }
 
+/** Where a listing stands: events are listed in (occurredAt, id) order. */
+export interface AuditPosition {
+  occurredAt: Date;
+  id: string;
+}
+
 export interface AuditEventPage {
   items: AuditEvent[];
-  nextAfterSeq: bigint | null;
+  nextAfter: AuditPosition | null;
 }
 
 /** What is wrong with a link: its content does not match its hash, one is gone, or order changed. */
 export type BrokenLinkProblem = 'altered' | 'missing' | 'reordered';
 
 export interface BrokenLink {
+  lane: number;
   seq: bigint;
   /** The event at that link; null when the link itself is gone. */
   id: string | null;
@@ -72,10 +84,12 @@ export interface BrokenLink {
 }
 
 export interface ChainHead {
+  lane: number;
   seq: bigint;
   hash: Buffer;
 }
 
+/** `heads` are the lanes' heads read when the walk started, in lane order. */
 export type AuditVerification =
-  | { ok: true; eventsChecked: number; head: ChainHead | null }
-  | { ok: false; eventsChecked: number; head: ChainHead | null; brokenLink: BrokenLink };
+  | { ok: true; eventsChecked: number; heads: ChainHead[] }
+  | { ok: false; eventsChecked: number; heads: ChainHead[]; brokenLink: BrokenLink };

@@ -48,7 +48,7 @@ async function tenantEvents(tenantId: string) {
   const page = await stack.platform.audit.list(
     { tenantId: record.id, tier: record.tier, placement: record.placement, entityScope: { kind: 'all' } },
     {},
-    0n,
+    null,
     100,
   );
   return page.items;
