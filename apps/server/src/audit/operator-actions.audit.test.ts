@@ -42,7 +42,7 @@ const quiet = { stdout: () => {}, stderr: () => {} };
 async function eventsOf(tenant: TestTenant, action: string): Promise<AuditEvent[]> {
   const record = await stack.platform.tenancy.getTenant(parseId('tenant', tenant.id) ?? '');
   if (record === null) throw new Error('no tenant');
-  const page = await stack.platform.audit.list(tenantContextOf(record), { action }, 0n, 100);
+  const page = await stack.platform.audit.list(tenantContextOf(record), { action }, null, 100);
   return page.items;
 }
 
