@@ -294,7 +294,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       );
       log.info({ issuers: oidcIssuers.map((issuer) => issuer.issuer) }, 'external OIDC issuers configured');
     }
-    placementDatabases = new OwnerPlacementDatabases(ownerPool, clusters, tenancyStore, log);
+    placementDatabases = new OwnerPlacementDatabases(ownerPool, clusters, tenancyStore, placementPools, log);
     const tenantData = new TenantDataService({
       store: new TenantDataStore(ownerPool),
       databases: placementDatabases,

@@ -25,6 +25,12 @@ export interface PlacementDatabases {
    * which start-up migrates as a whole.
    */
   schemaOf(placement: TenantPlacement): Promise<string | null>;
+  /**
+   * Drops a dedicated database that no tenant in the registry is placed on (what a failed
+   * move made), after closing the pools that reach it; false, dropping nothing, when a
+   * tenant is placed there.
+   */
+  dropUnplaced(placement: TenantPlacement): Promise<boolean>;
 }
 
 export function samePlacement(left: TenantPlacement, right: TenantPlacement): boolean {
@@ -49,6 +55,10 @@ export function sharedPoolOnly(control: pg.Pool): PlacementDatabases {
     },
     async schemaOf() {
       return null;
+    },
+    async dropUnplaced() {
+      // The shared pool is the control database: never dropped.
+      return false;
     },
   };
 }

@@ -11,7 +11,7 @@ import type { TierCatalogue } from '../tenancy/tiers.ts';
 import type { ExportSource } from './export-archive.ts';
 import { assertMaintenancePermitted, beginTenantMaintenance } from './maintenance.ts';
 import { type MoveOptions, type MoveResult, moveTenantRows } from './move-engine.ts';
-import type { PlacementDatabases } from './placements.ts';
+import { type PlacementDatabases, samePlacement } from './placements.ts';
 import { purgeTenantRows } from './purge.ts';
 import { tenantDataLimits } from './tenant-data.limits.ts';
 import type { TenantDataStore } from './tenant-data.store.ts';
@@ -292,6 +292,21 @@ export class TenantDataService {
     const target = await this.#deps.databases.placementFor(change.tenantId, tier.isolation);
     if (!target) throw new AppError('TIER_CHANGE_PLACEMENT_UNAVAILABLE');
     return target;
+  }
+
+  /**
+   * After a failed change: drops the dedicated database the change moved to, unless the
+   * registry places a tenant there (the switch happened) or it is the source. A failure to
+   * drop is logged, not thrown, so the change still reports the failure that stopped it.
+   */
+  async discardTarget(change: TierChange, target: TenantPlacement): Promise<void> {
+    if (target.model === 'pool' || samePlacement(change.sourcePlacement, target)) return;
+    try {
+      const dropped = await this.#deps.databases.dropUnplaced(target);
+      this.#deps.log.info({ tenantId: change.tenantId, changeId: change.id, target, dropped }, 'failed move target');
+    } catch (error) {
+      this.#deps.log.warn({ err: error, changeId: change.id, target }, 'could not drop the failed move target');
+    }
   }
 
   forgetCachedTenant(tenantId: string): void {

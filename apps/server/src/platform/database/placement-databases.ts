@@ -5,7 +5,7 @@ import { sharedPoolPlacement } from '../../tenancy/tiers.ts';
 import type { PlacementDatabases } from '../../tenant-data/placements.ts';
 import { assert } from '../assert.ts';
 import type { ClusterDirectory } from './clusters.ts';
-import { placementKey } from './placement-pools.ts';
+import { type PlacementPools, placementKey } from './placement-pools.ts';
 import type { TenantPlacement } from './tenant-scope.ts';
 
 /**
@@ -28,6 +28,7 @@ export class OwnerPlacementDatabases implements PlacementDatabases {
   readonly control: pg.Pool;
   readonly #clusters: ClusterDirectory;
   readonly #tenants: Pick<TenancyStore, 'countByCluster'>;
+  readonly #runtimePools: Pick<PlacementPools, 'closePlacement'>;
   readonly #log: Logger;
   readonly #pools = new Map<string, pg.Pool>();
 
@@ -35,11 +36,13 @@ export class OwnerPlacementDatabases implements PlacementDatabases {
     control: pg.Pool,
     clusters: ClusterDirectory,
     tenants: Pick<TenancyStore, 'countByCluster'>,
+    runtimePools: Pick<PlacementPools, 'closePlacement'>,
     log: Logger,
   ) {
     this.control = control;
     this.#clusters = clusters;
     this.#tenants = tenants;
+    this.#runtimePools = runtimePools;
     this.#log = log;
   }
 
@@ -86,9 +89,29 @@ export class OwnerPlacementDatabases implements PlacementDatabases {
       cluster = silos.reduce((best, name) => ((counts.get(name) ?? 0) < (counts.get(best) ?? 0) ? name : best));
     }
     const placement = { model, cluster, database: this.#clusters.databaseNameFor(model, tenantId) };
-    await this.#clusters.createDatabase(placement);
-    await this.#clusters.migrateDatabase(placement);
+    const made = await this.#clusters.createDatabase(placement);
+    try {
+      await this.#clusters.migrateDatabase(placement);
+    } catch (error) {
+      // A database made here and never migrated serves nobody: drop it rather than leave it.
+      if (made === 'created') await this.dropUnplaced(placement).catch(() => false);
+      throw error;
+    }
     return placement;
+  }
+
+  async dropUnplaced(placement: TenantPlacement): Promise<boolean> {
+    assert(placement.model !== 'pool', 'the shared database is never dropped');
+    const placed = await this.control.query(
+      `select 1 from tenants
+        where placement_model = $1 and placement_cluster = $2 and placement_database = $3 limit 1`,
+      [placement.model, placement.cluster, placement.database],
+    );
+    if (placed.rowCount !== 0) return false;
+    await this.closePlacement(placement);
+    await this.#runtimePools.closePlacement(placement);
+    await this.#clusters.dropDatabase(placement);
+    return true;
   }
 
   async schemaOf(placement: TenantPlacement): Promise<string | null> {

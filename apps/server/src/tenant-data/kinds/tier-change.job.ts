@@ -1,6 +1,8 @@
 import type { JobKind, JsonValue } from '../../jobs/jobs.types.ts';
 import { PermanentJobError } from '../../jobs/jobs.types.ts';
 import { assert } from '../../platform/assert.ts';
+import type { TenantPlacement } from '../../platform/database/tenant-scope.ts';
+import type { MoveOptions } from '../move-engine.ts';
 import { samePlacement } from '../placements.ts';
 import { tenantDataLimits } from '../tenant-data.limits.ts';
 import { type TenantDataService, tierChangeKind } from '../tenant-data.service.ts';
@@ -31,11 +33,13 @@ export async function runTierChange(
   service: TenantDataService,
   change: TierChange,
   signal: AbortSignal,
+  testHooks: Pick<MoveOptions, 'failAt'> = {},
 ): Promise<Record<string, unknown>> {
   const { store } = service;
   await store.updateTierChange(change.id, { status: 'running', phase: 'preparing' });
+  let target: TenantPlacement | null = null;
   try {
-    const target = await service.targetPlacement(change);
+    target = await service.targetPlacement(change);
     await store.updateTierChange(change.id, { targetPlacement: target });
     if (samePlacement(change.sourcePlacement, target)) {
       const schema = await service.databases.schemaOf(target);
@@ -47,11 +51,13 @@ export async function runTierChange(
       await store.updateTierChange(change.id, { status: 'succeeded', phase: 'done', result });
       return result;
     }
-    const result = await service.moveTenant(change, target, signal);
+    const result = await service.moveTenant(change, target, signal, testHooks);
     await store.updateTierChange(change.id, { status: 'succeeded', phase: 'done', result });
     return result;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
+    // Before the change is marked failed, while it still holds the tenant's one running change.
+    if (target !== null) await service.discardTarget(change, target);
     await store.updateTierChange(change.id, { status: 'failed', phase: 'rolled_back', error: message });
     throw new PermanentJobError(`tier change failed and was rolled back: ${message}`);
   }
