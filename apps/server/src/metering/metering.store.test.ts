@@ -1,12 +1,17 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack } from '../../test/harness.ts';
 import { newUuid } from '../platform/ids.ts';
+import { PgUsageStore } from './metering.store.ts';
 import type { Granularity, MetricCode, UsageEvent } from './metering.types.ts';
 
 /**
  * The PostgreSQL usage store: duplicate events are counted once (in the raw table and in
- * the rollups), every rollup equals the sum of its raw events, graceful shutdown writes the
- * buffer, and the runtime role (every tenant request) cannot read the usage tables at all.
+ * the rollups), every rollup equals the sum of its raw events — on the fast path (COPY
+ * straight into usage_events, hour totals summed in memory) and on the fallback a duplicate
+ * sends a batch down (staging, ON CONFLICT DO NOTHING) — also when two instances flush the
+ * same events at once; graceful shutdown writes the buffer, and the runtime role (every
+ * tenant request) cannot read the usage tables at all.
  */
 let stack: TestStack;
 
@@ -27,6 +32,40 @@ const truncate: Record<Granularity, (date: Date) => string> = {
   day: (date) => `${date.toISOString().slice(0, 10)}T00:00:00.000Z`,
   month: (date) => `${date.toISOString().slice(0, 7)}-01T00:00:00.000Z`,
 };
+
+/** Asserts every hour, day and month rollup of the tenant equals what `events` (each once) sum to. */
+async function expectRollupsOf(tenantId: string, events: readonly UsageEvent[], from: Date, to: Date): Promise<void> {
+  for (const granularity of ['hour', 'day', 'month'] as const) {
+    const expected = new Map<string, { sum: bigint; max: bigint; count: bigint }>();
+    for (const event of events) {
+      const key = `${event.metric}@${truncate[granularity](event.occurredAt)}`;
+      const entry = expected.get(key) ?? { sum: 0n, max: 0n, count: 0n };
+      entry.sum += BigInt(event.quantity);
+      entry.max = entry.max > BigInt(event.quantity) ? entry.max : BigInt(event.quantity);
+      entry.count++;
+      expected.set(key, entry);
+    }
+    const buckets = await stack.platform.usageStore.buckets(tenantId, granularity, from, to);
+    const actual = new Map(
+      buckets.map((bucket) => [
+        `${bucket.metric}@${bucket.bucketStart.toISOString()}`,
+        { sum: bucket.quantitySum, max: bucket.quantityMax, count: bucket.eventCount },
+      ]),
+    );
+    expect(actual, granularity).toEqual(expected);
+  }
+}
+
+/** Events over three days around a month boundary, counters and a gauge. */
+function spreadEvents(tenantId: string, count: number): UsageEvent[] {
+  const events: UsageEvent[] = [];
+  for (let index = 0; index < count; index++) {
+    const at = new Date(Date.UTC(2026, 6, 30, 0, 0, 0) + index * 11 * 60_000 + (index % 7) * 1_000);
+    const metric: MetricCode = index % 5 === 0 ? 'storage_bytes' : index % 2 === 0 ? 'requests' : 'database_us';
+    events.push(makeEvent(tenantId, metric, (index * 7919) % 10_000, at));
+  }
+  return events;
+}
 
 describe('usage store', () => {
   it('counts a duplicate event once, in the events and in the rollups', async () => {
@@ -68,46 +107,69 @@ describe('usage store', () => {
 
   it('keeps every hour, day and month rollup equal to the raw events, across batches with repeats', async () => {
     const tenantId = newUuid();
-    const events: UsageEvent[] = [];
-    // 400 events over three days around a month boundary, counters and a gauge.
-    for (let index = 0; index < 400; index++) {
-      const at = new Date(Date.UTC(2026, 6, 30, 0, 0, 0) + index * 11 * 60_000 + (index % 7) * 1_000);
-      const metric: MetricCode = index % 5 === 0 ? 'storage_bytes' : index % 2 === 0 ? 'requests' : 'database_us';
-      events.push(makeEvent(tenantId, metric, (index * 7919) % 10_000, at));
-    }
-    // Three overlapping batches: every event is sent at least once, many twice.
-    await stack.platform.usageStore.insertEvents(events.slice(0, 250));
-    await stack.platform.usageStore.insertEvents(events.slice(150, 400));
-    await stack.platform.usageStore.insertEvents(events.slice(100, 200));
-    for (const granularity of ['hour', 'day', 'month'] as const) {
-      const expected = new Map<string, { sum: bigint; max: bigint; count: bigint }>();
-      for (const event of events) {
-        const key = `${event.metric}@${truncate[granularity](event.occurredAt)}`;
-        const entry = expected.get(key) ?? { sum: 0n, max: 0n, count: 0n };
-        entry.sum += BigInt(event.quantity);
-        entry.max = entry.max > BigInt(event.quantity) ? entry.max : BigInt(event.quantity);
-        entry.count++;
-        expected.set(key, entry);
-      }
-      const buckets = await stack.platform.usageStore.buckets(
-        tenantId,
-        granularity,
-        new Date('2026-07-01Z'),
-        new Date('2026-09-01Z'),
-      );
-      const actual = new Map(
-        buckets.map((bucket) => [
-          `${bucket.metric}@${bucket.bucketStart.toISOString()}`,
-          { sum: bucket.quantitySum, max: bucket.quantityMax, count: bucket.eventCount },
-        ]),
-      );
-      expect(actual, granularity).toEqual(expected);
-    }
+    const events = spreadEvents(tenantId, 400);
+    // Three overlapping batches: the first takes the fast path, the next two meet stored
+    // events and fall back; every event is sent at least once, many twice.
+    expect(await stack.platform.usageStore.insertEvents(events.slice(0, 250))).toBe(250);
+    expect(await stack.platform.usageStore.insertEvents(events.slice(150, 400))).toBe(150);
+    expect(await stack.platform.usageStore.insertEvents(events.slice(100, 200))).toBe(0);
+    await expectRollupsOf(tenantId, events, new Date('2026-07-01Z'), new Date('2026-09-01Z'));
     const raw = await stack.platform.usageStore.rawSums(tenantId, new Date('2026-07-01Z'), new Date('2026-09-01Z'));
     const requestSum = events
       .filter((event) => event.metric === 'requests')
       .reduce((sum, event) => sum + BigInt(event.quantity), 0n);
     expect(raw.get('requests')).toBe(requestSum);
+  });
+
+  it('counts each event once when two instances flush overlapping batches at the same time', async () => {
+    const tenantId = newUuid();
+    const events = spreadEvents(tenantId, 600);
+    // A second store on its own pool stands for a second instance.
+    const otherPool = new pg.Pool({ connectionString: stack.config.databaseUrl, max: 2 });
+    const other = new PgUsageStore(otherPool);
+    try {
+      const inserted = await Promise.all([
+        stack.platform.usageStore.insertEvents(events.slice(0, 400)),
+        other.insertEvents(events.slice(200, 600)),
+        stack.platform.usageStore.insertEvents(events.slice(100, 500)),
+      ]);
+      expect(inserted.reduce((sum, count) => sum + count, 0)).toBe(600);
+    } finally {
+      await otherPool.end();
+    }
+    await expectRollupsOf(tenantId, events, new Date('2026-07-01Z'), new Date('2026-09-01Z'));
+  });
+
+  it('sums an hour exactly past 2^53 on the fast path', async () => {
+    const tenantId = newUuid();
+    const at = new Date('2026-08-03T10:15:00Z');
+    const events = [0, 1, 2].map((index) =>
+      makeEvent(tenantId, 'database_us', Number.MAX_SAFE_INTEGER, new Date(at.getTime() + index)),
+    );
+    expect(await stack.platform.usageStore.insertEvents(events)).toBe(3);
+    const [hour] = await stack.platform.usageStore.buckets(
+      tenantId,
+      'hour',
+      new Date('2026-08-03Z'),
+      new Date('2026-08-04Z'),
+    );
+    expect(hour?.quantitySum).toBe(3n * BigInt(Number.MAX_SAFE_INTEGER));
+  });
+
+  it('writes nothing of a batch the database refuses', async () => {
+    const tenantId = newUuid();
+    const good = makeEvent(tenantId, 'requests', 1, new Date('2026-08-03T10:15:00Z'));
+    const bad = { ...makeEvent(tenantId, 'requests', 1, new Date('2026-08-03T10:15:00Z')), metric: 'Not-A-Metric' };
+    await expect(stack.platform.usageStore.insertEvents([good, bad as UsageEvent])).rejects.toThrow(/check constraint/);
+    // The same refusal after the fallback: a stored duplicate sends the batch to staging first.
+    expect(await stack.platform.usageStore.insertEvents([good])).toBe(1);
+    const next = makeEvent(tenantId, 'requests', 1, new Date('2026-08-03T10:16:00Z'));
+    await expect(stack.platform.usageStore.insertEvents([good, next, bad as UsageEvent])).rejects.toThrow(
+      /check constraint/,
+    );
+    const raw = await stack.platform.usageStore.rawSums(tenantId, new Date('2026-08-01Z'), new Date('2026-09-01Z'));
+    expect(raw.get('requests')).toBe(1n);
+    await expectRollupsOf(tenantId, [good], new Date('2026-08-01Z'), new Date('2026-09-01Z'));
   });
 
   it('is out of the runtime role’s reach: tenant requests cannot read or write usage', async () => {
