@@ -101,6 +101,18 @@ async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T
   }
 }
 
+/**
+ * The prefix of every database a deployment makes (`<prefix>_b_…`, `<prefix>_s_…`,
+ * `<prefix>_tpl_…`): its shared database's name, lowercased and cut to 24 characters, so
+ * scripts that clean a scratch deployment up find them by the same rule.
+ */
+export function tenantDatabasePrefix(sharedDatabase: string): string {
+  return sharedDatabase
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, clusterLimits.prefixLengthMax);
+}
+
 export class ClusterDirectory {
   readonly #options: ClusterDirectoryOptions;
   readonly #prefix: string;
@@ -113,11 +125,7 @@ export class ClusterDirectory {
 
   constructor(options: ClusterDirectoryOptions) {
     this.#options = options;
-    const sharedDatabase = decodeURIComponent(new URL(options.sharedOwnerUrl).pathname.slice(1));
-    this.#prefix = sharedDatabase
-      .toLowerCase()
-      .replace(/[^a-z0-9_]/g, '_')
-      .slice(0, clusterLimits.prefixLengthMax);
+    this.#prefix = tenantDatabasePrefix(decodeURIComponent(new URL(options.sharedOwnerUrl).pathname.slice(1)));
     assert(this.#prefix.length > 0, 'the shared database needs a name');
     this.#silos = new Map(options.silos.map((silo) => [silo.name, silo]));
     assert(!this.#silos.has(sharedClusterName), 'a silo cluster cannot be named shared');
