@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { assert } from '../platform/assert.ts';
 import type { App } from '../platform/http/http-types.ts';
+import { sendProblem } from '../platform/http/problem.ts';
 import type { LimitsService } from './limits.service.ts';
 import type { RateDecision, RouteClass } from './limits.types.ts';
 
@@ -61,7 +62,8 @@ export const limitsPlugin = fastifyPlugin(
       const early = limits.refuseEarly(callerKey);
       if (early === null) return;
       setRateLimitHeaders(reply, early.decision, early.burst);
-      throw early.error;
+      // Answered here rather than thrown: the same problem+json, without the error-hook round trip.
+      return sendProblem(reply, early.error);
     });
     app.addHook('preParsing', async (request, reply, payload) => {
       if (request.routeOptions.url !== undefined && exemptUrls.has(request.routeOptions.url)) return payload;

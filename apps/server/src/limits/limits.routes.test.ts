@@ -142,7 +142,11 @@ describe('usage plan over HTTP', () => {
     expect(rateHeaders(refused)).toEqual({ limit: '3', remaining: '0', reset: '3' });
     // The next one is answered from the penalty box, before the token is verified again: same answer.
     const again = await list(firm);
-    expect(problemOf(again).body.code).toBe('RATE_LIMITED');
+    const early = problemOf(again);
+    expect(early.status).toBe(429);
+    expect(early.contentType).toBe(problem.contentType);
+    expect({ ...early.body, requestId: 'one' }).toEqual({ ...problem.body, requestId: 'one' });
+    expect(early.body.requestId).toBe(again.headers['x-request-id']);
     expect(again.headers['retry-after']).toBe('1');
     expect(rateHeaders(again)).toEqual({ limit: '3', remaining: '0', reset: '3' });
     clock.advance(999);
