@@ -31,6 +31,8 @@ export const meteringLimits = {
   metricsTopTenantsMax: 1_000,
   /** A month can be issued this long after it ends: every instance has flushed its usage by then. */
   invoiceIssueGraceMs: 60 * 60 * 1_000,
+  /** Late usage of an issued month is billed on the invoices of at most this many months after it. */
+  lateUsageMonthsMax: 12,
 } as const;
 
 assert(meteringLimits.flushEarlyAtEvents < meteringLimits.bufferEventsMax, 'flush early before the buffer is full');

@@ -311,6 +311,8 @@ describe('invoices, margin and plan fit', () => {
 describe('issuing a month', () => {
   // A firm of its own that joined in 2019, so issuing March 2019 touches no other test's data.
   const firm = fixedUuid(`issue-firm:${Date.now()}:${Math.random()}`);
+  // A second firm of that time, with late usage of its own (the cross-tenant check).
+  const neighbour = fixedUuid(`issue-neighbour:${Date.now()}:${Math.random()}`);
   const invoiceUrl = `/v1/admin/tenants/${formatId('tenant', firm)}/invoices/2019-03`;
   const issue = (month: string) =>
     stack.app.inject({ method: 'POST', url: '/v1/admin/invoices/issue', headers: operator, payload: { month } });
@@ -318,11 +320,13 @@ describe('issuing a month', () => {
   beforeAll(async () => {
     await stack.platform.ownerPool.query(
       `insert into tenants (id, name, tier, status, placement_model, placement_cluster, placement_database, created_at)
-       values ($1, $2, 'starter', 'active', 'pool', 'shared', 'shared', '2019-01-01Z')`,
-      [firm, `Issue Firm ${firm}`],
+       values ($1, $2, 'starter', 'active', 'pool', 'shared', 'shared', '2019-01-01Z'),
+              ($3, $4, 'starter', 'active', 'pool', 'shared', 'shared', '2019-01-01Z')`,
+      [firm, `Issue Firm ${firm}`, neighbour, `Issue Neighbour ${neighbour}`],
     );
     // 150,000 requests: 50,000 above the 100,000 included, at 200 µ$ each = $10.00.
     record(firm, 'requests', 150_000, '2019-03-10T10:00:00Z', '1');
+    record(neighbour, 'requests', 100_000, '2019-03-10T10:00:00Z', '1');
     await stack.platform.metering.recorder.flush();
   });
 
@@ -353,6 +357,71 @@ describe('issuing a month', () => {
     expect(again.json<{ items: Array<{ tenantId: string; totalMinor: number }> }>().items).toContainEqual(
       expect.objectContaining({ tenantId: formatId('tenant', firm), totalMinor: 10_900 }),
     );
+  });
+
+  it('bills late usage once, as an adjustment on the next issued invoice, to its own firm only', async () => {
+    // After the test above: March issued at $109.00 and 10,000 late requests (= $2.00) since.
+    await issue('2019-03');
+    record(neighbour, 'requests', 20_000, '2019-03-25T10:00:00Z', 'late');
+    await stack.platform.metering.recorder.flush();
+    const invoiceOf = async (tenantId: string, month: string) =>
+      (
+        await stack.app.inject({
+          method: 'GET',
+          url: `/v1/admin/tenants/${formatId('tenant', tenantId)}/invoices/${month}`,
+          headers: operator,
+        })
+      ).json<{
+        status: string;
+        totalMinor: number;
+        usageChangedSinceIssue: boolean | null;
+        lines: Array<{ code: string; amountMinor: number }>;
+      }>();
+    const lateLines = (invoice: { lines: Array<{ code: string; amountMinor: number }> }) =>
+      invoice.lines.filter((line) => line.code.startsWith('late_usage:'));
+
+    const april = await issue('2019-04');
+    expect(april.statusCode).toBe(200);
+    const aprilOf = (tenantId: string) =>
+      april
+        .json<{
+          items: Array<{ tenantId: string; totalMinor: number; lines: Array<{ code: string; amountMinor: number }> }>;
+        }>()
+        .items.find((item) => item.tenantId === formatId('tenant', tenantId));
+    expect(lateLines(aprilOf(firm) ?? { lines: [] })).toEqual([
+      expect.objectContaining({ code: 'late_usage:2019-03', amountMinor: 200 }),
+    ]);
+    expect(aprilOf(firm)?.totalMinor).toBe(9_900 + 200);
+    // The neighbour's 20,000 late requests (all within its included 100,000 until now: $4.00) are its own.
+    expect(lateLines(aprilOf(neighbour) ?? { lines: [] })).toEqual([
+      expect.objectContaining({ code: 'late_usage:2019-03', amountMinor: 400 }),
+    ]);
+
+    // Reissuing April, and replaying the late events (same ids), bill nothing again.
+    record(firm, 'requests', 10_000, '2019-03-20T10:00:00Z', 'late');
+    await stack.platform.metering.recorder.flush();
+    const again = await issue('2019-04');
+    expect(again.json<{ newlyIssued: Array<{ tenantId: string }> }>().newlyIssued).not.toContainEqual(
+      expect.objectContaining({ tenantId: formatId('tenant', firm) }),
+    );
+    expect(await invoiceOf(firm, '2019-04')).toMatchObject({
+      status: 'issued',
+      totalMinor: 10_100,
+      usageChangedSinceIssue: false,
+    });
+    const may = await invoiceOf(firm, '2019-05');
+    expect(may).toMatchObject({ status: 'draft', totalMinor: 9_900 });
+    expect(lateLines(may)).toEqual([]);
+
+    // Usage arriving after April was issued goes on May, only the new part: 5,000 requests = $1.00.
+    record(firm, 'requests', 5_000, '2019-03-28T10:00:00Z', 'later');
+    await stack.platform.metering.recorder.flush();
+    const mayAfter = await invoiceOf(firm, '2019-05');
+    expect(lateLines(mayAfter)).toEqual([expect.objectContaining({ code: 'late_usage:2019-03', amountMinor: 100 })]);
+    expect(mayAfter.totalMinor).toBe(10_000);
+    expect(lateLines(await invoiceOf(neighbour, '2019-05'))).toEqual([]);
+    // March itself is still what was issued.
+    expect(await invoiceOf(firm, '2019-03')).toMatchObject({ status: 'issued', totalMinor: 10_900 });
   });
 
   it('refuses to change or delete an issued invoice, even for the owner role', async () => {

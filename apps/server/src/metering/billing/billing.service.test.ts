@@ -59,6 +59,7 @@ const billingStore: BillingStore = {
   latestImport: async () => null,
   issueInvoices: async () => [],
   issuedInvoices: async () => [],
+  issuedInvoicesFrom: async () => [],
 };
 
 describe('plan fit', () => {

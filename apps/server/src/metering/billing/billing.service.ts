@@ -6,7 +6,7 @@ import type { TierCatalogue } from '../../tenancy/tiers.ts';
 import { meteringLimits } from '../metering.limits.ts';
 import type { MeteredTenant, UsageStore } from '../metering.store.ts';
 import type { BillingStore, IssuedInvoice } from './billing.store.ts';
-import type { BillingMonth, CostReport, Invoice, MonthUsage } from './billing.types.ts';
+import type { BillingMonth, CostReport, Invoice, InvoiceLine, MonthUsage } from './billing.types.ts';
 import { zeroUsage } from './billing.types.ts';
 import {
   buildCostReport,
@@ -18,13 +18,17 @@ import {
 } from './cost-attribution.ts';
 import { type CostModel, currencyExponent } from './cost-model.ts';
 import { parseCur } from './cur-import.ts';
-import { monthOf, priceInvoice, unknownPricedMetrics } from './pricing.ts';
+import { lateUsageLines, ownLines, ownTotalMinor } from './late-usage.ts';
+import { monthOf, priceInvoice, scheduleOfInvoice, unknownPricedMetrics } from './pricing.ts';
 
 /** An invoice with its state: a draft recomputed from usage, or issued and frozen. */
 export interface BilledInvoice extends Invoice {
   status: 'draft' | 'issued';
   issuedAt: Date | null;
-  /** For an issued invoice: whether the usage now priced differs from what was issued. */
+  /**
+   * For an issued invoice: whether its month's usage now prices differently from what was
+   * issued (late usage, billed on a later invoice as a `late_usage:YYYY-MM` line).
+   */
   usageChangedSinceIssue: boolean | null;
 }
 
@@ -33,19 +37,31 @@ export function pricedContent(invoice: BilledInvoice): Invoice {
   return content;
 }
 
-function billed(draft: Invoice, issued: IssuedInvoice | undefined): BilledInvoice;
-function billed(draft: null, issued: IssuedInvoice): BilledInvoice;
-function billed(draft: Invoice | null, issued: IssuedInvoice | undefined): BilledInvoice {
-  if (issued === undefined) {
-    assert(draft !== null, 'an invoice is either drafted or issued');
-    return { ...draft, status: 'draft', issuedAt: null, usageChangedSinceIssue: null };
-  }
-  return {
-    ...issued.invoice,
-    status: 'issued',
-    issuedAt: issued.issuedAt,
-    usageChangedSinceIssue: draft === null ? null : draft.contentHash !== issued.invoice.contentHash,
-  };
+function drafted(draft: Invoice): BilledInvoice {
+  return { ...draft, status: 'draft', issuedAt: null, usageChangedSinceIssue: null };
+}
+
+/** What a month's own lines charge, line by line; key order does not matter (jsonb reorders keys). */
+function chargesOf(invoice: Invoice): string {
+  return ownLines(invoice)
+    .map((line) => `${line.code}:${line.quantity}:${line.amountMinor}`)
+    .join(';');
+}
+
+function frozen(issued: IssuedInvoice, repriced: Invoice): BilledInvoice {
+  const changed = chargesOf(repriced) !== chargesOf(issued.invoice);
+  return { ...issued.invoice, status: 'issued', issuedAt: issued.issuedAt, usageChangedSinceIssue: changed };
+}
+
+/** Issued invoices of the months late usage may still adjust, and those months' usage now. */
+interface LateUsageInputs {
+  issuedByTenant: Map<string, Invoice[]>;
+  usageByMonth: Map<string, Map<string, MonthUsage>>;
+}
+
+function monthsBefore(month: BillingMonth, count: number): string {
+  const start = new Date(Date.UTC(month.start.getUTCFullYear(), month.start.getUTCMonth() - count, 1));
+  return start.toISOString().slice(0, 7);
 }
 
 export interface MarginRow {
@@ -232,25 +248,74 @@ export class BillingService {
     };
   }
 
-  #invoiceFor(tenant: MeteredTenant, tierName: string, month: BillingMonth, usage: MonthUsage): Invoice {
+  #invoiceFor(
+    tenant: MeteredTenant,
+    tierName: string,
+    month: BillingMonth,
+    usage: MonthUsage,
+    adjustments: readonly InvoiceLine[] = [],
+  ): Invoice {
     const tier = this.#tiers.find(tierName);
     if (!tier) throw new AppError('TENANT_UNKNOWN_TIER', `There is no tier named "${tierName}".`);
     const id = `inv_${month.label.replace('-', '')}_${formatId('tenant', tenant.id)}`;
-    return priceInvoice(tenant, tier, month, usage, id);
+    return priceInvoice(tenant, tier, month, usage, id, adjustments);
+  }
+
+  /** An issued invoice's month priced again from `usage`, with the prices it was issued with. */
+  #repriced(issued: Invoice, usage: MonthUsage): Invoice {
+    const month = monthOf(issued.month);
+    assert(month !== null, 'an issued invoice names its month');
+    return priceInvoice(
+      { id: issued.tenantId, name: issued.tenantName },
+      scheduleOfInvoice(issued),
+      month,
+      usage,
+      issued.id,
+    );
+  }
+
+  async #lateUsageInputs(month: BillingMonth, tenantId?: string): Promise<LateUsageInputs> {
+    const first = monthsBefore(month, meteringLimits.lateUsageMonthsMax);
+    const issued = await this.#store.issuedInvoicesFrom(first, tenantId);
+    const issuedByTenant = new Map<string, Invoice[]>();
+    for (const { invoice } of issued) {
+      const list = issuedByTenant.get(invoice.tenantId) ?? [];
+      issuedByTenant.set(invoice.tenantId, list);
+      list.push(invoice);
+    }
+    const earlier = [...new Set(issued.map(({ invoice }) => invoice.month).filter((label) => label < month.label))];
+    const usageByMonth = new Map(
+      await Promise.all(earlier.map(async (label) => [label, await this.monthUsage(this.month(label))] as const)),
+    );
+    return { issuedByTenant, usageByMonth };
+  }
+
+  #adjustments(tenantId: string, month: BillingMonth, late: LateUsageInputs): InvoiceLine[] {
+    return lateUsageLines(month.label, late.issuedByTenant.get(tenantId) ?? [], (issued) => {
+      const usage = late.usageByMonth.get(issued.month)?.get(tenantId) ?? zeroUsage;
+      return ownTotalMinor(this.#repriced(issued, usage));
+    });
   }
 
   /**
    * A tenant's invoice for a month: the issued one when the month was issued (with whether
-   * usage changed since), else the draft computed from the rollups.
-   * Errors: METERING_MONTH_INVALID, TENANT_NOT_FOUND, TENANT_UNKNOWN_TIER.
+   * usage changed since), else the draft computed from the rollups, with the late usage of
+   * earlier issued months. Errors: METERING_MONTH_INVALID, TENANT_NOT_FOUND, TENANT_UNKNOWN_TIER.
    */
   async invoice(tenantId: string, label: string): Promise<BilledInvoice> {
     const month = this.month(label);
     const tenant = await this.#usage.findTenant(tenantId);
     if (!tenant) throw new AppError('TENANT_NOT_FOUND');
-    const usage = (await this.monthUsage(month)).get(tenant.id) ?? zeroUsage;
-    const [issued] = await this.#store.issuedInvoices(month.label, tenant.id);
-    return billed(this.#invoiceFor(tenant, tenant.tier, month, usage), issued);
+    const [usage, [issued], late] = await Promise.all([
+      this.monthUsage(month),
+      this.#store.issuedInvoices(month.label, tenant.id),
+      this.#lateUsageInputs(month, tenant.id),
+    ]);
+    const tenantUsage = usage.get(tenant.id) ?? zeroUsage;
+    if (issued !== undefined) return frozen(issued, this.#repriced(issued.invoice, tenantUsage));
+    return drafted(
+      this.#invoiceFor(tenant, tenant.tier, month, tenantUsage, this.#adjustments(tenant.id, month, late)),
+    );
   }
 
   /**
@@ -259,30 +324,35 @@ export class BillingService {
    */
   async invoices(label: string): Promise<BilledInvoice[]> {
     const month = this.month(label);
-    const [tenants, usage, issued] = await Promise.all([
+    const [tenants, usage, issued, late] = await Promise.all([
       this.#tenants(month),
       this.monthUsage(month),
       this.#store.issuedInvoices(month.label),
+      this.#lateUsageInputs(month),
     ]);
     const issuedByTenant = new Map(issued.map((entry) => [entry.invoice.tenantId, entry]));
+    const usageOf = (tenantId: string) => usage.get(tenantId) ?? zeroUsage;
     const current = tenants
       .filter((tenant) => this.#tiers.find(tenant.tier) !== undefined)
-      .map((tenant) =>
-        billed(
-          this.#invoiceFor(tenant, tenant.tier, month, usage.get(tenant.id) ?? zeroUsage),
-          issuedByTenant.get(tenant.id),
-        ),
-      );
+      .map((tenant) => {
+        const entry = issuedByTenant.get(tenant.id);
+        if (entry !== undefined) return frozen(entry, this.#repriced(entry.invoice, usageOf(tenant.id)));
+        const adjustments = this.#adjustments(tenant.id, month, late);
+        return drafted(this.#invoiceFor(tenant, tenant.tier, month, usageOf(tenant.id), adjustments));
+      });
     const listed = new Set(current.map((invoice) => invoice.tenantId));
-    const departed = issued.filter((entry) => !listed.has(entry.invoice.tenantId)).map((entry) => billed(null, entry));
+    const departed = issued
+      .filter((entry) => !listed.has(entry.invoice.tenantId))
+      .map((entry) => frozen(entry, this.#repriced(entry.invoice, usageOf(entry.invoice.tenantId))));
     return [...current, ...departed];
   }
 
   /**
-   * Issues a closed month: freezes each tenant's invoice as computed now. Issuing again adds
-   * only tenants not yet issued; an issued invoice never changes (late usage shows as
-   * `usageChangedSinceIssue`). Returns every issued invoice of the month and those this call
-   * issued. Errors: METERING_MONTH_INVALID, METERING_MONTH_OPEN.
+   * Issues a closed month: freezes each tenant's invoice as computed now, with the late usage
+   * of earlier issued months as adjustment lines. Issuing again adds only tenants not yet
+   * issued; an issued invoice never changes (its own late usage goes on a later invoice).
+   * Returns every issued invoice of the month and those this call issued.
+   * Errors: METERING_MONTH_INVALID, METERING_MONTH_OPEN.
    */
   async issue(
     label: string,
@@ -303,19 +373,24 @@ export class BillingService {
     return { newlyIssued: items.filter((invoice) => newIds.has(invoice.id)), items };
   }
 
-  /** Revenue (the invoice) − cost-to-serve, per tenant. Errors: METERING_MONTH_INVALID. */
+  /**
+   * Revenue − cost-to-serve, per tenant. Revenue is what the month's own usage is billed
+   * (base fee and usage lines), without late usage of earlier months adjusted on the invoice.
+   * Errors: METERING_MONTH_INVALID.
+   */
   async margins(label: string): Promise<MarginRow[]> {
     const [invoices, costs] = await Promise.all([this.invoices(label), this.costReport(label)]);
     const costByTenant = new Map(costs.tenants.map((tenant) => [tenant.tenantId, tenant.totalMinor]));
     return invoices.map((invoice) => {
       const costMinor = costByTenant.get(invoice.tenantId) ?? 0;
+      const revenueMinor = ownTotalMinor(invoice);
       return {
         tenantId: invoice.tenantId,
         tenantName: invoice.tenantName,
         tier: invoice.tier,
-        revenueMinor: invoice.totalMinor,
+        revenueMinor,
         costMinor,
-        marginMinor: invoice.totalMinor - costMinor,
+        marginMinor: revenueMinor - costMinor,
       };
     });
   }

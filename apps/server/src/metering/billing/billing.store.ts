@@ -24,6 +24,8 @@ export interface BillingStore {
   issueInvoices(invoices: readonly Invoice[]): Promise<string[]>;
   /** Issued invoices of a month (all tenants, or one). */
   issuedInvoices(month: string, tenantId?: string): Promise<IssuedInvoice[]>;
+  /** Issued invoices of `firstMonth` and every later month (all tenants, or one), by tenant and month. */
+  issuedInvoicesFrom(firstMonth: string, tenantId?: string): Promise<IssuedInvoice[]>;
 }
 
 /** An invoice as it was issued: its content frozen, with the time it was issued. */
@@ -145,6 +147,16 @@ export class PgBillingStore implements BillingStore {
         where month = ($1 || '-01')::date and ($2::uuid is null or tenant = $2)
         order by tenant`,
       [month, tenantId ?? null],
+    );
+    return rows.map((row) => ({ invoice: row.content, issuedAt: row.issued_at }));
+  }
+
+  async issuedInvoicesFrom(firstMonth: string, tenantId?: string): Promise<IssuedInvoice[]> {
+    const { rows } = await this.#pool.query<{ content: Invoice; issued_at: Date }>(
+      `select content, issued_at from issued_invoices
+        where month >= ($1 || '-01')::date and ($2::uuid is null or tenant = $2)
+        order by tenant, month`,
+      [firstMonth, tenantId ?? null],
     );
     return rows.map((row) => ({ invoice: row.content, issuedAt: row.issued_at }));
   }

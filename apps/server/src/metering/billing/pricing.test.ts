@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TierCatalogue } from '../../tenancy/tiers.ts';
 import { zeroUsage } from './billing.types.ts';
-import { formatScaled, monthOf, priceInvoice, unknownPricedMetrics } from './pricing.ts';
+import { formatScaled, monthOf, priceInvoice, scheduleOfInvoice, unknownPricedMetrics } from './pricing.ts';
 import { tierPricedAt } from './test-tiers.ts';
 
 /**
@@ -77,6 +77,26 @@ describe('priceInvoice', () => {
     expect(priceInvoice(tenant, starter, october, { ...usage, requests: 123_458n }, 'inv').contentHash).not.toBe(
       first.contentHash,
     );
+  });
+
+  it('reads back the prices an invoice was issued with: re-pricing with them gives the same invoice', () => {
+    if (!starter || !october) throw new Error('fixture');
+    const usage = { ...zeroUsage, requests: 2_345_678n, storageByteDays: 99_000_000_000n };
+    const issued = priceInvoice(tenant, starter, october, usage, 'inv');
+    expect(priceInvoice(tenant, scheduleOfInvoice(issued), october, usage, 'inv')).toEqual(issued);
+    // An adjustment line counts in the total and the hash, and is not read back as a price.
+    const adjustment = {
+      code: 'late_usage:2026-09',
+      description: 'late',
+      quantity: '1',
+      included: 0,
+      bands: [],
+      amountMinor: 250,
+    };
+    const adjusted = priceInvoice(tenant, starter, october, usage, 'inv', [adjustment]);
+    expect(adjusted.totalMinor).toBe(issued.totalMinor + 250);
+    expect(adjusted.contentHash).not.toBe(issued.contentHash);
+    expect(scheduleOfInvoice(adjusted)).toEqual(scheduleOfInvoice(issued));
   });
 
   it('names priced metrics that billing cannot measure', () => {

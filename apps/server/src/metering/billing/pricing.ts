@@ -97,6 +97,25 @@ function priceLine(
   };
 }
 
+/**
+ * The prices an invoice was priced with, read back from its own lines: the base fee and, per
+ * metric line, the included units and the bands. Re-pricing a month with them changes only
+ * what usage changed, whatever the tier catalogue says today.
+ */
+export function scheduleOfInvoice(invoice: Invoice): PriceSchedule {
+  const metrics: Tier['prices']['metrics'] = {};
+  let baseFeeMinor = 0;
+  for (const line of invoice.lines) {
+    if (line.code === 'base_fee') baseFeeMinor = line.amountMinor;
+    if (!Object.hasOwn(billableMetrics, line.code)) continue;
+    metrics[line.code] = {
+      included: line.included,
+      tiers: line.bands.map((band) => ({ upTo: band.upTo, unitPriceMicros: band.unitPriceMicros })),
+    };
+  }
+  return { name: invoice.tier, prices: { currency: invoice.currency, baseFeeMinor, metrics } };
+}
+
 export function monthOf(label: string): BillingMonth | null {
   const match = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(label);
   if (!match) return null;
@@ -107,13 +126,21 @@ export function monthOf(label: string): BillingMonth | null {
   return { label, start, end, days: Math.round((end.getTime() - start.getTime()) / 86_400_000) };
 }
 
-/** The invoice of one tenant for one month under a tier's prices; pure and deterministic. */
+/** What pricing needs of a tier: its name (for the base-fee line) and its prices. */
+export type PriceSchedule = Pick<Tier, 'name' | 'prices'>;
+
+/**
+ * The invoice of one tenant for one month under a tier's prices; pure and deterministic.
+ * `adjustments` (late usage of earlier months, see late-usage.ts) follow the usage lines and
+ * count in the total and the content hash.
+ */
 export function priceInvoice(
   tenant: { id: string; name: string },
-  tier: Tier,
+  tier: PriceSchedule,
   month: BillingMonth,
   usage: MonthUsage,
   invoiceId: string,
+  adjustments: readonly InvoiceLine[] = [],
 ): Invoice {
   const exponent = currencyExponent(tier.prices.currency);
   const minorPerMicro = 10n ** BigInt(6 - exponent);
@@ -132,6 +159,7 @@ export function priceInvoice(
     assert(price !== undefined, 'price of a listed metric');
     lines.push(priceLine(code, price, usage, month, minorPerMicro));
   }
+  lines.push(...adjustments);
   const totalMinor = lines.reduce((sum, line) => sum + line.amountMinor, 0);
   assert(Number.isSafeInteger(totalMinor), 'invoice total out of range');
   const body = {
