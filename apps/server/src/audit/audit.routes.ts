@@ -12,6 +12,7 @@ import { tenantContextOf } from '../tenancy/tenancy.service.ts';
 import { auditLimits } from './audit.limits.ts';
 import type { AuditService } from './audit.service.ts';
 import type { AuditEvent, AuditEventFilter, AuditPosition, AuditVerification } from './audit.types.ts';
+import type { PlatformAudit } from './platform-audit.ts';
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -280,13 +281,70 @@ export async function auditRoutes(app: App, options: { audit: AuditService }): P
   );
 }
 
-/** Operator route: verify any tenant's chain (the CLI's `audit verify`). */
+const PlatformEventsQuery = Type.Object(
+  {
+    action: EventsQuery.properties.action,
+    limit: EventsQuery.properties.limit,
+    cursor: EventsQuery.properties.cursor,
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * Operator routes: verify any tenant's chain (the CLI's `audit verify`), and read and verify
+ * the platform's own log (platform-audit.ts: signing-key rotations).
+ */
 export async function auditAdminRoutes(
   app: App,
-  options: { audit: AuditService; tenancy: TenancyService },
+  options: { audit: AuditService; tenancy: TenancyService; platformAudit: PlatformAudit },
 ): Promise<void> {
-  const { audit, tenancy } = options;
+  const { audit, tenancy, platformAudit } = options;
+  app.addSchema(AuditEventSchema);
   app.addHook('onRequest', app.authenticateOperator);
+
+  app.get(
+    '/v1/admin/audit/events',
+    {
+      schema: {
+        summary: "List the platform's own audit events (operator actions on the platform as a whole), in time order",
+        tags: ['operator'],
+        security: operatorSecurity,
+        querystring: PlatformEventsQuery,
+        response: {
+          200: Type.Object({
+            items: Type.Array(Type.Ref('AuditEvent')),
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      requireOperator(request);
+      const { action, limit, cursor } = request.query;
+      const filter: AuditEventFilter = {};
+      if (action?.endsWith('.*')) filter.actionPrefix = action.slice(0, -1);
+      else if (action !== undefined) filter.action = action;
+      const page = await platformAudit.list(filter, decodeCursor(cursor), limit);
+      return { items: page.items.map(renderAuditEvent), nextCursor: encodeCursor(page.nextAfter) };
+    },
+  );
+
+  app.get(
+    '/v1/admin/audit/verify',
+    {
+      schema: {
+        summary: "Verify the platform's own audit hash chain",
+        tags: ['operator'],
+        security: operatorSecurity,
+        response: { 200: VerificationSchema, ...problemResponses },
+      },
+    },
+    async (request) => {
+      requireOperator(request);
+      return renderVerification(await platformAudit.verify());
+    },
+  );
 
   app.get(
     '/v1/admin/tenants/:tenantId/audit/verify',

@@ -20,6 +20,8 @@ import type { AuditEvent } from './audit.types.ts';
  * nothing), on a pool and a bridge firm; and issuing a month's invoices (over HTTP and the
  * `invoices --month M --issue` CLI), one event per invoice issued, none when issuing again.
  * Each event is read back from the firm's log and the chain verified by the operator route.
+ * A signing-key rotation concerns every firm, so it goes to the platform's own log, read and
+ * verified by operator routes that a firm's token cannot reach.
  */
 let stack: TestStack;
 let connection: CliConnection;
@@ -168,5 +170,44 @@ describe('issuing invoices', () => {
     const events = (await eventsOf(firm, 'invoice.issue')).filter((event) => event.resourceId === invoice.id);
     expect(events.map((event) => event.actor)).toEqual([{ kind: 'operator', id: 'bootstrap' }]);
     await expectChainIntact(firm);
+  });
+});
+
+describe('signing-key rotation', () => {
+  it("is written to the platform's own log, not a firm's, over HTTP and the CLI", async () => {
+    const firm = await createTenant(stack.app, 'Key Watcher');
+    const rotated = await post('/v1/admin/signing-keys/rotate');
+    expect(rotated.statusCode, rotated.body).toBe(200);
+    let stdout = '';
+    const code = await runOperatorCommand('signing-keys', ['rotate'], connection, {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: () => {},
+    });
+    expect(code).toBe(0);
+    const kids = [rotated.json<{ kid: string }>().kid, (JSON.parse(stdout) as { kid: string }).kid];
+
+    const listed = await stack.app.inject({
+      method: 'GET',
+      url: '/v1/admin/audit/events?action=signing_key.rotate&limit=1000',
+      headers: operator,
+    });
+    expect(listed.statusCode, listed.body).toBe(200);
+    const events = listed
+      .json<{ items: Array<{ action: string; actor: object; resource: { id: string }; summary: object }> }>()
+      .items.filter((event) => kids.includes(event.resource.id));
+    expect(events.map((event) => [event.resource.id, event.actor])).toEqual(
+      kids.map((kid) => [kid, { kind: 'operator', id: 'bootstrap' }]),
+    );
+    expect(events[0]?.summary).toMatchObject({ kid: kids[0] });
+    const verified = await stack.app.inject({ method: 'GET', url: '/v1/admin/audit/verify', headers: operator });
+    expect(verified.json()).toMatchObject({ ok: true });
+
+    expect(await eventsOf(firm, 'signing_key.rotate')).toEqual([]);
+    for (const url of ['/v1/admin/audit/events', '/v1/admin/audit/verify']) {
+      const asFirm = await stack.app.inject({ method: 'GET', url, headers: firm.auth });
+      expect(asFirm.statusCode, url).toBe(401);
+    }
   });
 });

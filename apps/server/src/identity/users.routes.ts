@@ -1,5 +1,7 @@
 import type pg from 'pg';
 import { Type } from 'typebox';
+import type { PlatformAudit } from '../audit/platform-audit.ts';
+import { requestOrigin } from '../audit/request-origin.ts';
 import { AppError } from '../platform/errors.ts';
 import type { App } from '../platform/http/http-types.ts';
 import { operatorSecurity, problemResponses, tenantSecurity } from '../platform/http/schemas.ts';
@@ -8,7 +10,7 @@ import type { Sealer } from '../platform/local-secrets.ts';
 import { type TenancyService, tenantContextOf } from '../tenancy/tenancy.service.ts';
 import { isRole, type Role, requirePermission, roles } from './access.ts';
 import type { ApiKey, ApiKeysService } from './api-keys.ts';
-import { requirePrincipal } from './auth.plugin.ts';
+import { requireOperator, requirePrincipal } from './auth.plugin.ts';
 import { identityLimits } from './identity.limits.ts';
 import { originOf } from './identity.routes.ts';
 import { loadSigningKeys, rotateSigningKeys } from './signing-keys.ts';
@@ -336,7 +338,7 @@ async function firmAdminRoutes(app: App, options: UsersRoutesOptions): Promise<v
 /** The operator's key rotation for the built-in issuer. */
 export async function signingKeyRoutes(
   app: App,
-  options: { ownerPool: pg.Pool; sealer: Sealer; tokens: TokenService },
+  options: { ownerPool: pg.Pool; sealer: Sealer; tokens: TokenService; platformAudit: PlatformAudit },
 ): Promise<void> {
   app.addHook('onRequest', app.authenticateOperator);
   app.post(
@@ -356,13 +358,26 @@ export async function signingKeyRoutes(
         },
       },
     },
-    async () => {
-      const rotated = await rotateSigningKeys(
-        options.ownerPool,
-        options.sealer,
-        identityLimits.signingKeyRetireAfterSeconds,
+    async (request) => {
+      // The key signs every firm's tokens: the rotation goes to the platform's log, not a firm's.
+      const rotated = await options.platformAudit.record(
+        requestOrigin(request, requireOperator(request)),
+        async () => {
+          const rotation = await rotateSigningKeys(
+            options.ownerPool,
+            options.sealer,
+            identityLimits.signingKeyRetireAfterSeconds,
+          );
+          options.tokens.replaceKeys(await loadSigningKeys(options.ownerPool, options.sealer));
+          return rotation;
+        },
+        (rotation) => ({
+          action: 'signing_key.rotate',
+          resource: { type: 'signing_key', id: rotation.kid },
+          after: rotation,
+          summary: { kid: rotation.kid, retired: rotation.retired.length },
+        }),
       );
-      options.tokens.replaceKeys(await loadSigningKeys(options.ownerPool, options.sealer));
       return { ...rotated, published: options.tokens.jwks.keys.map((key) => String(key.kid)) };
     },
   );

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { AuditService } from '../audit/audit.service.ts';
 import { OperatorAudit } from '../audit/operator-audit.ts';
+import { PlatformAudit } from '../audit/platform-audit.ts';
 import { EntitiesService } from '../entities/entities.service.ts';
 import { ApiKeysService } from '../identity/api-keys.ts';
 import { auditAuthEvents } from '../identity/auth-events.ts';
@@ -89,6 +90,8 @@ export interface Platform {
   audit: AuditService;
   /** Writes an operator's action on a tenant to the tenant's audit log, with the change. */
   operatorAudit: OperatorAudit;
+  /** The platform's own audit log: operator actions on the platform as a whole (signing keys). */
+  platformAudit: PlatformAudit;
   /** Exports, legal hold, offboarding, purges and tier changes (tenant-data domain). */
   tenantData: TenantDataService;
   /** Batch jobs: the handlers this process knows, the dispatcher (owner role) and the tenant API. */
@@ -352,6 +355,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       entities: new EntitiesService(scopes, sealer, ledger.charts),
       audit: new AuditService(scopes),
       operatorAudit: new OperatorAudit(scopes, tenancy),
+      platformAudit: new PlatformAudit(ownerPool),
       ledger,
       operatorKey,
       operators: new OperatorsService(new PgOperatorsStore(ownerPool), operatorKey, log),

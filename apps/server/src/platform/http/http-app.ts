@@ -107,6 +107,7 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
     ownerPool: platform.ownerPool,
     sealer: platform.sealer,
     tokens: platform.tokens,
+    platformAudit: platform.platformAudit,
   });
   await app.register(tenancyRoutes, { tenancy: platform.tenancy, operatorAudit: platform.operatorAudit });
   await app.register(tenantDataRoutes, { tenantData: platform.tenantData, operatorAudit: platform.operatorAudit });
@@ -123,7 +124,11 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
   });
   await app.register(billingRoutes, { billing: platform.billing, operatorAudit: platform.operatorAudit });
   await app.register(auditRoutes, { audit: platform.audit });
-  await app.register(auditAdminRoutes, { audit: platform.audit, tenancy: platform.tenancy });
+  await app.register(auditAdminRoutes, {
+    audit: platform.audit,
+    tenancy: platform.tenancy,
+    platformAudit: platform.platformAudit,
+  });
   await app.register(operatorsRoutes, { operators: platform.operators });
   await app.ready();
   return app;
