@@ -28,6 +28,7 @@ import { type TenantContext, TenantScopes } from '../apps/server/src/platform/da
 import { randomToken } from '../apps/server/src/platform/local-secrets.ts';
 import { openPlatform, type Platform } from '../apps/server/src/platform/platform.ts';
 import { tenantContextOf } from '../apps/server/src/tenancy/tenancy.service.ts';
+import { intFlag } from './bench-flags.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -37,15 +38,9 @@ const { values: flags } = parseArgs({
   },
 });
 
-function intFlag(name: keyof typeof flags, min: number, max: number): number {
-  const value = Number(flags[name]);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`--${name} must be ${min}..${max}`);
-  return value;
-}
-
-const seconds = intFlag('seconds', 1, 600);
-const concurrency = intFlag('concurrency', 1, 64);
-const tenantCount = intFlag('tenants', 2, 1_000);
+const seconds = intFlag(flags, 'seconds', 1, 600);
+const concurrency = intFlag(flags, 'concurrency', 1, 64);
+const tenantCount = intFlag(flags, 'tenants', 2, 1_000);
 const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'warn' });
 
 async function openBenchPlatform(home: string): Promise<{ platform: Platform; cluster: EmbeddedCluster | null }> {

@@ -24,6 +24,7 @@ import { type EmbeddedCluster, startEmbeddedCluster } from '../apps/server/src/p
 import { randomToken } from '../apps/server/src/platform/local-secrets.ts';
 import { openPlatform, type Platform } from '../apps/server/src/platform/platform.ts';
 import { tenantContextOf } from '../apps/server/src/tenancy/tenancy.service.ts';
+import { intFlag } from './bench-flags.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -32,14 +33,8 @@ const { values: flags } = parseArgs({
   },
 });
 
-function intFlag(name: keyof typeof flags, min: number, max: number): number {
-  const value = Number(flags[name]);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`--${name} must be ${min}..${max}`);
-  return value;
-}
-
-const verifications = intFlag('verifications', 100, 1_000_000);
-const signIns = intFlag('signins', 3, 10_000);
+const verifications = intFlag(flags, 'verifications', 100, 1_000_000);
+const signIns = intFlag(flags, 'signins', 3, 10_000);
 const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'warn' });
 const password = 'a bench passphrase that is long enough';
 

@@ -35,6 +35,7 @@ import { newUuid } from '../apps/server/src/platform/ids.ts';
 import { randomToken } from '../apps/server/src/platform/local-secrets.ts';
 import { openPlatform, type Platform } from '../apps/server/src/platform/platform.ts';
 import { tenantContextOf } from '../apps/server/src/tenancy/tenancy.service.ts';
+import { intFlag } from './bench-flags.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -48,19 +49,13 @@ const { values: flags } = parseArgs({
   },
 });
 
-function intFlag(name: keyof typeof flags, min: number, max: number): number {
-  const value = Number(flags[name]);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`--${name} must be ${min}..${max}`);
-  return value;
-}
-
-const tenantCount = intFlag('tenants', 1, 1_000);
-const entitiesPerTenant = intFlag('entities', 1, 10_000);
-const lookups = intFlag('lookups', 1, 1_000_000);
-const concurrency = intFlag('concurrency', 1, 100);
-const warmupLookups = intFlag('warmup', 0, 100_000);
-const rounds = intFlag('rounds', 1, 100);
-const randomSeed = intFlag('seed', 0, 2 ** 31);
+const tenantCount = intFlag(flags, 'tenants', 1, 1_000);
+const entitiesPerTenant = intFlag(flags, 'entities', 1, 10_000);
+const lookups = intFlag(flags, 'lookups', 1, 1_000_000);
+const concurrency = intFlag(flags, 'concurrency', 1, 100);
+const warmupLookups = intFlag(flags, 'warmup', 0, 100_000);
+const rounds = intFlag(flags, 'rounds', 1, 100);
+const randomSeed = intFlag(flags, 'seed', 0, 2 ** 31);
 
 const externalDatabaseName = 'countinghouse_bench_isolation';
 const embeddedDatabaseName = 'countinghouse';

@@ -28,6 +28,7 @@ import { randomToken } from '../apps/server/src/platform/local-secrets.ts';
 import { openPlatform, type Platform } from '../apps/server/src/platform/platform.ts';
 import { tenantContextOf } from '../apps/server/src/tenancy/tenancy.service.ts';
 import { TierCatalogue, type TierDefinition } from '../apps/server/src/tenancy/tiers.ts';
+import { intFlag } from './bench-flags.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -36,16 +37,9 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string', default: '3' },
   },
 });
-const tenantCount = Number(flags.tenants);
-const jobsPerTenant = Number(flags['jobs-per-tenant']);
-const rounds = Number(flags.rounds);
-for (const [name, value, max] of [
-  ['--tenants', tenantCount, 50],
-  ['--jobs-per-tenant', jobsPerTenant, 5_000],
-  ['--rounds', rounds, 20],
-] as const) {
-  if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`${name} must be 1..${max}`);
-}
+const tenantCount = intFlag(flags, 'tenants', 1, 50);
+const jobsPerTenant = intFlag(flags, 'jobs-per-tenant', 1, 5_000);
+const rounds = intFlag(flags, 'rounds', 1, 20);
 
 const log = pino({ level: 'warn' });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -25,6 +25,7 @@ import { buildHttpApp } from '../apps/server/src/platform/http/http-app.ts';
 import { parseId } from '../apps/server/src/platform/ids.ts';
 import { openPlatform } from '../apps/server/src/platform/platform.ts';
 import { tenantContextOf } from '../apps/server/src/tenancy/tenancy.service.ts';
+import { intFlag } from './bench-flags.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -36,16 +37,13 @@ const { values: flags } = parseArgs({
     samples: { type: 'string', default: '50' },
   },
 });
-const durationMs = Number(flags.seconds) * 1_000;
-const linesTarget = Number(flags.lines);
-const concurrency = Number(flags.concurrency);
-const shards = Number(flags.shards);
-const tenantCount = Number(flags.tenants);
-const samples = Number(flags.samples);
+const durationMs = intFlag(flags, 'seconds', 1, 3_600) * 1_000;
+const linesTarget = intFlag(flags, 'lines', 1, 100_000_000);
+const concurrency = intFlag(flags, 'concurrency', 1, 1_000);
+const shards = intFlag(flags, 'shards', 1, 1_000);
+const tenantCount = intFlag(flags, 'tenants', 1, 100_000);
+const samples = intFlag(flags, 'samples', 1, 100_000);
 const batchSize = 1_000;
-for (const [name, value] of Object.entries({ durationMs, linesTarget, concurrency, shards, tenantCount, samples })) {
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive whole number`);
-}
 
 const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-bench-'));
 await fs.chmod(home, 0o755);

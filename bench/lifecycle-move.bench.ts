@@ -31,15 +31,13 @@ import { moveTenantRows } from '../apps/server/src/tenant-data/move-engine.ts';
 import { countTenantRows } from '../apps/server/src/tenant-data/purge.ts';
 import type { MovePhase } from '../apps/server/src/tenant-data/tenant-data.types.ts';
 import { discoverTenantTables, placementTables } from '../apps/server/src/tenant-data/tenant-tables.ts';
+import { intFlag } from './bench-flags.ts';
 
 const { values: flags } = parseArgs({
   options: { rows: { type: 'string', default: '1000000' }, writers: { type: 'string', default: '1' } },
 });
-const rowsTarget = Number(flags.rows);
-const writerCount = Number(flags.writers);
-if (!Number.isInteger(rowsTarget) || rowsTarget < 1_000 || rowsTarget > 5_000_000)
-  throw new Error('--rows 1000..5000000');
-if (!Number.isInteger(writerCount) || writerCount < 1 || writerCount > 8) throw new Error('--writers 1..8');
+const rowsTarget = intFlag(flags, 'rows', 1_000, 5_000_000);
+const writerCount = intFlag(flags, 'writers', 1, 8);
 
 const log = pino({ level: 'warn' });
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;

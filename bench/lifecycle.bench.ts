@@ -27,12 +27,10 @@ import { loadConfig } from '../apps/server/src/platform/config.ts';
 import { tenantDatabasePrefix } from '../apps/server/src/platform/database/clusters.ts';
 import { randomToken } from '../apps/server/src/platform/local-secrets.ts';
 import { openPlatform, type Platform } from '../apps/server/src/platform/platform.ts';
+import { intFlag } from './bench-flags.ts';
 
 const { values: flags } = parseArgs({ options: { onboard: { type: 'string', default: '20' } } });
-const onboardCount = Number(flags.onboard);
-if (!Number.isInteger(onboardCount) || onboardCount < 1 || onboardCount > 1_000) {
-  throw new Error('--onboard must be 1..1000');
-}
+const onboardCount = intFlag(flags, 'onboard', 1, 1_000);
 
 const scratchDatabase = 'countinghouse_bench_lifecycle';
 const external = process.env.DATABASE_URL;

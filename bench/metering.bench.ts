@@ -28,6 +28,7 @@ import type { App } from '../apps/server/src/platform/http/http-types.ts';
 import { newUuid } from '../apps/server/src/platform/ids.ts';
 import { createLogger } from '../apps/server/src/platform/logger.ts';
 import { openPlatform } from '../apps/server/src/platform/platform.ts';
+import { intFlag } from './bench-flags.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -36,16 +37,9 @@ const { values: flags } = parseArgs({
     events: { type: 'string', default: '200000' },
   },
 });
-const requestsPerRound = Number(flags.requests);
-const rounds = Number(flags.rounds);
-const eventCount = Number(flags.events);
-for (const [name, value] of [
-  ['--requests', requestsPerRound],
-  ['--rounds', rounds],
-  ['--events', eventCount],
-] as const) {
-  if (!Number.isInteger(value) || value < 1 || value > 10_000_000) throw new Error(`${name} must be 1..10,000,000`);
-}
+const requestsPerRound = intFlag(flags, 'requests', 1, 10_000_000);
+const rounds = intFlag(flags, 'rounds', 1, 10_000_000);
+const eventCount = intFlag(flags, 'events', 1, 10_000_000);
 
 const operatorKey = `chop_bench_${'k'.repeat(40)}`;
 const log = createLogger('silent');

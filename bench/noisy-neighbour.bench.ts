@@ -32,6 +32,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { intFlag } from './bench-flags.ts';
 import { Diagnostics, probeModule, type Window } from './noisy-neighbour.diagnostics.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -58,17 +59,13 @@ const { values: flags } = parseArgs({
   },
 });
 const phaseMs = Number(flags.seconds) * 1_000;
-const quietCount = Number(flags.quiet);
+const quietCount = intFlag(flags, 'quiet', 1, 10);
 const quietRps = Number(flags['quiet-rps']);
-const importCount = Number(flags.imports);
-const ledgerEntries = Number(flags.entries);
+const importCount = intFlag(flags, 'imports', 0, 20);
+// One journal batch at most.
+const ledgerEntries = intFlag(flags, 'entries', 1, 1_000);
 if (!(phaseMs >= 5_000 && phaseMs <= 120_000)) throw new Error('--seconds must be 5..120');
-if (!(Number.isInteger(quietCount) && quietCount >= 1 && quietCount <= 10)) throw new Error('--quiet must be 1..10');
 if (!(quietRps > 0 && quietRps <= 20)) throw new Error('--quiet-rps must be within the plan (1..20)');
-if (!(Number.isInteger(importCount) && importCount >= 0 && importCount <= 20))
-  throw new Error('--imports must be 0..20');
-if (!(Number.isInteger(ledgerEntries) && ledgerEntries >= 1 && ledgerEntries <= 1_000))
-  throw new Error('--entries must be 1..1000 (one journal batch)');
 const importRows = 5_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { intFlag } from './bench-flags.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const binary = path.join(repoRoot, 'apps', 'server', 'bin', 'countinghouse.mjs');
@@ -30,9 +31,8 @@ const { values: flags } = parseArgs({
     'timeout-s': { type: 'string', default: '120' },
   },
 });
-const runs = Number(flags.runs);
+const runs = intFlag(flags, 'runs', 1, runsMax);
 const startTimeoutMs = Number(flags['timeout-s']) * 1_000;
-if (!Number.isInteger(runs) || runs < 1 || runs > runsMax) throw new Error(`--runs must be 1..${runsMax}`);
 if (!Number.isFinite(startTimeoutMs) || startTimeoutMs <= 0) throw new Error('--timeout-s must be a positive number');
 
 /** Log messages (pino `msg`) whose timestamps mark the phases of a start. */
