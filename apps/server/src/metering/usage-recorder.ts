@@ -3,7 +3,13 @@ import { assert } from '../platform/assert.ts';
 import { newEventId } from './event-ids.ts';
 import { meteringLimits } from './metering.limits.ts';
 import type { UsageStore } from './metering.store.ts';
-import { isMetricCode, type UsageEvent, type UsageEventInput, type UsageObserver } from './metering.types.ts';
+import {
+  isMetricCode,
+  type UsageEvent,
+  type UsageEventInput,
+  type UsageObserver,
+  type UsageProperties,
+} from './metering.types.ts';
 
 /**
  * The one entry point for usage: `recordUsage(event)` is synchronous and O(1) — it checks
@@ -31,6 +37,9 @@ export interface RecorderOptions {
   flushEarlyAtEvents?: number;
   flushBatchEventsMax?: number;
 }
+
+/** Shared by every event recorded without properties (most of them): one object, not one each. */
+const noProperties: UsageProperties = Object.freeze({});
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -72,13 +81,18 @@ export class UsageRecorder {
 
   /** Records one event; cheap and synchronous. A malformed event is a programmer error. */
   recordUsage(input: UsageEventInput): void {
-    assert(isMetricCode(input.metric), `unknown metric ${input.metric}`);
-    assert(Number.isSafeInteger(input.quantity) && input.quantity >= 0, `bad quantity for ${input.metric}`);
+    // Constant messages: a message built per call was garbage on every event of the hot path.
+    assert(isMetricCode(input.metric), 'usage event metric is not in the catalogue');
+    assert(Number.isSafeInteger(input.quantity), 'usage event quantity must be a safe integer');
+    assert(input.quantity >= 0, 'usage event quantity must not be negative');
     // A length check on the hot path (as the tenant scope does); the column type checks the rest.
     assert(input.tenantId.length === 36, 'usage event needs a tenant uuid');
     assert(input.id === undefined || uuidPattern.test(input.id), 'usage event id must be a uuid');
-    const properties = input.properties ?? {};
-    assert(Object.keys(properties).length <= meteringLimits.propertiesMax, 'too many usage event properties');
+    const properties = input.properties ?? noProperties;
+    assert(
+      properties === noProperties || Object.keys(properties).length <= meteringLimits.propertiesMax,
+      'too many usage event properties',
+    );
     const event: UsageEvent = {
       id: input.id ?? newEventId(),
       tenantId: input.tenantId,
