@@ -158,6 +158,50 @@ async function throughput(workers: number, work: () => Promise<number>): Promise
   return { perSecond: units / seconds, units };
 }
 
+/**
+ * CPU seconds the embedded PostgreSQL's processes have used so far (Linux /proc; their working
+ * directory is the data folder), or null for an external server, whose processes are not ours.
+ */
+async function postgresCpuSeconds(): Promise<number | null> {
+  if (config.databaseUrl || process.platform !== 'linux') return null;
+  const dataDir = path.join(home, 'pg');
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  let ticks = 0;
+  for (const pid of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cwd = await fs.readlink(`/proc/${pid}/cwd`).catch(() => '');
+    if (cwd !== dataDir) continue;
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    // Fields after the command name: state is the 1st, utime the 12th, stime the 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  }
+  return ticks / ticksPerSecond;
+}
+
+/**
+ * Runs a throughput measurement and also reports its CPU cost per unit: this process (the
+ * server and its HTTP clients) and PostgreSQL. CPU per unit hardly depends on what else the
+ * machine runs, so it gives the rate these cores could reach: cores / CPU per unit.
+ */
+async function withCpuCost(run: () => Promise<{ perSecond: number; units: number }>) {
+  const nodeBefore = process.cpuUsage();
+  const postgresBefore = await postgresCpuSeconds();
+  const result = await run();
+  const node = process.cpuUsage(nodeBefore);
+  const postgresAfter = await postgresCpuSeconds();
+  const nodeUs = (node.user + node.system) / result.units;
+  const postgresUs =
+    postgresBefore === null || postgresAfter === null ? null : ((postgresAfter - postgresBefore) * 1e6) / result.units;
+  const ceiling = postgresUs === null ? null : (os.cpus().length * 1e6) / (nodeUs + postgresUs);
+  const cost =
+    `CPU per unit: node ${format(nodeUs)} µs (server and clients)` +
+    (postgresUs === null
+      ? ''
+      : `, PostgreSQL ${format(postgresUs)} µs; ${os.cpus().length} cores cap it at ${format(ceiling ?? 0)}/s`);
+  return { ...result, cost };
+}
+
 function percentile(values: number[], fraction: number): number {
   const sorted = [...values].sort((left, right) => left - right);
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? Number.NaN;
@@ -207,18 +251,18 @@ try {
   for (let index = 0; index < probePosts; index++) await postSingle(one);
   pg.Client.prototype.query = clientQuery;
   console.log(`round trips per single post: ${(queries / probePosts).toFixed(1)} (every query of the request)`);
-  const singleOne = await throughput(concurrency, () => postSingle(one));
+  const singleOne = await withCpuCost(() => throughput(concurrency, () => postSingle(one)));
   console.log(
-    `posting, single, 1 tenant:    ${format(singleOne.perSecond)} entries/s (${format(singleOne.perSecond * 2)} lines/s)`,
+    `posting, single, 1 tenant:    ${format(singleOne.perSecond)} entries/s (${format(singleOne.perSecond * 2)} lines/s); ${singleOne.cost.replace('unit', 'entry')}`,
   );
   const singleMany = await throughput(concurrency, () => postSingle(pick(many)));
   console.log(
     `posting, single, ${tenantCount} tenants:  ${format(singleMany.perSecond)} entries/s (${format(singleMany.perSecond * 2)} lines/s)`,
   );
   const batchWorkers = 4;
-  const batchOne = await throughput(batchWorkers, () => postBatch(one));
+  const batchOne = await withCpuCost(() => throughput(batchWorkers, () => postBatch(one)));
   console.log(
-    `posting, batched ${batchSize}, 1 tenant:   ${format(batchOne.perSecond)} lines/s (${format(batchOne.perSecond / 2)} entries/s)`,
+    `posting, batched ${batchSize}, 1 tenant:   ${format(batchOne.perSecond)} lines/s (${format(batchOne.perSecond / 2)} entries/s); ${batchOne.cost.replace('unit', 'line')}`,
   );
   const batchMany = await throughput(batchWorkers, () => postBatch(pick(many)));
   console.log(
