@@ -48,6 +48,10 @@ const LimitsReportSchema = Type.Object({
     requestsInFlightMax: Count,
     shedReportsAtPercent: Count,
     shedBatchAtPercent: Count,
+    interactiveInFlight: Count,
+    batchWaits: Count,
+    batchWaitsTimedOut: Count,
+    batchWaitMs: Count,
   }),
   store: Type.Object({
     kind: Type.Union([Type.Literal('memory'), Type.Literal('redis')]),

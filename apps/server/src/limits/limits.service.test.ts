@@ -123,6 +123,12 @@ describe('batch work yields to interactive requests', () => {
     operator.release();
     await waiting;
     expect(lull).toBe(true);
+    // Only the wait that met interactive work counts, for the operator.
+    expect((await limits.snapshot()).instance).toMatchObject({
+      interactiveInFlight: 0,
+      batchWaits: 1,
+      batchWaitsTimedOut: 0,
+    });
   });
 
   it('gives up after the bound when interactive requests never stop, so batch work is not starved', async () => {
@@ -132,5 +138,8 @@ describe('batch work yields to interactive requests', () => {
     const startedMs = performance.now();
     expect(await limits.interactiveLull(30)).toBe(false);
     expect(performance.now() - startedMs).toBeGreaterThanOrEqual(25);
+    const { instance } = await limits.snapshot();
+    expect(instance).toMatchObject({ interactiveInFlight: 1, batchWaits: 1, batchWaitsTimedOut: 1 });
+    expect(instance.batchWaitMs).toBeGreaterThanOrEqual(25);
   });
 });

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { assert } from '../platform/assert.ts';
 import type { TenantContext, TenantScopeGate, TenantScopePass } from '../platform/database/tenant-scope.ts';
@@ -58,8 +59,20 @@ export interface TenantPlanView {
   effective: EffectivePlan;
 }
 
+/** How batch work on this instance waited for interactive requests (`interactiveLull`). */
+export interface BatchYieldCounts {
+  /** Non-batch requests in flight now. */
+  interactiveInFlight: number;
+  /** Batch transactions that found interactive requests in flight and waited. */
+  batchWaits: number;
+  /** Of those, the ones that went ahead at the bound without a lull. */
+  batchWaitsTimedOut: number;
+  /** Their total wait, in milliseconds. */
+  batchWaitMs: number;
+}
+
 export interface LimitsSnapshot {
-  instance: { requestsInFlight: number } & SheddingSettings;
+  instance: { requestsInFlight: number } & SheddingSettings & BatchYieldCounts;
   store: RateLimitStoreStatus;
   alerts: LimitsAlert[];
   tenants: Array<{ tenantId: string; counts: TenantLimitCounts; jobs: TenantJobCounts | null }>;
@@ -104,6 +117,7 @@ export class LimitsService implements TenantScopeGate {
   /** Admitted requests of every class but batch: what batch work yields to (`interactiveLull`). */
   #interactiveInFlight = 0;
   readonly #lullWaiters = new Set<() => void>();
+  readonly #batchYields = { batchWaits: 0, batchWaitsTimedOut: 0, batchWaitMs: 0 };
   #jobCounts: JobCountsSource | null = null;
 
   constructor(options: LimitsServiceOptions) {
@@ -181,7 +195,8 @@ export class LimitsService implements TenantScopeGate {
    */
   async interactiveLull(waitMsMax: number): Promise<boolean> {
     if (this.#interactiveInFlight === 0) return true;
-    return await new Promise<boolean>((resolve) => {
+    const startedMs = performance.now();
+    const lull = await new Promise<boolean>((resolve) => {
       const waiter = () => {
         clearTimeout(timer);
         this.#lullWaiters.delete(waiter);
@@ -193,6 +208,10 @@ export class LimitsService implements TenantScopeGate {
       }, waitMsMax);
       this.#lullWaiters.add(waiter);
     });
+    this.#batchYields.batchWaits += 1;
+    if (!lull) this.#batchYields.batchWaitsTimedOut += 1;
+    this.#batchYields.batchWaitMs += Math.round(performance.now() - startedMs);
+    return lull;
   }
 
   /** The tenant's bulkhead, then its bucket and quota; holds an in-flight slot when accepted. */
@@ -371,7 +390,12 @@ export class LimitsService implements TenantScopeGate {
     const tenantIds = new Set([...this.#counts.keys(), ...(jobs?.keys() ?? [])]);
     const store = this.#rates.status();
     return {
-      instance: { requestsInFlight: this.#requestsInFlight, ...this.#shedding },
+      instance: {
+        requestsInFlight: this.#requestsInFlight,
+        ...this.#shedding,
+        interactiveInFlight: this.#interactiveInFlight,
+        ...this.#batchYields,
+      },
       store,
       alerts: store.alerts,
       tenants: [...tenantIds].map((tenantId) => ({
