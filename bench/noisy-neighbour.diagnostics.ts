@@ -18,6 +18,8 @@ interface ProbeSample {
   loopP99Ms: number;
   gcMs: number;
   gcMaxMs: number;
+  /** The longest pause's kind: major, minor, incremental or weak callbacks. */
+  gcMaxKind: string;
   cpuMs: number;
 }
 
@@ -106,13 +108,17 @@ export class Diagnostics {
     const maxima = samples.map((sample) => sample.loopMaxMs).sort((a, b) => a - b);
     const over = (ms: number) => samples.filter((sample) => sample.loopMaxMs > ms).length;
     const gcMs = samples.reduce((sum, sample) => sum + sample.gcMs, 0);
-    const gcMaxMs = Math.max(...samples.map((sample) => sample.gcMaxMs));
+    const longest = samples.reduce((worst, sample) => (sample.gcMaxMs > worst.gcMaxMs ? sample : worst));
+    const majorMs = samples
+      .filter((sample) => sample.gcMaxKind === 'major')
+      .reduce((sum, sample) => sum + sample.gcMaxMs, 0);
     const seconds = (window.endMs - window.startMs) / 1_000;
     const cpuMs = samples.reduce((sum, sample) => sum + sample.cpuMs, 0);
     return (
       `event-loop delay max ${maxima.at(-1)?.toFixed(0)} ms, p99 of 100-ms maxima ${maxima[Math.ceil(0.99 * maxima.length) - 1]?.toFixed(0)} ms, ` +
       `${over(20)} intervals > 20 ms and ${over(50)} > 50 ms of ${samples.length}; ` +
-      `GC ${gcMs.toFixed(0)} ms (longest ${gcMaxMs.toFixed(1)} ms); CPU ${(cpuMs / seconds / 10).toFixed(0)} %`
+      `GC ${gcMs.toFixed(0)} ms (longest ${longest.gcMaxMs.toFixed(1)} ms, ${longest.gcMaxKind || 'none'}; ` +
+      `major pauses ≥ ${majorMs.toFixed(0)} ms); CPU ${(cpuMs / seconds / 10).toFixed(0)} %`
     );
   }
 
@@ -139,7 +145,8 @@ export class Diagnostics {
         const database = nearest ? [...nearest.backends.entries()].map(([key, n]) => `${key} ${n}`).join(', ') : '';
         return (
           `  at ${(sample.atMs - window.startMs).toFixed(0)} ms: loop delay ${sample.loopMaxMs.toFixed(0)} ms, ` +
-          `GC ${sample.gcMs.toFixed(0)} ms, CPU ${sample.cpuMs.toFixed(0)} ms; postgres: ${database || 'idle'}`
+          `GC ${sample.gcMs.toFixed(0)} ms${sample.gcMaxKind ? ` (${sample.gcMaxKind})` : ''}, CPU ${sample.cpuMs.toFixed(0)} ms; ` +
+          `postgres: ${database || 'idle'}`
         );
       });
   }

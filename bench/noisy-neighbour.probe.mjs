@@ -4,20 +4,29 @@
 // process's CPU time over that interval, so the bench can tell a blocked event loop from a
 // starved process or a slow database.
 import fs from 'node:fs';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 
 const file = process.env.BENCH_PROBE_FILE;
 const intervalMs = 100;
+const gcKinds = {
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
+};
 
 if (file) {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   let gcMs = 0;
   let gcMaxMs = 0;
+  let gcMaxKind = '';
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       gcMs += entry.duration;
-      gcMaxMs = Math.max(gcMaxMs, entry.duration);
+      if (entry.duration <= gcMaxMs) continue;
+      gcMaxMs = entry.duration;
+      gcMaxKind = gcKinds[entry.detail?.kind] ?? 'other';
     }
   }).observe({ entryTypes: ['gc'] });
   let cpu = process.cpuUsage();
@@ -29,12 +38,14 @@ if (file) {
       loopP99Ms: delay.percentile(99) / 1e6,
       gcMs,
       gcMaxMs,
+      gcMaxKind,
       cpuMs: (now.user - cpu.user + now.system - cpu.system) / 1_000,
     };
     cpu = now;
     delay.reset();
     gcMs = 0;
     gcMaxMs = 0;
+    gcMaxKind = '';
     fs.appendFileSync(file, `${JSON.stringify(sample)}\n`);
   }, intervalMs);
   timer.unref();
