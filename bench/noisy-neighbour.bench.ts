@@ -319,6 +319,8 @@ interface FloodResult {
   statuses: Record<string, number>;
   acceptedAfterBurst: number;
   importsAccepted: number;
+  /** The flood process's own CPU over its run (user + system), in milliseconds. */
+  cpuMs: number;
 }
 
 /** The noisy tenant: open-loop list pages at 20 × plan rate, at most floodOutstandingMax in flight. */
@@ -329,7 +331,14 @@ async function flood(
   durationMs: number,
   imports: number,
 ): Promise<FloodResult> {
-  const result: FloodResult = { sent: 0, skipped: 0, statuses: {}, acceptedAfterBurst: 0, importsAccepted: 0 };
+  const result: FloodResult = {
+    sent: 0,
+    skipped: 0,
+    statuses: {},
+    acceptedAfterBurst: 0,
+    importsAccepted: 0,
+    cpuMs: 0,
+  };
   // The historical import: several maximum-size entity imports queued at once as batch jobs.
   for (let batch = 0; batch < imports; batch += 1) {
     const rows = Array.from({ length: importRows }, (_, row) => ({ name: `Imported ${batch}-${row}` }));
@@ -507,7 +516,8 @@ async function main(): Promise<void> {
         `${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}, ${process.env.REDIS_URL ? 'Redis' : 'in-process'} limiter`,
     );
     console.log(
-      `server process CPU: alone ${cpu(aloneRun.cpuPercent)}, under the flood ${cpu(loudRun.cpuPercent)} (of one core)`,
+      `server process CPU: alone ${cpu(aloneRun.cpuPercent)}, under the flood ${cpu(loudRun.cpuPercent)} (of one core); ` +
+        `the flood client itself ${cpu((floodResult.cpuMs / phaseMs) * 100)} on the same cores`,
     );
     console.log(`server alone: ${await diagnostics.serverLine(aloneRun.window)}`);
     console.log(`server under the flood: ${await diagnostics.serverLine(loudRun.window)}`);
@@ -580,6 +590,7 @@ if (flags['flood-worker'] !== undefined) {
   const client = new Client(order.port, floodOutstandingMax);
   process.stdout.write('ready\n');
   await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+  const cpuBefore = process.cpuUsage();
   const result = await flood(
     client,
     { id: '', token: order.token, entityIds: [], booksEntityId: '' },
@@ -588,6 +599,8 @@ if (flags['flood-worker'] !== undefined) {
     order.imports,
   );
   client.close();
+  const cpu = process.cpuUsage(cpuBefore);
+  result.cpuMs = (cpu.user + cpu.system) / 1_000;
   process.stdout.write(JSON.stringify(result));
 } else {
   await main();
