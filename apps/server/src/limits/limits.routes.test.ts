@@ -179,6 +179,34 @@ describe('usage plan over HTTP', () => {
     expect(again.headers['retry-after']).toBe('2');
   });
 
+  it('charges the ledger reports the report weight', async () => {
+    const firm = await createTenant(stack.app, 'Report weight');
+    await setPlan(firm, { usagePlan: { ratePerSecond: 1, burst: 20, routeWeights: { report: 5 } } });
+    const created = await stack.app.inject({
+      method: 'POST',
+      url: '/v1/entities',
+      headers: firm.auth,
+      payload: { name: 'Reported LLC' },
+    });
+    expect(created.statusCode).toBe(201);
+    const entityId = created.json<{ id: string }>().id;
+    let remaining = Number(created.headers['ratelimit-remaining']);
+    for (const report of [
+      'trial-balance?asOf=2026-01-31',
+      'income-statement?from=2026-01-01&to=2026-01-31',
+      'balance-sheet?asOf=2026-01-31',
+    ]) {
+      const response = await stack.app.inject({
+        method: 'GET',
+        url: `/v1/entities/${entityId}/reports/${report}`,
+        headers: firm.auth,
+      });
+      expect(response.statusCode, response.body).toBe(200);
+      expect(Number(response.headers['ratelimit-remaining'])).toBe(remaining - 5);
+      remaining -= 5;
+    }
+  });
+
   it('refuses with QUOTA_EXHAUSTED until the window rolls over', async () => {
     const firm = await createTenant(stack.app, 'Quota');
     await setPlan(firm, { usagePlan: { quota: { limit: 2, period: 'DAY', offsetDays: 0 } } });

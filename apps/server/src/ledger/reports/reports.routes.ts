@@ -65,7 +65,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
   app.get(
     '/v1/entities/:entityId/reports/trial-balance',
     {
-      config: { ...requirePermission('ledger.reports.read') },
+      config: { routeClass: 'report', ...requirePermission('ledger.reports.read') },
       schema: {
         summary: 'Trial balance as of a date: unadjusted, adjustments, adjusted and comparative columns',
         tags: ['reports'],
@@ -115,7 +115,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
   app.get(
     '/v1/entities/:entityId/reports/income-statement',
     {
-      config: { ...requirePermission('ledger.reports.read') },
+      config: { routeClass: 'report', ...requirePermission('ledger.reports.read') },
       schema: {
         summary: 'Income statement for a date range with the prior-year range as comparative',
         tags: ['reports'],
@@ -173,7 +173,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
   app.get(
     '/v1/entities/:entityId/reports/balance-sheet',
     {
-      config: { ...requirePermission('ledger.reports.read') },
+      config: { routeClass: 'report', ...requirePermission('ledger.reports.read') },
       schema: {
         summary: 'Balance sheet as of a date with a comparative date',
         tags: ['reports'],
@@ -228,7 +228,7 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
   app.get(
     '/v1/entities/:entityId/reports/general-ledger',
     {
-      config: { ...requirePermission('ledger.reports.read') },
+      config: { routeClass: 'report', ...requirePermission('ledger.reports.read') },
       schema: {
         summary: "One account's lines with a running balance, a page at a time",
         tags: ['reports'],
