@@ -14,5 +14,6 @@ export const platformErrors = {
   SERVICE_NOT_READY: { status: 503, title: 'The service is not ready.' },
   PLACEMENT_UNAVAILABLE: { status: 503, title: "The tenant's database cluster is not available." },
   DATABASE_POOLS_EXHAUSTED: { status: 503, title: 'Every dedicated-database pool is busy; retry shortly.' },
+  DATABASE_BUSY: { status: 503, title: 'No database connection came free in time; retry shortly.' },
   INTERNAL_ERROR: { status: 500, title: 'An unexpected error occurred.' },
 } as const;

@@ -111,6 +111,15 @@ function tenantMovingError(error: unknown): AppError | null {
   return new AppError('TENANT_MOVING', (error as { detail?: string }).detail, { retryAfterSeconds: 1 });
 }
 
+/**
+ * The pool had no connection free within its connection timeout (pg-pool's own message): the
+ * instance is overloaded, which the caller may retry, not an unexpected error.
+ */
+function databaseBusyError(error: unknown): AppError | null {
+  if (!(error instanceof Error) || error.message !== 'timeout exceeded when trying to connect') return null;
+  return new AppError('DATABASE_BUSY', undefined, { retryAfterSeconds: 1 });
+}
+
 export class TenantScopes {
   readonly #pools: RuntimePools;
   readonly #gate: TenantScopeGate;
@@ -133,7 +142,7 @@ export class TenantScopes {
     try {
       return await this.#runConnected(tenant, pass.statementTimeoutMs, work);
     } catch (error) {
-      throw tenantMovingError(error) ?? error;
+      throw tenantMovingError(error) ?? databaseBusyError(error) ?? error;
     } finally {
       pass.leave();
     }
