@@ -129,7 +129,7 @@ export class UsersService {
         [parsed.id],
       );
       const invitation = rows[0];
-      if (!invitation || !invitation.usable || !secretMatches(parsed.secret, invitation.token_hash)) {
+      if (!invitation?.usable || !secretMatches(parsed.secret, invitation.token_hash)) {
         throw new AppError('IDENTITY_INVITATION_INVALID');
       }
       if (await findUserByEmail(db, invitation.email)) throw new AppError('IDENTITY_EMAIL_TAKEN');

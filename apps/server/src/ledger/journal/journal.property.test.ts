@@ -215,7 +215,7 @@ describe('invalid entries', () => {
         const payload = entryPayload(books, spec);
         const lines: Array<Record<string, unknown>> = payload.lines;
         if (breakage === 'unbalanced')
-          lines[0] = { ...lines[0], amountMinor: BigInt(String(lines[0]?.amountMinor)) + 1n + '' };
+          lines[0] = { ...lines[0], amountMinor: `${BigInt(String(lines[0]?.amountMinor)) + 1n}` };
         if (breakage === 'single-line') payload.lines = payload.lines.slice(0, 1);
         if (breakage === 'exponent') lines[0] = { ...lines[0], exponent: lines[0]?.currency === 'JPY' ? 2 : 0 };
         if (breakage === 'beyond-bigint') lines[1] = { ...lines[1], amountMinor: '9223372036854775808' };
