@@ -209,3 +209,26 @@ export async function readTenantCheckpoint(db: TenantDb, jobId: string): Promise
   );
   return rows[0]?.checkpoint ?? null;
 }
+
+/** Appends a batch's row reports (job_row_reports), in the batch's own tenant transaction. */
+export async function writeRowReports(
+  db: TenantDb,
+  jobId: string,
+  reports: readonly { row: number; report: JsonValue }[],
+): Promise<void> {
+  if (reports.length === 0) return;
+  await db.query(
+    `insert into job_row_reports (tenant_id, job_id, row_no, report)
+     select $1, $2, r.row_no, r.report from jsonb_to_recordset($3::jsonb) as r(row_no integer, report jsonb)`,
+    [db.tenantId, jobId, JSON.stringify(reports.map(({ row, report }) => ({ row_no: row, report })))],
+  );
+}
+
+/** Every row report of a job, in row order. */
+export async function readRowReports(db: TenantDb, jobId: string): Promise<JsonValue[]> {
+  const { rows } = await db.query<{ report: JsonValue }>(
+    'select report from job_row_reports where job_id = $1 order by row_no',
+    [jobId],
+  );
+  return rows.map((row) => row.report);
+}

@@ -6,6 +6,7 @@ import { type Entity, type EntityType, entityTypes } from '../../entities/entiti
 import { assert } from '../../platform/assert.ts';
 import { AppError } from '../../platform/errors.ts';
 import { formatId, newUuid } from '../../platform/ids.ts';
+import { readRowReports, writeRowReports } from '../jobs.store.ts';
 import type { JobContext, JobKind, JsonValue } from '../jobs.types.ts';
 
 /**
@@ -59,9 +60,14 @@ export interface ImportReport {
   report: RowReport[];
 }
 
+/**
+ * What a committed batch leaves behind: the next row to import. The rows' reports are in
+ * job_row_reports (migration 0018); a checkpoint written before it also carries `report`, the
+ * rows reported so far.
+ */
 interface Checkpoint {
   nextRow: number;
-  report: RowReport[];
+  report?: RowReport[];
 }
 
 /** Reads CSV text with a header row into rows. Errors: IMPORT_CSV_INVALID, IMPORT_EMPTY, IMPORT_TOO_MANY_ROWS. */
@@ -154,9 +160,12 @@ function parsePayload(payload: JsonValue): EntityImportPayload {
 }
 
 function checkpointOf(value: JsonValue | null): Checkpoint {
-  if (value === null) return { nextRow: 0, report: [] };
+  if (value === null) return { nextRow: 0 };
   const checkpoint = value as unknown as Checkpoint;
-  assert(Number.isInteger(checkpoint.nextRow) && Array.isArray(checkpoint.report), 'import checkpoint shape');
+  assert(
+    Number.isInteger(checkpoint.nextRow) && (checkpoint.report === undefined || Array.isArray(checkpoint.report)),
+    'import checkpoint shape',
+  );
   return checkpoint;
 }
 
@@ -168,20 +177,26 @@ function summarise(rows: number, report: RowReport[]): ImportReport {
 async function runImport(context: JobContext<EntityImportPayload>): Promise<JsonValue> {
   const { payload, signal } = context;
   const total = payload.rows.length;
-  let { nextRow, report } = checkpointOf(context.job.checkpoint);
+  const checkpoint = checkpointOf(context.job.checkpoint);
+  let { nextRow } = checkpoint;
   while (nextRow < total) {
     signal.throwIfAborted();
     const batchEnd = Math.min(nextRow + entityImportLimits.batchRows, total);
     const batch = payload.rows.slice(nextRow, batchEnd);
     const start = nextRow;
     // Entities and the checkpoint saying they are done commit together, or neither does.
-    report = await context.scopes.run(context.tenant, async (db) => {
+    await context.scopes.run(context.tenant, async (db) => {
       const batchReport: RowReport[] = [];
       for (const [offset, row] of batch.entries()) {
         batchReport.push(await importRow(db, row, start + offset + 1, payload.createdBy));
       }
-      const next = [...report, ...batchReport];
-      await context.saveCheckpoint(db, { nextRow: batchEnd, report: next } as unknown as JsonValue);
+      // Only this batch's rows are written: the checkpoint stays a few bytes however far in.
+      await writeRowReports(
+        db,
+        context.job.id,
+        batchReport.map((entry) => ({ row: entry.row, report: entry as unknown as JsonValue })),
+      );
+      await context.saveCheckpoint(db, { nextRow: batchEnd });
       // One event per committed batch, on behalf of the user who submitted the import.
       await recordAuditEvent(db, {
         action: 'entity.import',
@@ -198,11 +213,12 @@ async function runImport(context: JobContext<EntityImportPayload>): Promise<Json
           sourceAddress: null,
         },
       });
-      return next;
     });
     nextRow = batchEnd;
     context.progress((nextRow / total) * 100, `${nextRow} of ${total} rows`);
   }
+  const stored = await context.scopes.run(context.tenant, (db) => readRowReports(db, context.job.id));
+  const report = [...(checkpoint.report ?? []), ...(stored as unknown as RowReport[])];
   return summarise(total, report) as unknown as JsonValue;
 }
 

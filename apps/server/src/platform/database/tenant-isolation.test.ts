@@ -104,13 +104,17 @@ async function seedFirm(prefix: string, tier: string): Promise<Firm> {
     return rows[0]?.id;
   });
   if (userId === undefined) throw new Error(`admin user of ${tenant.id} not found`);
-  // A job checkpoint as a dedicated firm's import writes one (job_checkpoints).
-  await stack.platform.scopes.run(context, (db) =>
-    db.query(`insert into job_checkpoints (tenant_id, job_id, attempt, checkpoint) values ($1, $2, 1, '{}')`, [
+  // A job checkpoint as a dedicated firm's import writes one (job_checkpoints), and a row report.
+  await stack.platform.scopes.run(context, async (db) => {
+    await db.query(`insert into job_checkpoints (tenant_id, job_id, attempt, checkpoint) values ($1, $2, 1, '{}')`, [
       uuid,
       jobId,
-    ]),
-  );
+    ]);
+    await db.query(`insert into job_row_reports (tenant_id, job_id, row_no, report) values ($1, $2, 1, '{}')`, [
+      uuid,
+      jobId,
+    ]);
+  });
   return { tenant, uuid, context, userId };
 }
 

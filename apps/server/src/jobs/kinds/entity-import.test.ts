@@ -1,0 +1,121 @@
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTenant, startTestStack, type TestStack } from '../../../test/harness.ts';
+import type { TenantContext } from '../../platform/database/tenant-scope.ts';
+import { newUuid } from '../../platform/ids.ts';
+import { contextOf } from '../jobs.test-support.ts';
+import type { ClaimedJob, JsonValue } from '../jobs.types.ts';
+import { entityImportJob, entityImportLimits, type ImportReport, type ImportRow } from './entity-import.ts';
+
+/**
+ * The import handler on its own, as a worker runs it: each batch commits its entities, its
+ * rows' reports and a checkpoint of a few bytes together; an attempt that stops after a batch
+ * is resumed from the checkpoint and reports every row exactly once; a checkpoint written
+ * before the row reports had their own table still counts the rows it carried.
+ */
+let stack: TestStack;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+const rowCount = 2 * entityImportLimits.batchRows + 50;
+
+function rows(prefix: string): ImportRow[] {
+  // Every tenth row is invalid, so the report holds more than one status.
+  return Array.from(
+    { length: rowCount },
+    (_, index): ImportRow =>
+      index % 10 === 9 ? { name: `${prefix} ${index}`, entityType: 'llp' } : { name: `${prefix} ${index}` },
+  );
+}
+
+async function ownerId(tenant: TenantContext): Promise<string> {
+  const { rows: users } = await stack.platform.scopes.run(tenant, (db) =>
+    db.query<{ id: string }>('select id from users limit 1'),
+  );
+  const id = users[0]?.id;
+  if (id === undefined) throw new Error('no user');
+  return id;
+}
+
+/** Runs one attempt; `stopAfterRows` aborts it once that many rows have committed. */
+async function attempt(
+  tenant: TenantContext,
+  jobId: string,
+  payload: { createdBy: string; source: 'json'; rows: ImportRow[] },
+  checkpoint: JsonValue | null,
+  saved: JsonValue[],
+  stopAfterRows?: number,
+): Promise<ImportReport> {
+  const controller = new AbortController();
+  const result = await entityImportJob.run({
+    job: { id: jobId, checkpoint } as unknown as ClaimedJob,
+    payload,
+    tenant,
+    scopes: stack.platform.scopes,
+    signal: controller.signal,
+    progress: (_percent, message) => {
+      if (stopAfterRows !== undefined && message?.startsWith(`${stopAfterRows} of`)) controller.abort();
+    },
+    saveCheckpoint: async (_db, value) => {
+      saved.push(value);
+    },
+    log: pino({ level: 'silent' }),
+  });
+  return result as unknown as ImportReport;
+}
+
+async function entityCount(tenant: TenantContext, prefix: string): Promise<number> {
+  const { rows: counted } = await stack.platform.scopes.run(tenant, (db) =>
+    db.query<{ count: string }>('select count(*) from entities where starts_with(name, $1)', [prefix]),
+  );
+  return Number(counted[0]?.count);
+}
+
+describe('entity import handler', () => {
+  it('resumes after the last committed batch and reports every row once, with checkpoints of a few bytes', async () => {
+    const tenant = await contextOf(stack, await createTenant(stack.app, 'Import resume'));
+    const payload = { createdBy: await ownerId(tenant), source: 'json' as const, rows: rows('Resumed') };
+    const jobId = newUuid();
+    const saved: JsonValue[] = [];
+    await expect(attempt(tenant, jobId, payload, null, saved, entityImportLimits.batchRows)).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+    expect(saved).toEqual([{ nextRow: entityImportLimits.batchRows }]);
+    expect(await entityCount(tenant, 'Resumed')).toBe(entityImportLimits.batchRows * 0.9);
+
+    const result = await attempt(tenant, jobId, payload, saved.at(-1) ?? null, saved);
+    expect(saved.map((value) => JSON.stringify(value).length).every((length) => length < 40)).toBe(true);
+    expect(result).toMatchObject({ rows: rowCount, created: rowCount * 0.9, duplicates: 0, invalid: rowCount * 0.1 });
+    expect(result.report.map((entry) => entry.row)).toEqual(Array.from({ length: rowCount }, (_, index) => index + 1));
+    expect(result.report[9]).toMatchObject({ row: 10, status: 'invalid' });
+    expect(await entityCount(tenant, 'Resumed')).toBe(rowCount * 0.9);
+  });
+
+  it("counts the rows a checkpoint from before the row-report table carried, and only this job's rows", async () => {
+    const tenant = await contextOf(stack, await createTenant(stack.app, 'Import legacy'));
+    const createdBy = await ownerId(tenant);
+    // Another job of the same firm, finished, whose rows must not leak into this one's report.
+    await attempt(tenant, newUuid(), { createdBy, source: 'json', rows: rows('Other') }, null, []);
+    const carried = Array.from({ length: entityImportLimits.batchRows }, (_, index) => ({
+      row: index + 1,
+      status: 'created',
+      name: `Legacy ${index}`,
+    }));
+    const result = await attempt(
+      tenant,
+      newUuid(),
+      { createdBy, source: 'json', rows: rows('Legacy') },
+      { nextRow: entityImportLimits.batchRows, report: carried },
+      [],
+    );
+    expect(result.rows).toBe(rowCount);
+    expect(result.report.map((entry) => entry.row)).toEqual(Array.from({ length: rowCount }, (_, index) => index + 1));
+    expect(result.report[0]).toEqual(carried[0]);
+  });
+});
