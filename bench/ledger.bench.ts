@@ -26,6 +26,7 @@ import { parseId } from '../apps/server/src/platform/ids.ts';
 import { openPlatform } from '../apps/server/src/platform/platform.ts';
 import { tenantContextOf } from '../apps/server/src/tenancy/tenancy.service.ts';
 import { intFlag } from './bench-flags.ts';
+import { processCpuSeconds } from './process-cpu.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -165,18 +166,13 @@ async function throughput(workers: number, work: () => Promise<number>): Promise
 async function postgresCpuSeconds(): Promise<number | null> {
   if (config.databaseUrl || process.platform !== 'linux') return null;
   const dataDir = path.join(home, 'pg');
-  const ticksPerSecond = 100; // USER_HZ on Linux
-  let ticks = 0;
+  let seconds = 0;
   for (const pid of await fs.readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     const cwd = await fs.readlink(`/proc/${pid}/cwd`).catch(() => '');
-    if (cwd !== dataDir) continue;
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    // Fields after the command name: state is the 1st, utime the 12th, stime the 13th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+    if (cwd === dataDir) seconds += (await processCpuSeconds(pid)) ?? 0;
   }
-  return ticks / ticksPerSecond;
+  return seconds;
 }
 
 /**

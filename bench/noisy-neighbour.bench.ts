@@ -34,6 +34,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { intFlag } from './bench-flags.ts';
 import { Diagnostics, probeModule, type Window } from './noisy-neighbour.diagnostics.ts';
+import { processCpuSeconds } from './process-cpu.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const binary = path.join(repoRoot, 'apps', 'server', 'bin', 'countinghouse.mjs');
@@ -437,26 +438,17 @@ async function phase(
   return { latencies, errors, floodResult };
 }
 
-/** CPU seconds (user + system) a process has used, from /proc on Linux; null elsewhere. */
-async function cpuSeconds(pid: number | undefined): Promise<number | null> {
-  if (pid === undefined) return null;
-  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-  if (stat === null) return null;
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 async function measured<T>(
   pid: number | undefined,
   work: () => Promise<T>,
 ): Promise<{ result: T; cpuPercent: number | null; window: Window }> {
-  const cpuBefore = await cpuSeconds(pid);
+  const cpuBefore = await processCpuSeconds(pid);
   const started = performance.now();
   const startMs = Date.now();
   const monotonicStartUs = process.hrtime.bigint() / 1_000n;
   const result = await work();
   const monotonicEndUs = process.hrtime.bigint() / 1_000n;
-  const cpuAfter = await cpuSeconds(pid);
+  const cpuAfter = await processCpuSeconds(pid);
   const seconds = (performance.now() - started) / 1000;
   return {
     result,

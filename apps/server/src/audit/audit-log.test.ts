@@ -37,18 +37,22 @@ async function record(tenant: TenantContext, action: string, note = ''): Promise
 }
 
 /**
- * Runs `sql` as the owner role in the tenant's setting, inside one transaction; with
- * `disableTrigger` the append-only trigger is off for that transaction only (DDL is
- * transactional, so other sessions never see it off).
+ * Runs `sql` as the owner role in the tenant's setting, inside one transaction; with a
+ * trigger named, that trigger is off for that transaction only (DDL is transactional, so
+ * other sessions never see it off).
  */
-async function asOwner(tenant: TenantContext, sql: string, disableTrigger: boolean): Promise<void> {
+async function asOwner(
+  tenant: TenantContext,
+  sql: string,
+  disable: { table: string; trigger: string } | null,
+): Promise<void> {
   const client = await stack.platform.ownerPool.connect();
   try {
     await client.query('begin');
     await client.query(`select set_config('app.tenant_id', $1, true)`, [tenant.tenantId]);
-    if (disableTrigger) await client.query('alter table audit_events disable trigger audit_events_append_only');
+    if (disable) await client.query(`alter table ${disable.table} disable trigger ${disable.trigger}`);
     await client.query(sql, [tenant.tenantId]);
-    if (disableTrigger) await client.query('alter table audit_events enable trigger audit_events_append_only');
+    if (disable) await client.query(`alter table ${disable.table} enable trigger ${disable.trigger}`);
     await client.query('commit');
   } catch (error) {
     await client.query('rollback');
@@ -58,8 +62,9 @@ async function asOwner(tenant: TenantContext, sql: string, disableTrigger: boole
   }
 }
 
+/** Alters audit events as the owner with the append-only trigger off. */
 async function tamper(tenant: TenantContext, sql: string): Promise<void> {
-  await asOwner(tenant, sql, true);
+  await asOwner(tenant, sql, { table: 'audit_events', trigger: 'audit_events_append_only' });
 }
 
 async function eventIdAt(tenant: TenantContext, seq: number): Promise<string> {
@@ -192,7 +197,7 @@ describe('audit chain', () => {
       `update audit_events set action = 'x.y' where tenant_id = $1`,
       'delete from audit_events where tenant_id = $1',
     ]) {
-      await expect(asOwner(tenant, sql, false)).rejects.toMatchObject({ code: 'CH009' });
+      await expect(asOwner(tenant, sql, null)).rejects.toMatchObject({ code: 'CH009' });
     }
     await expect(stack.platform.ownerPool.query('truncate audit_events')).rejects.toMatchObject({ code: 'CH009' });
   });
@@ -288,20 +293,10 @@ describe('audit verification names the first broken link', () => {
     });
 
     const untouched = await tenantWithEvents('Audit lost head', 2);
-    const client = await stack.platform.ownerPool.connect();
-    try {
-      await client.query('begin');
-      await client.query(`select set_config('app.tenant_id', $1, true)`, [untouched.tenantId]);
-      await client.query('alter table audit_chain_heads disable trigger audit_chain_heads_no_delete');
-      await client.query('delete from audit_chain_heads where tenant_id = $1', [untouched.tenantId]);
-      await client.query('alter table audit_chain_heads enable trigger audit_chain_heads_no_delete');
-      await client.query('commit');
-    } catch (error) {
-      await client.query('rollback');
-      throw error;
-    } finally {
-      client.release();
-    }
+    await asOwner(untouched, 'delete from audit_chain_heads where tenant_id = $1', {
+      table: 'audit_chain_heads',
+      trigger: 'audit_chain_heads_no_delete',
+    });
     expect(await stack.platform.audit.verify(untouched)).toMatchObject({
       ok: false,
       heads: [],

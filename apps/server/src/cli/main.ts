@@ -1,4 +1,6 @@
 import {
+  type CliConnection,
+  type CliOutput,
   CliUsageError,
   isOperatorCommand,
   operatorUsage,
@@ -19,12 +21,15 @@ import { runWorker } from './worker.ts';
  */
 const usage = `usage: countinghouse start | countinghouse worker | countinghouse demo\n${operatorUsage}\n${tenantUsage}\n${tenantDataUsage}`;
 
-/** Operator commands talk to a running server over HTTP (metering/cli/operator-cli.ts). */
-async function operator(command: Parameters<typeof runOperatorCommand>[0], argv: string[]): Promise<void> {
+/**
+ * Runs an operator command against the running server it finds (COUNTINGHOUSE_URL, else the
+ * local home): the exit code is the command's, or 2 for a configuration or usage error.
+ */
+async function againstServer(run: (connection: CliConnection, output: CliOutput) => Promise<number>): Promise<void> {
   try {
     const config = loadConfig();
     const connection = await resolveConnection(process.env, config.home, config.host, config.port);
-    process.exitCode = await runOperatorCommand(command, argv, connection, {
+    process.exitCode = await run(connection, {
       stdout: (text) => process.stdout.write(text),
       stderr: (text) => process.stderr.write(text),
     });
@@ -33,43 +38,25 @@ async function operator(command: Parameters<typeof runOperatorCommand>[0], argv:
     process.stderr.write(`countinghouse: ${error.message}\n`);
     process.exitCode = 2;
   }
+}
+
+/** Operator commands talk to a running server over HTTP (metering/cli/operator-cli.ts). */
+async function operator(command: Parameters<typeof runOperatorCommand>[0], argv: string[]): Promise<void> {
+  await againstServer((connection, output) => runOperatorCommand(command, argv, connection, output));
 }
 
 /** `countinghouse tenant tier-change|export|offboard|legal-hold|purge` (tenant-data/tenant-data.cli.ts). */
 async function tenantData(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (!isTenantDataCommand(command)) return;
-  try {
-    const config = loadConfig();
-    const connection = await resolveConnection(process.env, config.home, config.host, config.port);
-    process.exitCode = await runTenantDataCommand(
-      command,
-      rest,
-      connection,
-      { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) },
-      { inPlace: process.stdout.isTTY === true },
-    );
-  } catch (error) {
-    if (!(error instanceof ConfigError || error instanceof CliUsageError)) throw error;
-    process.stderr.write(`countinghouse: ${error.message}\n`);
-    process.exitCode = 2;
-  }
+  await againstServer((connection, output) =>
+    runTenantDataCommand(command, rest, connection, output, { inPlace: process.stdout.isTTY === true }),
+  );
 }
 
 /** `countinghouse tenant create|list|show|plan|apply|suspend|resume|hot` (tenancy/cli/tenant-cli.ts). */
 async function tenant(argv: string[]): Promise<void> {
-  try {
-    const config = loadConfig();
-    const connection = await resolveConnection(process.env, config.home, config.host, config.port);
-    process.exitCode = await runTenantCommand(argv, connection, {
-      stdout: (text) => process.stdout.write(text),
-      stderr: (text) => process.stderr.write(text),
-    });
-  } catch (error) {
-    if (!(error instanceof ConfigError || error instanceof CliUsageError)) throw error;
-    process.stderr.write(`countinghouse: ${error.message}\n`);
-    process.exitCode = 2;
-  }
+  await againstServer((connection, output) => runTenantCommand(argv, connection, output));
 }
 
 async function main(argv: string[]): Promise<void> {

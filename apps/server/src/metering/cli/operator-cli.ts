@@ -68,14 +68,52 @@ export async function resolveConnection(
   return { baseUrl, operatorKey: fromFile.trim() };
 }
 
-interface Request {
-  method: 'GET' | 'POST';
+/** One call of the operator API, as the CLIs build it. */
+export interface OperatorRequest {
+  method: 'GET' | 'POST' | 'DELETE';
   path: string;
-  query: Record<string, string | undefined>;
+  query?: Record<string, string | undefined>;
   body?: { contentType: 'text/csv' | 'application/json'; text: string };
 }
 
-async function buildRequest(command: OperatorCommand, argv: string[]): Promise<Request> {
+/**
+ * Sends one operator request with the operator key. Returns the answer, or null once it has
+ * told the user why there is none (the server is unreachable, or refused with a problem).
+ */
+export async function sendOperatorRequest(
+  connection: CliConnection,
+  request: OperatorRequest,
+  output: CliOutput,
+  timeoutMs: number,
+): Promise<{ response: Response; text: string } | null> {
+  const url = new URL(`${connection.baseUrl}${request.path}`);
+  for (const [name, value] of Object.entries(request.query ?? {})) {
+    if (value !== undefined) url.searchParams.set(name, value);
+  }
+  const headers: Record<string, string> = { authorization: `Bearer ${connection.operatorKey}` };
+  if (request.body !== undefined) headers['content-type'] = request.body.contentType;
+  let response: Response;
+  let text: string;
+  try {
+    response = await fetch(url, {
+      method: request.method,
+      headers,
+      body: request.body?.text,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    text = await response.text();
+  } catch (error) {
+    output.stderr(`countinghouse: cannot reach ${connection.baseUrl}: ${(error as Error).message}\n`);
+    return null;
+  }
+  if (!response.ok) {
+    output.stderr(`countinghouse: ${response.status} ${text}\n`);
+    return null;
+  }
+  return { response, text };
+}
+
+async function buildRequest(command: OperatorCommand, argv: string[]): Promise<OperatorRequest> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -141,7 +179,7 @@ async function buildRequest(command: OperatorCommand, argv: string[]): Promise<R
 }
 
 /** `operators create --name <name>`, `operators list`, `operators revoke <operator-id>`. */
-function operatorsRequest(positionals: string[], name: string | undefined): Request {
+function operatorsRequest(positionals: string[], name: string | undefined): OperatorRequest {
   const [action, operatorId] = positionals;
   if (action === 'list') return { method: 'GET', path: '/v1/admin/operators', query: {} };
   if (action === 'create' && name) {
@@ -169,35 +207,16 @@ export async function runOperatorCommand(
   connection: CliConnection,
   output: CliOutput,
 ): Promise<number> {
-  let request: Request;
+  let request: OperatorRequest;
   try {
     request = await buildRequest(command, argv);
   } catch (error) {
     output.stderr(`countinghouse: ${(error as Error).message}\n${operatorUsage}\n`);
     return 2;
   }
-  const url = new URL(`${connection.baseUrl}${request.path}`);
-  for (const [name, value] of Object.entries(request.query)) if (value !== undefined) url.searchParams.set(name, value);
-  const headers: Record<string, string> = { authorization: `Bearer ${connection.operatorKey}` };
-  if (request.body !== undefined) headers['content-type'] = request.body.contentType;
-  let response: Response;
-  let text: string;
-  try {
-    response = await fetch(url, {
-      method: request.method,
-      headers,
-      body: request.body?.text,
-      signal: AbortSignal.timeout(requestTimeoutMs),
-    });
-    text = await response.text();
-  } catch (error) {
-    output.stderr(`countinghouse: cannot reach ${connection.baseUrl}: ${(error as Error).message}\n`);
-    return 1;
-  }
-  if (!response.ok) {
-    output.stderr(`countinghouse: ${response.status} ${text}\n`);
-    return 1;
-  }
+  const answer = await sendOperatorRequest(connection, request, output, requestTimeoutMs);
+  if (answer === null) return 1;
+  const { response, text } = answer;
   const isJson = (response.headers.get('content-type') ?? '').includes('json');
   const body: unknown = isJson ? JSON.parse(text) : null;
   output.stdout(isJson ? `${JSON.stringify(body, null, 2)}\n` : text);

@@ -1,5 +1,10 @@
 import { parseArgs } from 'node:util';
-import { type CliConnection, type CliOutput, CliUsageError } from '../../metering/cli/operator-cli.ts';
+import {
+  type CliConnection,
+  type CliOutput,
+  CliUsageError,
+  sendOperatorRequest,
+} from '../../metering/cli/operator-cli.ts';
 
 /**
  * `countinghouse tenant <subcommand>`: the tenant lifecycle from a terminal, over the operator
@@ -246,30 +251,19 @@ export async function runTenantCommand(argv: string[], connection: CliConnection
     output.stderr(`countinghouse: ${(error as Error).message}\n${tenantUsage}\n`);
     return 2;
   }
-  const url = new URL(`${connection.baseUrl}${request.path}`);
-  for (const [key, value] of Object.entries(request.query ?? {}))
-    if (value !== undefined) url.searchParams.set(key, value);
-  const headers: Record<string, string> = { authorization: `Bearer ${connection.operatorKey}` };
-  if (request.body !== undefined) headers['content-type'] = 'application/json';
-  let response: Response;
-  let text: string;
-  try {
-    response = await fetch(url, {
-      method: request.method,
-      headers,
-      ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}),
-      signal: AbortSignal.timeout(requestTimeoutMs),
-    });
-    text = await response.text();
-  } catch (error) {
-    output.stderr(`countinghouse: cannot reach ${connection.baseUrl}: ${(error as Error).message}\n`);
-    return 1;
-  }
-  if (!response.ok) {
-    output.stderr(`countinghouse: ${response.status} ${text}\n`);
-    return 1;
-  }
-  const body: unknown = JSON.parse(text);
+  const answer = await sendOperatorRequest(
+    connection,
+    {
+      ...request,
+      ...(request.body === undefined
+        ? { body: undefined }
+        : { body: { contentType: 'application/json', text: JSON.stringify(request.body) } }),
+    },
+    output,
+    requestTimeoutMs,
+  );
+  if (answer === null) return 1;
+  const body: unknown = JSON.parse(answer.text);
   output.stdout(json || !subcommand.render ? `${JSON.stringify(body, null, 2)}\n` : subcommand.render(body));
   return 0;
 }
