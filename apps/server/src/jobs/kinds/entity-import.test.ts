@@ -97,6 +97,35 @@ describe('entity import handler', () => {
     expect(await entityCount(tenant, 'Resumed')).toBe(rowCount * 0.9);
   });
 
+  it("keeps a firm's row reports from another firm: not readable, not writable under its id, not changeable", async () => {
+    const owner = await contextOf(stack, await createTenant(stack.app, 'Import reports A'));
+    const other = await contextOf(stack, await createTenant(stack.app, 'Import reports B'));
+    const jobId = newUuid();
+    await attempt(owner, jobId, { createdBy: await ownerId(owner), source: 'json', rows: rows('Private') }, null, []);
+    const count = (tenant: TenantContext) =>
+      stack.platform.scopes.run(tenant, async (db) => {
+        const { rows: counted } = await db.query<{ count: string }>(
+          'select count(*) from job_row_reports where job_id = $1',
+          [jobId],
+        );
+        return Number(counted[0]?.count);
+      });
+    expect(await count(owner)).toBe(rowCount);
+    expect(await count(other)).toBe(0);
+    await expect(
+      stack.platform.scopes.run(other, (db) =>
+        db.query(`insert into job_row_reports (tenant_id, job_id, row_no, report) values ($1, $2, 999, '{}')`, [
+          owner.tenantId,
+          jobId,
+        ]),
+      ),
+    ).rejects.toMatchObject({ code: '42501' });
+    for (const sql of [`update job_row_reports set report = '{}'`, 'delete from job_row_reports']) {
+      await expect(stack.platform.scopes.run(other, (db) => db.query(sql))).rejects.toMatchObject({ code: '42501' });
+    }
+    expect(await count(owner)).toBe(rowCount);
+  });
+
   it("counts the rows a checkpoint from before the row-report table carried, and only this job's rows", async () => {
     const tenant = await contextOf(stack, await createTenant(stack.app, 'Import legacy'));
     const createdBy = await ownerId(tenant);
