@@ -7,7 +7,8 @@
  *   3. posting throughput onto one hot account (every entry debits operating cash) with one
  *      balance row and with --shards write-shards, as a ratio.
  * The server runs in this process on the embedded PostgreSQL (or DATABASE_URL), listening on
- * a local port; clients are keep-alive fetch loops at --concurrency.
+ * a local port; the posting load comes from a child process of keep-alive node:http loops at
+ * --concurrency (bench/ledger-load.ts), so the clients' work is not the server's.
  *
  *   npx tsx bench/ledger.bench.ts [--seconds 10] [--lines 1000000] [--concurrency 32] [--shards 16]
  */
@@ -26,6 +27,7 @@ import { parseId } from '../apps/server/src/platform/ids.ts';
 import { openPlatform } from '../apps/server/src/platform/platform.ts';
 import { tenantContextOf } from '../apps/server/src/tenancy/tenancy.service.ts';
 import { intFlag } from './bench-flags.ts';
+import { type Books, batchSize, entry, hotCreditNumbers, type LoadOrder, randomDate, runLoad } from './ledger-load.ts';
 import { processCpuSeconds } from './process-cpu.ts';
 
 const { values: flags } = parseArgs({
@@ -44,7 +46,6 @@ const concurrency = intFlag(flags, 'concurrency', 1, 1_000);
 const shards = intFlag(flags, 'shards', 1, 1_000);
 const tenantCount = intFlag(flags, 'tenants', 1, 100_000);
 const samples = intFlag(flags, 'samples', 1, 100_000);
-const batchSize = 1_000;
 
 const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-bench-'));
 await fs.chmod(home, 0o755);
@@ -60,13 +61,6 @@ const log = pino({ level: 'warn' });
 const platform = await openPlatform(config, log);
 const app = await buildHttpApp(platform, log);
 const base = await app.listen({ host: '127.0.0.1', port: 0 });
-
-interface Books {
-  auth: { authorization: string };
-  tenantId: string;
-  entityId: string;
-  accounts: Record<string, string>;
-}
 
 async function call(method: string, url: string, auth: object, body?: unknown, key?: string) {
   const response = await fetch(`${base}${url}`, {
@@ -119,46 +113,6 @@ async function newBooks(label: string): Promise<Books> {
   return { auth, tenantId: tenant.id, entityId: entity.id, accounts };
 }
 
-const debitNumbers = ['1010', '1020', '1100', '1200', '1300', '1500', '6000', '6110', '6300', '6400', '6500', '6800'];
-const creditNumbers = ['2000', '2100', '2200', '3000', '4000', '4100', '4800', '4900'];
-const pick = <T>(items: T[]): T => items[Math.floor(Math.random() * items.length)] as T;
-
-function entry(books: Books, date: string, debit = pick(debitNumbers), credit = pick(creditNumbers)) {
-  const amountMinor = 1 + Math.floor(Math.random() * 1_000_000);
-  return {
-    date,
-    lines: [
-      { accountId: books.accounts[debit], side: 'debit', amountMinor, currency: 'USD', exponent: 2 },
-      { accountId: books.accounts[credit], side: 'credit', amountMinor, currency: 'USD', exponent: 2 },
-    ],
-  };
-}
-
-function randomDate(): string {
-  const month = 1 + Math.floor(Math.random() * 12);
-  const day = 1 + Math.floor(Math.random() * 28);
-  const year = Math.random() < 0.5 ? 2025 : 2026;
-  return `${year}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
-}
-
-/** Runs `workers` loops of `work` for the duration; returns units done per second. */
-async function throughput(workers: number, work: () => Promise<number>): Promise<{ perSecond: number; units: number }> {
-  const deadline = performance.now() + durationMs;
-  const started = performance.now();
-  let units = 0;
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      while (performance.now() < deadline) {
-        // Not `units += await work()`: that reads `units` before the await and loses other workers' counts.
-        const done = await work();
-        units += done;
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1_000;
-  return { perSecond: units / seconds, units };
-}
-
 /**
  * CPU seconds the embedded PostgreSQL's processes have used so far (Linux /proc; their working
  * directory is the data folder), or null for an external server, whose processes are not ours.
@@ -176,26 +130,34 @@ async function postgresCpuSeconds(): Promise<number | null> {
 }
 
 /**
- * Runs a throughput measurement and also reports its CPU cost per unit: this process (the
- * server and its HTTP clients) and PostgreSQL. CPU per unit hardly depends on what else the
- * machine runs, so it gives the rate these cores could reach: cores / CPU per unit.
+ * Runs a load order in the load process and reports the rate and its CPU cost per unit: the
+ * server (this process), PostgreSQL and the clients apart. CPU per unit hardly depends on
+ * what else the machine runs, so it gives the rate these cores could reach serving the load:
+ * cores / (server + PostgreSQL) per unit, and with the clients on the same cores.
  */
-async function withCpuCost(run: () => Promise<{ perSecond: number; units: number }>) {
+async function measureLoad(order: Omit<LoadOrder, 'base' | 'durationMs'>, unit: string) {
   const nodeBefore = process.cpuUsage();
   const postgresBefore = await postgresCpuSeconds();
-  const result = await run();
+  const result = await runLoad({ ...order, base, durationMs });
   const node = process.cpuUsage(nodeBefore);
   const postgresAfter = await postgresCpuSeconds();
-  const nodeUs = (node.user + node.system) / result.units;
+  const failed = Object.entries(result.failures);
+  if (failed.length > 0) throw new Error(`${order.kind} posting failed: ${JSON.stringify(result.failures)}`);
+  const perSecond = result.units / result.seconds;
+  const serverUs = (node.user + node.system) / result.units;
+  const clientUs = result.clientCpuUs / result.units;
   const postgresUs =
     postgresBefore === null || postgresAfter === null ? null : ((postgresAfter - postgresBefore) * 1e6) / result.units;
-  const ceiling = postgresUs === null ? null : (os.cpus().length * 1e6) / (nodeUs + postgresUs);
+  const cores = os.cpus().length;
   const cost =
-    `CPU per unit: node ${format(nodeUs)} µs (server and clients)` +
+    `CPU per ${unit}: server ${format(serverUs)} µs, ` +
+    (postgresUs === null ? '' : `PostgreSQL ${format(postgresUs)} µs, `) +
+    `clients ${format(clientUs)} µs` +
     (postgresUs === null
       ? ''
-      : `, PostgreSQL ${format(postgresUs)} µs; ${os.cpus().length} cores cap it at ${format(ceiling ?? 0)}/s`);
-  return { ...result, cost };
+      : `; ${cores} cores cap the server at ${format((cores * 1e6) / (serverUs + postgresUs))}/s ` +
+        `(${format((cores * 1e6) / (serverUs + postgresUs + clientUs))}/s with the clients beside it)`);
+  return { perSecond, cost };
 }
 
 function percentile(values: number[], fraction: number): number {
@@ -247,22 +209,22 @@ try {
   for (let index = 0; index < probePosts; index++) await postSingle(one);
   pg.Client.prototype.query = clientQuery;
   console.log(`round trips per single post: ${(queries / probePosts).toFixed(1)} (every query of the request)`);
-  const singleOne = await withCpuCost(() => throughput(concurrency, () => postSingle(one)));
+  const singleOne = await measureLoad({ kind: 'single', books: [one], concurrency }, 'entry');
   console.log(
-    `posting, single, 1 tenant:    ${format(singleOne.perSecond)} entries/s (${format(singleOne.perSecond * 2)} lines/s); ${singleOne.cost.replace('unit', 'entry')}`,
+    `posting, single, 1 tenant:    ${format(singleOne.perSecond)} entries/s (${format(singleOne.perSecond * 2)} lines/s); ${singleOne.cost}`,
   );
-  const singleMany = await throughput(concurrency, () => postSingle(pick(many)));
+  const singleMany = await measureLoad({ kind: 'single', books: many, concurrency }, 'entry');
   console.log(
-    `posting, single, ${tenantCount} tenants:  ${format(singleMany.perSecond)} entries/s (${format(singleMany.perSecond * 2)} lines/s)`,
+    `posting, single, ${tenantCount} tenants:  ${format(singleMany.perSecond)} entries/s (${format(singleMany.perSecond * 2)} lines/s); ${singleMany.cost}`,
   );
   const batchWorkers = 4;
-  const batchOne = await withCpuCost(() => throughput(batchWorkers, () => postBatch(one)));
+  const batchOne = await measureLoad({ kind: 'batch', books: [one], concurrency: batchWorkers }, 'line');
   console.log(
-    `posting, batched ${batchSize}, 1 tenant:   ${format(batchOne.perSecond)} lines/s (${format(batchOne.perSecond / 2)} entries/s); ${batchOne.cost.replace('unit', 'line')}`,
+    `posting, batched ${batchSize}, 1 tenant:   ${format(batchOne.perSecond)} lines/s (${format(batchOne.perSecond / 2)} entries/s); ${batchOne.cost}`,
   );
-  const batchMany = await throughput(batchWorkers, () => postBatch(pick(many)));
+  const batchMany = await measureLoad({ kind: 'batch', books: many, concurrency: batchWorkers }, 'line');
   console.log(
-    `posting, batched ${batchSize}, ${tenantCount} tenants: ${format(batchMany.perSecond)} lines/s (${format(batchMany.perSecond / 2)} entries/s)`,
+    `posting, batched ${batchSize}, ${tenantCount} tenants: ${format(batchMany.perSecond)} lines/s (${format(batchMany.perSecond / 2)} entries/s); ${batchMany.cost}`,
   );
 
   // 2. Trial balance at scale ---------------------------------------------------------
@@ -316,28 +278,17 @@ try {
 
   // 3. Hot account ---------------------------------------------------------------------
   const hot = await newBooks('Bench Hot');
-  const hotCredit = ['4000', '4100', '4800', '4900', '2000', '2100', '2200', '3000'];
-  const postHot = async () => {
-    await call(
-      'POST',
-      `/v1/entities/${hot.entityId}/journal-entries`,
-      hot.auth,
-      entry(hot, '2026-03-15', '1010', pick(hotCredit)),
-      randomUUID(),
-    );
-    return 1;
-  };
   const setShards = async (count: number) => {
-    for (const number of ['1010', ...hotCredit]) {
+    for (const number of ['1010', ...hotCreditNumbers]) {
       await call('PATCH', `/v1/entities/${hot.entityId}/accounts/${hot.accounts[number]}`, hot.auth, {
         balanceShards: count,
       });
     }
   };
   await setShards(1);
-  const unsharded = await throughput(concurrency, postHot);
+  const unsharded = await measureLoad({ kind: 'hot', books: [hot], concurrency }, 'entry');
   await setShards(shards);
-  const sharded = await throughput(concurrency, postHot);
+  const sharded = await measureLoad({ kind: 'hot', books: [hot], concurrency }, 'entry');
   console.log(
     `hot account (every entry debits 1010): 1 shard ${format(unsharded.perSecond)} entries/s, ` +
       `${shards} shards ${format(sharded.perSecond)} entries/s; ratio ${(sharded.perSecond / unsharded.perSecond).toFixed(2)}x`,
