@@ -1,6 +1,6 @@
 import { recordAuditEvent } from '../../audit/audit.service.ts';
 import { assert } from '../../platform/assert.ts';
-import { runIdempotent } from '../../platform/database/idempotency.ts';
+import { idempotencyKeyPattern, runIdempotent } from '../../platform/database/idempotency.ts';
 import type { TenantContext, TenantDb, TenantScopes } from '../../platform/database/tenant-scope.ts';
 import { AppError } from '../../platform/errors.ts';
 import { formatId } from '../../platform/ids.ts';
@@ -15,7 +15,9 @@ import {
   mapLedgerDatabaseErrors,
   postEntries,
   postEntriesIdempotent,
+  prepareDrafts,
 } from './posting.ts';
+import { PostingGroups, type SinglePost } from './posting-groups.ts';
 
 export interface Idempotent<Body> {
   status: number;
@@ -83,14 +85,18 @@ async function recordBatchEvent(db: TenantDb, entityId: string, entries: Entry[]
 /** The journal of a client entity: post, post in batches, reverse, read. */
 export class JournalService {
   readonly #scopes: TenantScopes;
+  readonly #groups: PostingGroups;
 
   constructor(scopes: TenantScopes) {
     this.#scopes = scopes;
+    this.#groups = new PostingGroups(scopes, (post) => this.#postAlone(post));
   }
 
   /**
-   * Posts one standard entry. Errors: those of postEntries, LEDGER_KIND_NOT_POSTABLE,
-   * LEDGER_IDEMPOTENCY_KEY_REQUIRED, IDEMPOTENCY_KEY_INVALID, IDEMPOTENCY_KEY_REUSED, ENTITY_NOT_FOUND.
+   * Posts one standard entry; concurrent posts by one user to one entity commit together
+   * (posting-groups.ts), each with its own result. Errors: those of postEntries,
+   * LEDGER_KIND_NOT_POSTABLE, LEDGER_IDEMPOTENCY_KEY_REQUIRED, IDEMPOTENCY_KEY_INVALID,
+   * IDEMPOTENCY_KEY_REUSED, ENTITY_NOT_FOUND.
    */
   async post<Body>(
     tenant: TenantContext,
@@ -101,19 +107,28 @@ export class JournalService {
     render: (entry: Entry) => Body,
   ): Promise<Idempotent<Body>> {
     const key = requireKey(idempotencyKey);
+    if (!idempotencyKeyPattern.test(key)) throw new AppError('IDEMPOTENCY_KEY_INVALID');
     const draft = draftOf(input);
+    // Refuse what needs no database before the post can join a group.
+    prepareDrafts([draft]);
     const route = `POST /v1/entities/${entityId}/journal-entries`;
+    return await this.#groups.post({ tenant, userId, entityId, key, route, request: input, draft, render });
+  }
+
+  /** One standard entry in a transaction of its own. */
+  async #postAlone<Body>(post: SinglePost<Body>): Promise<Idempotent<Body>> {
+    const { tenant, userId, entityId, key, route } = post;
     return await mapLedgerDatabaseErrors(() =>
       this.#scopes.run(tenant, async (db) => {
         let posted: Entry | undefined;
         const result = await postEntriesIdempotent(
           db,
-          { entityId, userId, key, route, body: input },
-          [draft],
+          { entityId, userId, key, route, body: post.request },
+          [post.draft],
           ([entry]) => {
             assert(entry !== undefined, 'posting one draft returns one entry');
             posted = entry;
-            return render(entry);
+            return post.render(entry);
           },
         );
         // A replay posted nothing now, so it records nothing.

@@ -118,6 +118,54 @@ export async function callPostIdempotent(
   return { replayed: row.replayed, status: row.response_status, body: row.response_body };
 }
 
+export interface StoredResponse {
+  requestHash: string;
+  status: number;
+  body: unknown;
+}
+
+/**
+ * Takes the idempotency lock of every key, in key order, and returns the responses already
+ * stored under them (migration 0020), keyed by key.
+ */
+export async function lockIdempotencyKeys(db: TenantDb, keys: string[]): Promise<Map<string, StoredResponse>> {
+  const { rows } = await db.query<{
+    stored_key: string;
+    request_hash: string;
+    response_status: number;
+    response_body: unknown;
+  }>('select stored_key, request_hash, response_status, response_body from ledger_lock_idempotency_keys($1::text[])', [
+    keys,
+  ]);
+  return new Map(
+    rows.map((row) => [
+      row.stored_key,
+      { requestHash: row.request_hash, status: row.response_status, body: row.response_body },
+    ]),
+  );
+}
+
+/** Stores the responses of posts made under their keys, in one statement. */
+export async function insertIdempotentResponses(
+  db: TenantDb,
+  responses: { key: string; route: string; requestHash: string; status: number; body: unknown }[],
+): Promise<void> {
+  await db.query(
+    `insert into idempotency_keys (tenant_id, key, route, request_hash, response_status, response_body)
+     select $1::uuid, r.key, r.route, r.request_hash, r.status, r.body
+       from unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::jsonb[])
+              as r(key, route, request_hash, status, body)`,
+    [
+      db.tenantId,
+      responses.map((response) => response.key),
+      responses.map((response) => response.route),
+      responses.map((response) => response.requestHash),
+      responses.map((response) => response.status),
+      responses.map((response) => JSON.stringify(response.body)),
+    ],
+  );
+}
+
 interface EntryRow {
   id: string;
   entity_id: string;
