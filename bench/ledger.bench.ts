@@ -46,6 +46,7 @@ const concurrency = intFlag(flags, 'concurrency', 1, 1_000);
 const shards = intFlag(flags, 'shards', 1, 1_000);
 const tenantCount = intFlag(flags, 'tenants', 1, 100_000);
 const samples = intFlag(flags, 'samples', 1, 100_000);
+const warmupMs = 2_000;
 
 const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-bench-'));
 await fs.chmod(home, 0o755);
@@ -133,9 +134,13 @@ async function postgresCpuSeconds(): Promise<number | null> {
  * Runs a load order in the load process and reports the rate and its CPU cost per unit: the
  * server (this process), PostgreSQL and the clients apart. CPU per unit hardly depends on
  * what else the machine runs, so it gives the rate these cores could reach serving the load:
- * cores / (server + PostgreSQL) per unit, and with the clients on the same cores.
+ * cores / (server + PostgreSQL) per unit, and with the clients on the same cores. A short
+ * unmeasured run first warms the connection pool.
  */
 async function measureLoad(order: Omit<LoadOrder, 'base' | 'durationMs'>, unit: string) {
+  // Warm-up, not measured: the pool opens its connections and each compiles its plans, as
+  // they long have on a server that has been running.
+  await runLoad({ ...order, base, durationMs: warmupMs });
   const nodeBefore = process.cpuUsage();
   const postgresBefore = await postgresCpuSeconds();
   const result = await runLoad({ ...order, base, durationMs });
