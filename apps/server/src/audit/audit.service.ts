@@ -4,7 +4,7 @@ import { newUuid } from '../platform/ids.ts';
 import { auditLimits } from './audit.limits.ts';
 import {
   type AuditDb,
-  appendAuditEvent,
+  appendAuditEvents,
   findEventByHash,
   listAuditEvents,
   readChainHeads,
@@ -58,26 +58,51 @@ export async function recordAuditEvent(
   db: AuditDb & { readonly origin?: RequestOrigin | null },
   input: AuditEventInput,
 ): Promise<{ id: string; lane: number; seq: bigint }> {
-  assert(actionPattern.test(input.action) && input.action.length <= 100, `audit action ${input.action} is well formed`);
-  const origin = input.origin ?? db.origin ?? systemOrigin;
-  const event: AuditContent = {
-    tenantId: db.tenantId,
-    id: newUuid(),
-    occurredAt: new Date(),
-    actor: origin.actor,
-    action: input.action,
-    entityId: input.entityId ?? null,
-    resourceType: input.resource?.type ?? null,
-    resourceId: input.resource?.id ?? null,
-    requestId: origin.requestId?.slice(0, requestIdLengthMax) ?? null,
-    sourceAddress: origin.sourceAddress?.slice(0, sourceAddressLengthMax) ?? null,
-    beforeDigest: digestOf(input.before),
-    afterDigest: digestOf(input.after),
-    summary: checkedSummary(input.summary),
-  };
-  const { lane, seq } = await appendAuditEvent(db, event, canonicalContent(event));
-  assert(seq > 0n, 'the audit append returned its seq');
-  return { id: event.id, lane, seq };
+  const [recorded] = await recordAuditEvents(db, [input]);
+  assert(recorded !== undefined, 'one event was recorded');
+  return recorded;
+}
+
+/**
+ * Records several events in order, as recordAuditEvent does one, in at most two round trips
+ * (one to take a lane, one for the rest in that lane): a group of postings records one event
+ * per post, each under its own origin.
+ */
+export async function recordAuditEvents(
+  db: AuditDb & { readonly origin?: RequestOrigin | null },
+  inputs: AuditEventInput[],
+): Promise<{ id: string; lane: number; seq: bigint }[]> {
+  const events = inputs.map((input): AuditContent => {
+    assert(
+      actionPattern.test(input.action) && input.action.length <= 100,
+      `audit action ${input.action} is well formed`,
+    );
+    const origin = input.origin ?? db.origin ?? systemOrigin;
+    return {
+      tenantId: db.tenantId,
+      id: newUuid(),
+      occurredAt: new Date(),
+      actor: origin.actor,
+      action: input.action,
+      entityId: input.entityId ?? null,
+      resourceType: input.resource?.type ?? null,
+      resourceId: input.resource?.id ?? null,
+      requestId: origin.requestId?.slice(0, requestIdLengthMax) ?? null,
+      sourceAddress: origin.sourceAddress?.slice(0, sourceAddressLengthMax) ?? null,
+      beforeDigest: digestOf(input.before),
+      afterDigest: digestOf(input.after),
+      summary: checkedSummary(input.summary),
+    };
+  });
+  const linked = await appendAuditEvents(
+    db,
+    events.map((event) => ({ event, content: canonicalContent(event) })),
+  );
+  return events.map((event, index) => {
+    const link = linked[index];
+    assert(link !== undefined && link.seq > 0n, 'the audit append returned its seq');
+    return { id: event.id, lane: link.lane, seq: link.seq };
+  });
 }
 
 /** The names of the fields a change sets, for an event summary: `legalName,name`. */

@@ -1,3 +1,4 @@
+import { assert } from '../platform/assert.ts';
 import type { TenantDb } from '../platform/database/tenant-scope.ts';
 import { auditLimits } from './audit.limits.ts';
 import type {
@@ -78,20 +79,39 @@ const insertLinkedEvent = `insert into audit_events (${eventColumns}, lane)
      returning lane, seq`;
 
 /**
- * Appends one event in a single statement, linked into one of the tenant's lanes (migration
- * 0014): the lane this transaction already holds, else the first lane no other transaction
- * holds (SKIP LOCKED), else, when every lane is busy, a new lane up to the tenant's lane
- * count, else it waits for a random lane. Advancing a lane's head takes its row lock until the
+ * Appends events in order, linked into one of the tenant's lanes (migration 0014): the lane
+ * this transaction already holds, else the first lane no other transaction holds (SKIP
+ * LOCKED), else, when every lane is busy, a new lane up to the tenant's lane count, else it
+ * waits for a random lane. The first event takes the lane in one statement; the others
+ * follow in that lane in one more. Advancing a lane's head takes its row lock until the
  * transaction ends; a waiting append then re-reads the committed head (READ COMMITTED re-check
  * of ON CONFLICT DO UPDATE) and links to it. A rolled-back append leaves the head where it
  * was. The hash is computed by PostgreSQL's sha256 over the same bytes the verifier hashes.
  */
-export async function appendAuditEvent(
+export async function appendAuditEvents(
   db: AuditDb,
-  event: AuditContent,
-  content: Buffer,
-): Promise<{ lane: number; seq: bigint }> {
-  const params = [
+  events: { event: AuditContent; content: Buffer }[],
+): Promise<Linked[]> {
+  if (events.length === 0) return [];
+  let lane = heldLanes.get(db);
+  const linked: Linked[] = [];
+  let rest = events;
+  if (lane === undefined) {
+    const [first, ...others] = events;
+    assert(first !== undefined, 'there is an event to append');
+    const params = eventParams(db, first.event, first.content);
+    const taken = (await appendToFreeLane(db, params)) ?? (await appendToAnyLane(db, params));
+    lane = taken.lane;
+    heldLanes.set(db, lane);
+    linked.push(taken);
+    rest = others;
+  }
+  if (rest.length > 0) linked.push(...(await appendToLane(db, rest, lane)));
+  return linked;
+}
+
+function eventParams(db: AuditDb, event: AuditContent, content: Buffer): unknown[] {
+  return [
     db.tenantId,
     content,
     event.id,
@@ -108,13 +128,6 @@ export async function appendAuditEvent(
     event.afterDigest,
     event.summary === null ? null : JSON.stringify(event.summary),
   ];
-  const held = heldLanes.get(db);
-  const linked =
-    held === undefined
-      ? ((await appendToFreeLane(db, params)) ?? (await appendToAnyLane(db, params)))
-      : await appendToLane(db, params, held);
-  heldLanes.set(db, linked.lane);
-  return linked;
 }
 
 type Linked = { lane: number; seq: bigint };
@@ -124,19 +137,40 @@ function linkedOf(rows: { lane: number; seq: string }[]): Linked | null {
   return row ? { lane: row.lane, seq: BigInt(row.seq) } : null;
 }
 
-async function appendToLane(db: AuditDb, params: unknown[], lane: number): Promise<Linked> {
-  const { rows } = await db.query<{ lane: number; seq: string }>(
-    `with head as (
-       update audit_chain_heads h set seq = h.seq + 1, prev_hash = h.hash, hash = sha256(h.hash || $2::bytea)
-        where h.tenant_id = $1 and h.lane = $16
-       returning h.lane, h.seq, h.prev_hash, h.hash
-     )
-     ${insertLinkedEvent}`,
-    [...params, lane],
+/** Links events into the lane this transaction holds, one step each, in one round trip (migration 0021). */
+async function appendToLane(
+  db: AuditDb,
+  events: { event: AuditContent; content: Buffer }[],
+  lane: number,
+): Promise<Linked[]> {
+  const column = <T>(pick: (event: AuditContent, content: Buffer) => T) =>
+    events.map(({ event, content }) => pick(event, content));
+  const { rows } = await db.query<{ linked_lane: number; linked_seq: string }>(
+    `select linked_lane, linked_seq
+       from audit_append_to_lane($1::uuid, $2::smallint, $3::bytea[], $4::uuid[], $5::timestamptz[], $6::text[],
+                                 $7::text[], $8::text[], $9::uuid[], $10::text[], $11::text[], $12::text[],
+                                 $13::text[], $14::bytea[], $15::bytea[], $16::jsonb[])`,
+    [
+      db.tenantId,
+      lane,
+      column((_, content) => content),
+      column((event) => event.id),
+      column((event) => event.occurredAt),
+      column((event) => event.actor.kind),
+      column((event) => event.actor.id),
+      column((event) => event.action),
+      column((event) => event.entityId),
+      column((event) => event.resourceType),
+      column((event) => event.resourceId),
+      column((event) => event.requestId),
+      column((event) => event.sourceAddress),
+      column((event) => event.beforeDigest),
+      column((event) => event.afterDigest),
+      column((event) => (event.summary === null ? null : JSON.stringify(event.summary))),
+    ],
   );
-  const linked = linkedOf(rows);
-  if (linked === null) throw new Error(`audit lane ${lane} held by this transaction has no head`);
-  return linked;
+  assert(rows.length === events.length, `audit lane ${lane} linked every event`);
+  return rows.map((row) => ({ lane: row.linked_lane, seq: BigInt(row.linked_seq) }));
 }
 
 /** Null when the tenant has no lane yet or every lane is held by another transaction. */

@@ -1,4 +1,4 @@
-import { recordAuditEvent } from '../../audit/audit.service.ts';
+import { recordAuditEvents } from '../../audit/audit.service.ts';
 import { assert } from '../../platform/assert.ts';
 import { requestHash } from '../../platform/database/idempotency.ts';
 import type { TenantContext, TenantDb, TenantScopes } from '../../platform/database/tenant-scope.ts';
@@ -213,19 +213,22 @@ async function postGroup(db: TenantDb, posts: SinglePost<unknown>[]): Promise<(P
         };
       }),
     );
-    for (const index of toPost) {
-      const post = posts[index] as SinglePost<unknown>;
-      const entry = bodies.get(index)?.entry;
-      assert(entry !== undefined, 'a posted entry has its body');
-      await recordAuditEvent(db, {
-        action: 'journal.post',
-        entityId: post.entityId,
-        resource: { type: 'journal_entry', id: formatId('journalEntry', entry.id) },
-        after: entry,
-        summary: { date: entry.date, lines: entry.lines.length },
-        ...(post.tenant.origin ? { origin: post.tenant.origin } : {}),
-      });
-    }
+    await recordAuditEvents(
+      db,
+      toPost.map((index) => {
+        const post = posts[index] as SinglePost<unknown>;
+        const entry = bodies.get(index)?.entry;
+        assert(entry !== undefined, 'a posted entry has its body');
+        return {
+          action: 'journal.post',
+          entityId: post.entityId,
+          resource: { type: 'journal_entry', id: formatId('journalEntry', entry.id) },
+          after: entry,
+          summary: { date: entry.date, lines: entry.lines.length },
+          ...(post.tenant.origin ? { origin: post.tenant.origin } : {}),
+        };
+      }),
+    );
   }
   return outcomes.map((outcome): PostResult<unknown> | AppError => {
     if (outcome.kind === 'post') return { status: 201, body: bodies.get(outcome.index)?.body, replayed: false };
