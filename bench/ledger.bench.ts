@@ -4,13 +4,15 @@
  *      (1,000 entries per request), for one tenant and for 50 tenants at once;
  *   2. trial-balance latency for an entity with --lines journal lines (default 1,000,000),
  *      against a plain GROUP BY over the same lines, as a ratio;
- *   3. posting throughput onto one hot account (every entry debits operating cash) with one
+ *   3. posting throughput onto one hot account (every entry debits operating cash), posted by
+ *      --users people of the firm at once (one user's concurrent posts commit together, so
+ *      they never contend for a balance row; different users' posts do), with one
  *      balance row and with --shards write-shards, as a ratio.
  * The server runs in this process on the embedded PostgreSQL (or DATABASE_URL), listening on
  * a local port; the posting load comes from a child process of keep-alive node:http loops at
  * --concurrency (bench/ledger-load.ts), so the clients' work is not the server's.
  *
- *   npx tsx bench/ledger.bench.ts [--seconds 10] [--lines 1000000] [--concurrency 32] [--shards 16]
+ *   npx tsx bench/ledger.bench.ts [--seconds 10] [--lines 1000000] [--concurrency 32] [--shards 16] [--users 8]
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -20,10 +22,11 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import pino from 'pino';
+import { insertUser } from '../apps/server/src/identity/users.store.ts';
 import { balancesFromJournal } from '../apps/server/src/ledger/reports/reports.store.ts';
 import { loadConfig } from '../apps/server/src/platform/config.ts';
 import { buildHttpApp } from '../apps/server/src/platform/http/http-app.ts';
-import { parseId } from '../apps/server/src/platform/ids.ts';
+import { newUuid, parseId } from '../apps/server/src/platform/ids.ts';
 import { openPlatform } from '../apps/server/src/platform/platform.ts';
 import { tenantContextOf } from '../apps/server/src/tenancy/tenancy.service.ts';
 import { intFlag } from './bench-flags.ts';
@@ -38,6 +41,7 @@ const { values: flags } = parseArgs({
     shards: { type: 'string', default: '16' },
     tenants: { type: 'string', default: '50' },
     samples: { type: 'string', default: '50' },
+    users: { type: 'string', default: '8' },
   },
 });
 const durationMs = intFlag(flags, 'seconds', 1, 3_600) * 1_000;
@@ -46,6 +50,7 @@ const concurrency = intFlag(flags, 'concurrency', 1, 1_000);
 const shards = intFlag(flags, 'shards', 1, 1_000);
 const tenantCount = intFlag(flags, 'tenants', 1, 100_000);
 const samples = intFlag(flags, 'samples', 1, 100_000);
+const users = intFlag(flags, 'users', 1, 1_000);
 const warmupMs = 2_000;
 
 const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-bench-'));
@@ -112,6 +117,35 @@ async function newBooks(label: string): Promise<Books> {
     chart.items.map((account: { number: string; id: string }) => [account.number, account.id]),
   );
   return { auth, tenantId: tenant.id, entityId: entity.id, accounts };
+}
+
+/** Partners of the same firm, each with a token of their own, posting to the same books. */
+async function colleagues(books: Books, count: number): Promise<Books[]> {
+  const tenantId = parseId('tenant', books.tenantId) ?? '';
+  const record = await platform.tenancy.getTenant(tenantId);
+  if (!record) throw new Error('bench tenant missing');
+  const people: Books[] = [];
+  for (let index = 0; index < count; index++) {
+    const userId = newUuid();
+    await platform.scopes.run(tenantContextOf(record), (db) =>
+      insertUser(db, {
+        id: userId,
+        tenantId,
+        email: `partner-${userId}@bench.test`,
+        passwordHash: 'x',
+        roles: ['partner'],
+      }),
+    );
+    const token = await platform.tokens.issue({
+      userId,
+      tenantId,
+      tier: record.tier,
+      roles: ['partner'],
+      entityIds: null,
+    });
+    people.push({ ...books, auth: { authorization: `Bearer ${token.accessToken}` } });
+  }
+  return people;
 }
 
 /**
@@ -283,6 +317,7 @@ try {
 
   // 3. Hot account ---------------------------------------------------------------------
   const hot = await newBooks('Bench Hot');
+  const hotPosters = [hot, ...(await colleagues(hot, users - 1))];
   const setShards = async (count: number) => {
     for (const number of ['1010', ...hotCreditNumbers]) {
       await call('PATCH', `/v1/entities/${hot.entityId}/accounts/${hot.accounts[number]}`, hot.auth, {
@@ -291,11 +326,11 @@ try {
     }
   };
   await setShards(1);
-  const unsharded = await measureLoad({ kind: 'hot', books: [hot], concurrency }, 'entry');
+  const unsharded = await measureLoad({ kind: 'hot', books: hotPosters, concurrency }, 'entry');
   await setShards(shards);
-  const sharded = await measureLoad({ kind: 'hot', books: [hot], concurrency }, 'entry');
+  const sharded = await measureLoad({ kind: 'hot', books: hotPosters, concurrency }, 'entry');
   console.log(
-    `hot account (every entry debits 1010): 1 shard ${format(unsharded.perSecond)} entries/s, ` +
+    `hot account (every entry debits 1010, ${users} users posting): 1 shard ${format(unsharded.perSecond)} entries/s, ` +
       `${shards} shards ${format(sharded.perSecond)} entries/s; ratio ${(sharded.perSecond / unsharded.perSecond).toFixed(2)}x`,
   );
   const check = await platform.ledger.reports.trialBalance(context, bigEntity, {
