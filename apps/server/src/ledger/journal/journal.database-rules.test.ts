@@ -214,6 +214,40 @@ describe('balance and locks at commit', () => {
     await expect(attempt).rejects.toMatchObject({ code: 'CH004', message: 'LEDGER_ACCOUNT_UNKNOWN' });
   });
 
+  it('checks every line of a many-line statement: foreign accounts counted per line, any wrong date refused', async () => {
+    // The statement check looks up each distinct account and entry once (0019); its refusal
+    // still counts the lines that name a foreign account, and one bad line among many is found.
+    const sibling = await createBooks(stack, firm);
+    const manyLines = (accounts: string[], dates: string[]) =>
+      inScope(async (db) => {
+        const id = newUuid();
+        await db.query(
+          `insert into journal_entries (tenant_id, entity_id, id, entry_date, kind, entry_class, line_count, created_by)
+           values ($1, $2, $3, '2026-02-13', 'standard', 'unadjusted', $4, $5)`,
+          [db.tenantId, entityId, id, accounts.length, await userId()],
+        );
+        await db.query(
+          `insert into journal_lines (tenant_id, entity_id, entry_id, line_no, account_id, entry_date, entry_class, side,
+                                      amount_minor, currency, currency_exponent, exchange_rate, base_amount_minor)
+           select $1, $2, $3, line.no, line.account_id, line.entry_date, 'unadjusted',
+                  case when line.no % 2 = 1 then 'debit' else 'credit' end, 1, 'USD', 2, 1, 1
+             from unnest($4::uuid[], $5::date[]) with ordinality as line(account_id, entry_date, no)`,
+          [db.tenantId, entityId, id, accounts, dates],
+        );
+      });
+    const own = uuid(books.accounts['1010']);
+    const foreign = uuid(sibling.accounts['1010']);
+    await expect(manyLines([own, foreign, own, foreign], Array(4).fill('2026-02-13'))).rejects.toMatchObject({
+      code: 'CH004',
+      message: 'LEDGER_ACCOUNT_UNKNOWN',
+      detail: "2 line(s) name an account that is not in the entry's entity",
+    });
+    await expect(
+      manyLines([own, own, own, own], ['2026-02-13', '2026-02-13', '2026-02-14', '2026-02-13']),
+    ).rejects.toMatchObject({ code: 'CH003', message: 'LEDGER_APPEND_ONLY' });
+    await expect(manyLines([own, own, own, own], Array(4).fill('2026-02-13'))).resolves.toBeUndefined();
+  });
+
   it('refuses an adjustment approved by its preparer', async () => {
     const me = await userId();
     const attempt = inScope((db) =>
