@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson } from './audit-chain.ts';
 
 /**
- * canonicalJson writes its text directly instead of building a key-sorted copy of the value
- * for JSON.stringify. Digests already stored were made by that copy, so this proves on random
- * values (nested records with any keys, integer-like ones included, arrays with holes and
- * undefined, bigints, dates, buffers) that the text is byte for byte what the copy gave.
+ * canonicalJson builds its key-sorted copy by assignment instead of Object.fromEntries over a
+ * sorted entries list. Digests already stored were made the old way, so this proves on random
+ * values (nested records with any keys, integer-like ones and __proto__ included, arrays with
+ * holes and undefined, bigints, dates, buffers) that the text is byte for byte the old text.
  */
 function copyBasedCanonicalValue(value: unknown): unknown {
   if (value === null || value === undefined) return null;
@@ -46,7 +46,7 @@ const { value } = fc.letrec((tie) => ({
 }));
 
 describe('canonicalJson', () => {
-  it('writes the same text as the key-sorted copy passed to JSON.stringify', () => {
+  it('writes the same text as the copy made by Object.fromEntries over sorted entries', () => {
     fc.assert(
       fc.property(value, (sample) => {
         expect(canonicalJson(sample)).toBe(JSON.stringify(copyBasedCanonicalValue(sample)));
@@ -55,11 +55,14 @@ describe('canonicalJson', () => {
     );
   });
 
-  it('writes holes and undefined in arrays as null, like JSON.stringify', () => {
+  it('writes holes and undefined in arrays as null, and an own __proto__ key as a key', () => {
     // biome-ignore lint/suspicious/noSparseArray: the hole is the case under test
     const sparse = [1, , undefined, { skipped: undefined, kept: 2n }];
     expect(canonicalJson(sparse)).toBe(JSON.stringify(copyBasedCanonicalValue(sparse)));
     expect(canonicalJson(sparse)).toBe('[1,null,null,{"kept":"2"}]');
+    const ownProto = JSON.parse('{"b":1,"__proto__":{"z":1,"10":2,"2":3}}');
+    expect(canonicalJson(ownProto)).toBe(JSON.stringify(copyBasedCanonicalValue(ownProto)));
+    expect(canonicalJson(ownProto)).toBe('{"__proto__":{"2":3,"10":2,"z":1},"b":1}');
   });
 
   it('writes a posted entry as before', () => {
