@@ -200,6 +200,10 @@ describe('POST /v1/entities/{id}/exchange-rates/import', () => {
     const elsewhere = await importCsv(unassigned, 'date,currency,rate\n2026-05-03,EUR,9\n', { auth: staff.auth });
     expect(elsewhere.statusCode).toBe(404);
     expect(elsewhere.json()).toMatchObject({ code: 'ENTITY_NOT_FOUND' });
+    // An unreadable file tells a user who may not see the entity nothing more.
+    const unreadable = await importCsv(unassigned, 'date,currency\n"unclosed\n', { auth: staff.auth });
+    expect(unreadable.statusCode).toBe(404);
+    expect(unreadable.json()).toMatchObject({ code: 'ENTITY_NOT_FOUND' });
     expect(await listRates(assigned)).toEqual([['EUR', '2026-05-02', '1.2', 'import']]);
     expect(await listRates(unassigned)).toEqual([['EUR', '2026-05-01', '1.1', 'import']]);
   });
@@ -210,6 +214,9 @@ describe('POST /v1/entities/{id}/exchange-rates/import', () => {
     const response = await importCsv(books, 'date,currency,rate\n2026-06-01,EUR,7\n', { auth: other.auth });
     expect(response.statusCode).toBe(404);
     expect(response.json()).toMatchObject({ code: 'ENTITY_NOT_FOUND' });
+    const unreadable = await importCsv(books, 'date,currency\n"unclosed\n', { auth: other.auth });
+    expect(unreadable.statusCode).toBe(404);
+    expect(unreadable.json()).toMatchObject({ code: 'ENTITY_NOT_FOUND' });
     expect(await listRates(books)).toEqual([]);
     expect(await listRates(otherBooks, other.auth)).toEqual([]);
   });

@@ -9,7 +9,6 @@ import { checkDate } from '../dates.ts';
 import { DateSchema, datePattern, decodeCursor, EntityParams, encodeCursor, pathId } from '../ledger.http.ts';
 import { ledgerLimits } from '../ledger.limits.ts';
 import { exchangeRatePattern } from '../money.ts';
-import { rateRowsFromCsv } from './exchange-rates.csv.ts';
 import type { ExchangeRatesService } from './exchange-rates.service.ts';
 
 const RateSchema = Type.Object(
@@ -116,12 +115,11 @@ export async function exchangeRatesRoutes(app: App, options: { rates: ExchangeRa
       // JSON still parses in this scope (the PUT takes it), so a JSON body reaches here.
       if (typeof body !== 'string')
         throw new AppError('REQUEST_VALIDATION_FAILED', 'The body must be CSV text (text/csv).');
-      const rows = rateRowsFromCsv(body);
-      const result = await rates.importRows(
+      const result = await rates.importCsv(
         principal.tenant,
         principal.userId,
         entityId,
-        rows,
+        body,
         request.headers['idempotency-key'],
         (recorded) => ({ recorded }),
       );

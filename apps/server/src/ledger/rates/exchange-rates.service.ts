@@ -8,7 +8,7 @@ import { loadBooks } from '../books.store.ts';
 import { checkDate } from '../dates.ts';
 import { ledgerLimits } from '../ledger.limits.ts';
 import { checkCurrency, normalizeRate, parseRate } from '../money.ts';
-import { checkRateRows, type RateCsvRow, ratesOfRows, rowsInvalid } from './exchange-rates.csv.ts';
+import { checkRateRows, rateRowsFromCsv, ratesOfRows, rowsInvalid } from './exchange-rates.csv.ts';
 import { type ExchangeRate, listRates, type RatePosition, upsertRates } from './exchange-rates.store.ts';
 
 export interface RateInput {
@@ -66,27 +66,30 @@ export class ExchangeRatesService {
   }
 
   /**
-   * Records the rates of a CSV file (read by `rateRowsFromCsv`), all or none: one bad row
-   * refuses the file, naming every bad row. Same date replaces, as `record` does. With an
+   * Records the rates of a CSV file, all or none: one bad row refuses the file, naming every
+   * bad row. Same date replaces, as `record` does. With an
    * idempotency key a retry answers the first result without recording or auditing again.
-   * Errors: ENTITY_NOT_FOUND, LEDGER_RATES_IMPORT_ROWS_INVALID, IDEMPOTENCY_KEY_INVALID,
-   * IDEMPOTENCY_KEY_REUSED.
+   * Errors: ENTITY_NOT_FOUND, LEDGER_RATES_CSV_INVALID, LEDGER_RATES_IMPORT_ROWS_INVALID,
+   * IDEMPOTENCY_KEY_INVALID, IDEMPOTENCY_KEY_REUSED.
    */
-  async importRows<Body>(
+  async importCsv<Body>(
     tenant: TenantContext,
     userId: string,
     entityId: string,
-    rows: readonly RateCsvRow[],
+    csv: string,
     idempotencyKey: string | undefined,
     render: (recorded: number) => Body,
   ): Promise<{ status: number; body: Body; replayed: boolean }> {
-    assert(
-      rows.length >= 1 && rows.length <= ledgerLimits.ratesPerImportMax,
-      'an import holds a bounded number of rows',
-    );
     const route = `POST /v1/entities/${entityId}/exchange-rates/import`;
-    return await this.#scopes.run(tenant, (db) =>
-      runIdempotent(db, idempotencyKey, route, rows, async () => {
+    return await this.#scopes.run(tenant, async (db) => {
+      // The entity first: a caller who may not see it learns nothing from the file's faults.
+      await loadBooks(db, entityId);
+      const rows = rateRowsFromCsv(csv);
+      assert(
+        rows.length >= 1 && rows.length <= ledgerLimits.ratesPerImportMax,
+        'an import holds a bounded number of rows',
+      );
+      return await runIdempotent(db, idempotencyKey, route, rows, async () => {
         const books = await loadBooks(db, entityId);
         const problems = checkRateRows(rows, books.baseCurrency);
         if (problems.length > 0) throw rowsInvalid(problems);
@@ -100,8 +103,8 @@ export class ExchangeRatesService {
           summary: { source: 'import', format: 'csv', rates: rates.length },
         });
         return { status: 200, body: render(rates.length) };
-      }),
-    );
+      });
+    });
   }
 
   /** Errors: ENTITY_NOT_FOUND, REPORT_RANGE_INVALID. */
