@@ -140,6 +140,53 @@ describe('usage store', () => {
     await expectRollupsOf(tenantId, events, new Date('2026-07-01Z'), new Date('2026-09-01Z'));
   });
 
+  it('does not deadlock when two instances flush the same events in opposite orders', async () => {
+    const tenantId = newUuid();
+    const events = spreadEvents(tenantId, 100).sort((left, right) => (left.id < right.id ? -1 : 1));
+    const middle = events[50] as UsageEvent;
+    // A third session holds the middle id uncommitted, so both flushes stop at it with
+    // what they have inserted so far: in opposite orders, each then needs the other's rows.
+    const holder = new pg.Client({ connectionString: stack.config.databaseUrl });
+    const otherPool = new pg.Pool({ connectionString: stack.config.databaseUrl, max: 2 });
+    const other = new PgUsageStore(otherPool);
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(
+        `insert into usage_events (id, tenant, metric, quantity, occurred_at, properties)
+         values ($1, $2, $3, $4, $5, '{}')`,
+        [middle.id, tenantId, middle.metric, middle.quantity, middle.occurredAt],
+      );
+      const flushes = Promise.allSettled([
+        stack.platform.usageStore.insertEvents(events),
+        other.insertEvents([...events].reverse()),
+      ]);
+      const { rows } = await holder.query<{ pid: number }>('select pg_backend_pid() as pid');
+      const holderPid = rows[0]?.pid;
+      for (let waited = 0; waited < 100; waited++) {
+        const blocked = await stack.platform.ownerPool.query<{ waiting: number }>(
+          `select count(*)::integer as waiting from pg_stat_activity
+            where wait_event_type = 'Lock' and pid <> $1 and datname = current_database()`,
+          [holderPid],
+        );
+        if ((blocked.rows[0]?.waiting ?? 0) >= 2) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await holder.query('rollback');
+      const settled = await flushes;
+      expect(settled.map((result) => (result.status === 'rejected' ? String(result.reason) : 'ok'))).toEqual([
+        'ok',
+        'ok',
+      ]);
+      const inserted = settled.reduce((sum, result) => sum + (result.status === 'fulfilled' ? result.value : 0), 0);
+      expect(inserted).toBe(100);
+    } finally {
+      await holder.end();
+      await otherPool.end();
+    }
+    await expectRollupsOf(tenantId, events, new Date('2026-07-01Z'), new Date('2026-09-01Z'));
+  });
+
   it('sums an hour exactly past 2^53 on the fast path', async () => {
     const tenantId = newUuid();
     const at = new Date('2026-08-03T10:15:00Z');

@@ -106,6 +106,7 @@ const moveStagedEventsSql = `
 with inserted as (
   insert into usage_events ${eventColumns}
   select id, tenant, metric, quantity, occurred_at, properties from usage_events_incoming
+   order by id
   on conflict (id) do nothing
   returning tenant, metric, quantity, occurred_at
 ), hours as (
@@ -244,9 +245,14 @@ export class PgUsageStore implements UsageStore {
     }
   }
 
-  /** Inserts the events not yet stored and stages their hour totals; returns how many were new. */
+  /**
+   * Inserts the events not yet stored and stages their hour totals; returns how many were new.
+   * Both paths insert in id order: two instances flushing the same ids (a retried event sent
+   * to each) then wait on each other's duplicates in one order and cannot deadlock.
+   */
   async #insertNew(client: pg.PoolClient, events: readonly UsageEvent[]): Promise<number> {
-    const lines = copyLines(events);
+    // uuidv7 ids arrive nearly sorted, so this sort is close to a single pass.
+    const lines = copyLines([...events].sort((left, right) => (left.id < right.id ? -1 : left.id > right.id ? 1 : 0)));
     await client.query('savepoint usage_copy');
     try {
       await copyText(client, copyIntoEventsSql, lines);
