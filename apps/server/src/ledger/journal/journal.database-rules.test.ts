@@ -176,6 +176,30 @@ describe('balance and locks at commit', () => {
     ).resolves.toBeTypeOf('string');
   });
 
+  it('refuses a line beyond the declared count, even after the balance check was forced early', async () => {
+    const sneak = (lineNo: number) =>
+      inScope(async (db) => {
+        const id = await rawEntry(db, '2026-02-12', [
+          ['1010', 'debit', 100],
+          ['4000', 'credit', 100],
+        ]);
+        // The deferred balance check fires now, on two balanced lines, and not again at commit.
+        await db.query('set constraints all immediate');
+        await db.query(
+          `insert into journal_lines (tenant_id, entity_id, entry_id, line_no, account_id, entry_date, entry_class,
+                                      side, amount_minor, currency, currency_exponent, exchange_rate, base_amount_minor)
+           values ($1, $2, $3, $4, $5, '2026-02-12', 'unadjusted', 'debit', 777, 'USD', 2, 1, 777)`,
+          [db.tenantId, entityId, id, lineNo, uuid(books.accounts['6000'])],
+        );
+      });
+    for (const lineNo of [3, 40]) {
+      await expect(sneak(lineNo), `line ${lineNo}`).rejects.toMatchObject({
+        code: 'CH003',
+        message: 'LEDGER_APPEND_ONLY',
+      });
+    }
+  });
+
   it('refuses a raw posting dated in a closed period', async () => {
     const own = await createBooks(stack, firm);
     const closed = await stack.app.inject({
