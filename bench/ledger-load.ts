@@ -5,8 +5,9 @@
  * posting it measured), and node:http with a keep-alive agent costs a fraction of fetch. The
  * clients still share the machine's cores with the server; their CPU is reported apart.
  *
- *   runLoad(order)  spawns `node --import tsx bench/ledger-load.ts <order>` and, once the child
- *                   is loaded, starts it and returns what it did.
+ *   runLoad(order)  spawns `node --import tsx bench/ledger-load.ts`, sends it the order (a JSON
+ *                   line on its stdin) and, once the child is ready, starts it with a second
+ *                   line and returns what it did.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -52,8 +53,11 @@ export function randomDate(): string {
 
 export interface LoadOrder {
   base: string;
-  /** single: one entry per request; batch: batchSize entries; hot: single entries that all debit 1010. */
-  kind: 'single' | 'batch' | 'hot';
+  /**
+   * single: one entry per request; batch: batchSize entries; hot: single entries that all debit
+   * 1010; floor: a single entry's request sent to the bench's bare floor route (POST /floor).
+   */
+  kind: 'single' | 'batch' | 'hot' | 'floor';
   books: Books[];
   concurrency: number;
   durationMs: number;
@@ -78,7 +82,7 @@ function requestOf(order: LoadOrder): { path: string; body: unknown; books: Book
   }
   const body =
     order.kind === 'hot' ? entry(books, '2026-03-15', '1010', pick(hotCreditNumbers)) : entry(books, randomDate());
-  return { path: entries, body, books, units: 1 };
+  return { path: order.kind === 'floor' ? '/floor' : entries, body, books, units: 1 };
 }
 
 function post(agent: http.Agent, base: URL, path: string, body: string, headers: object): Promise<number> {
@@ -133,9 +137,11 @@ async function runOrder(order: LoadOrder): Promise<LoadResult> {
 /** Runs a load order in a child process and returns its result; rejects if the child fails. */
 export async function runLoad(order: LoadOrder): Promise<LoadResult> {
   const self = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, [...process.execArgv, self, JSON.stringify(order)], {
+  const child = spawn(process.execPath, [...process.execArgv, self, '--load-worker'], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
+  // On stdin, not in argv: fifty firms' books exceed what a command line may hold.
+  child.stdin.write(`${JSON.stringify(order)}\n`);
   let output = '';
   let announced = () => {};
   const ready = new Promise<void>((resolve) => {
@@ -153,12 +159,22 @@ export async function runLoad(order: LoadOrder): Promise<LoadResult> {
   return JSON.parse(output.slice('ready\n'.length)) as LoadResult;
 }
 
-// The child: announce readiness, wait for the go, run, print the result.
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const order = JSON.parse(process.argv[2] ?? '{}') as LoadOrder;
-  process.stdout.write('ready\n');
-  process.stdin.once('data', async () => {
-    process.stdout.write(JSON.stringify(await runOrder(order)));
-    process.exit(0);
+// The child: read the order, announce readiness, wait for the go, run, print the result.
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--load-worker') {
+  let input = '';
+  let order: LoadOrder | null = null;
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', async (chunk: string) => {
+    input += chunk;
+    const lines = input.split('\n');
+    if (order === null && lines.length > 1) {
+      order = JSON.parse(lines[0] ?? '{}') as LoadOrder;
+      process.stdout.write('ready\n');
+    }
+    if (order !== null && lines.length > 2) {
+      process.stdin.pause();
+      process.stdout.write(JSON.stringify(await runOrder(order)));
+      process.exit(0);
+    }
   });
 }

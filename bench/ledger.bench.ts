@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import Fastify from 'fastify';
 import pg from 'pg';
 import pino from 'pino';
 import { insertUser } from '../apps/server/src/identity/users.store.ts';
@@ -67,6 +68,7 @@ const log = pino({ level: 'warn' });
 const platform = await openPlatform(config, log);
 const app = await buildHttpApp(platform, log);
 const base = await app.listen({ host: '127.0.0.1', port: 0 });
+const floorDatabaseUrl = (platform.ownerPool.options as { connectionString?: string }).connectionString;
 
 async function call(method: string, url: string, auth: object, body?: unknown, key?: string) {
   const response = await fetch(`${base}${url}`, {
@@ -171,13 +173,13 @@ async function postgresCpuSeconds(): Promise<number | null> {
  * cores / (server + PostgreSQL) per unit, and with the clients on the same cores. A short
  * unmeasured run first warms the connection pool.
  */
-async function measureLoad(order: Omit<LoadOrder, 'base' | 'durationMs'>, unit: string) {
+async function measureLoad(order: Omit<LoadOrder, 'base' | 'durationMs'>, unit: string, target = base) {
   // Warm-up, not measured: the pool opens its connections and each compiles its plans, as
   // they long have on a server that has been running.
-  await runLoad({ ...order, base, durationMs: warmupMs });
+  await runLoad({ ...order, base: target, durationMs: warmupMs });
   const nodeBefore = process.cpuUsage();
   const postgresBefore = await postgresCpuSeconds();
-  const result = await runLoad({ ...order, base, durationMs });
+  const result = await runLoad({ ...order, base: target, durationMs });
   const node = process.cpuUsage(nodeBefore);
   const postgresAfter = await postgresCpuSeconds();
   const failed = Object.entries(result.failures);
@@ -197,6 +199,37 @@ async function measureLoad(order: Omit<LoadOrder, 'base' | 'durationMs'>, unit: 
       : `; ${cores} cores cap the server at ${format((cores * 1e6) / (serverUs + postgresUs))}/s ` +
         `(${format((cores * 1e6) / (serverUs + postgresUs + clientUs))}/s with the clients beside it)`);
   return { perSecond, cost };
+}
+
+/**
+ * This machine's floor for a single post: a bare Fastify route (no authentication, limits,
+ * metering or logging) that parses the same JSON body and makes a lone post's four PostgreSQL
+ * round trips (open the transaction, two trivial statements, commit) and nothing else. What it
+ * reaches bounds what any posting route could reach here.
+ */
+async function startFloor(): Promise<{ base: string; close: () => Promise<void> }> {
+  const pool = new pg.Pool({ connectionString: floorDatabaseUrl, max: concurrency });
+  const floor = Fastify();
+  floor.post('/floor', async (request, reply) => {
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await client.query('select $1::text as posted', [JSON.stringify(request.body)]);
+      await client.query('select 1');
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+    return reply.code(201).send({ ok: true });
+  });
+  const floorBase = await floor.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    base: floorBase,
+    close: async () => {
+      await floor.close();
+      await pool.end();
+    },
+  };
 }
 
 function percentile(values: number[], fraction: number): number {
@@ -248,6 +281,12 @@ try {
   for (let index = 0; index < probePosts; index++) await postSingle(one);
   pg.Client.prototype.query = clientQuery;
   console.log(`round trips per single post: ${(queries / probePosts).toFixed(1)} (every query of the request)`);
+  const floor = await startFloor();
+  const floorRun = await measureLoad({ kind: 'floor', books: [one], concurrency }, 'request', floor.base);
+  await floor.close();
+  console.log(
+    `floor, bare Fastify + a lone post's 4 round trips: ${format(floorRun.perSecond)} requests/s; ${floorRun.cost}`,
+  );
   const singleOne = await measureLoad({ kind: 'single', books: [one], concurrency }, 'entry');
   console.log(
     `posting, single, 1 tenant:    ${format(singleOne.perSecond)} entries/s (${format(singleOne.perSecond * 2)} lines/s); ${singleOne.cost}`,
