@@ -1,5 +1,5 @@
 import { assert } from '../platform/assert.ts';
-import type { TenantDb } from '../platform/database/tenant-scope.ts';
+import type { NamedStatement, TenantDb } from '../platform/database/tenant-scope.ts';
 import { auditLimits } from './audit.limits.ts';
 import type {
   AuditContent,
@@ -173,10 +173,13 @@ async function appendToLane(
   return rows.map((row) => ({ lane: row.linked_lane, seq: BigInt(row.linked_seq) }));
 }
 
-/** Null when the tenant has no lane yet or every lane is held by another transaction. */
-async function appendToFreeLane(db: AuditDb, params: unknown[]): Promise<Linked | null> {
-  const { rows } = await db.query<{ lane: number; seq: string }>(
-    `with free as (
+/**
+ * Nearly every audited change appends through this statement, so it is prepared once per
+ * connection: planned afresh each time it cost more than it took to run.
+ */
+const appendToFreeLaneStatement: NamedStatement = {
+  name: 'audit_append_to_free_lane',
+  text: `with free as (
        select lane from audit_chain_heads
         where tenant_id = $1
         order by lane limit 1
@@ -188,8 +191,11 @@ async function appendToFreeLane(db: AuditDb, params: unknown[]): Promise<Linked 
        returning h.lane, h.seq, h.prev_hash, h.hash
      )
      ${insertLinkedEvent}`,
-    params,
-  );
+};
+
+/** Null when the tenant has no lane yet or every lane is held by another transaction. */
+async function appendToFreeLane(db: AuditDb, params: unknown[]): Promise<Linked | null> {
+  const { rows } = await db.query<{ lane: number; seq: string }>(appendToFreeLaneStatement, params);
   return linkedOf(rows);
 }
 

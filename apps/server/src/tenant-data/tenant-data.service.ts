@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { insertJobs } from '../jobs/jobs.store.ts';
 import type { JsonValue } from '../jobs/jobs.types.ts';
 import { assert } from '../platform/assert.ts';
-import type { TenantDb, TenantPlacement } from '../platform/database/tenant-scope.ts';
+import { queryOn, type TenantDb, type TenantPlacement } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
 import { newUuid } from '../platform/ids.ts';
 import type { TenancyService } from '../tenancy/tenancy.service.ts';
@@ -77,7 +77,7 @@ export class TenantDataService {
     const client = await this.#deps.databases.control.connect();
     try {
       await beginTenantMaintenance(client, tenantId, { replica: false });
-      const db: TenantDb = { tenantId, origin: null, query: (sql, params) => client.query(sql, params) };
+      const db: TenantDb = { tenantId, origin: null, query: (sql, params) => queryOn(client, sql, params) };
       const jobId = newUuid();
       const result = await record(db, jobId);
       await insertJobs(db, [{ id: jobId, priority: 0, createdBy: null, ...job }]);

@@ -60,15 +60,36 @@ function entityScopeSetting(scope: EntityScope): string {
   return `{${scope.entityIds.join(',')}}`;
 }
 
+/**
+ * A statement prepared once per connection under its name and then only bound and run: for
+ * the few statements every posting runs outside a function, whose planning each time (row-level
+ * security expanded, the plan made afresh) cost more than their execution.
+ */
+export interface NamedStatement {
+  name: string;
+  text: string;
+}
+
 /** The handle a scope hands to stores: queries run inside the tenant's transaction. */
 export interface TenantDb {
   readonly tenantId: string;
   /** The origin of the scope's tenant context, for the audit log; null for platform work. */
   readonly origin: RequestOrigin | null;
   query<Row extends pg.QueryResultRow = pg.QueryResultRow>(
-    sql: string,
+    sql: string | NamedStatement,
     params?: unknown[],
   ): Promise<pg.QueryResult<Row>>;
+}
+
+/** Runs text or a named statement on a connection. */
+export function queryOn<Row extends pg.QueryResultRow>(
+  client: pg.ClientBase,
+  sql: string | NamedStatement,
+  params?: unknown[],
+): Promise<pg.QueryResult<Row>> {
+  return typeof sql === 'string'
+    ? client.query<Row>(sql, params)
+    : client.query<Row>({ name: sql.name, text: sql.text, values: params });
 }
 
 /** Resolves a placement to the runtime-role pool that serves it. */
@@ -174,7 +195,7 @@ export class TenantScopes {
       const db: TenantDb = {
         tenantId: tenant.tenantId,
         origin: tenant.origin ?? null,
-        query: (sql, params) => client.query(sql, params),
+        query: (sql, params) => queryOn(client, sql, params),
       };
       const result = await work(db);
       await client.query('commit');
