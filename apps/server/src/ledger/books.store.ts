@@ -1,4 +1,4 @@
-import type { TenantDb } from '../platform/database/tenant-scope.ts';
+import type { NamedStatement, TenantDb } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
 
 /** The entity whose books a ledger request works on, as the ledger needs it. */
@@ -9,6 +9,12 @@ export interface Books {
   status: 'active' | 'archived';
 }
 
+/** Every ledger request starts here, so it is planned once per connection, not each time. */
+const loadBooksStatement: NamedStatement = {
+  name: 'ledger_load_books',
+  text: 'select base_currency, fiscal_year_end, status from entities where id = $1',
+};
+
 /**
  * Reads the entity inside the caller's scope; row-level security hides other tenants' and
  * out-of-scope entities, so they are the same 404 as a missing one.
@@ -16,7 +22,7 @@ export interface Books {
  */
 export async function loadBooks(db: TenantDb, entityId: string): Promise<Books> {
   const { rows } = await db.query<{ base_currency: string; fiscal_year_end: string; status: Books['status'] }>(
-    'select base_currency, fiscal_year_end, status from entities where id = $1',
+    loadBooksStatement,
     [entityId],
   );
   const row = rows[0];

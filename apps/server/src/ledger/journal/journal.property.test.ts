@@ -84,7 +84,9 @@ interface Column {
 interface TrialBalanceBody {
   currencies: Array<{
     currency: string;
-    rows: Array<Record<'unadjusted' | 'adjustments' | 'adjusted' | 'comparative', Column>>;
+    rows: Array<
+      Record<'unadjusted' | 'adjustments' | 'adjusted' | 'comparative', Column> & { account: { number: string } }
+    >;
     totals: Record<string, Column>;
   }>;
   checks: { balanced: boolean; tiesToJournal: boolean };
@@ -92,6 +94,19 @@ interface TrialBalanceBody {
 
 async function trialBalance(books: TestBooks, asOf: string): Promise<TrialBalanceBody> {
   return (await report(stack, books, 'trial-balance', `asOf=${asOf}&verify=true`)).json<TrialBalanceBody>();
+}
+
+/** One column of a trial balance by currency and account number, leaving out zero rows. */
+function columnByAccount(body: TrialBalanceBody, column: 'adjusted' | 'comparative'): Record<string, string> {
+  const figures: Record<string, string> = {};
+  for (const section of body.currencies) {
+    for (const row of section.rows) {
+      const { debitMinor, creditMinor } = row[column];
+      if (BigInt(debitMinor) === 0n && BigInt(creditMinor) === 0n) continue;
+      figures[`${section.currency} ${row.account.number}`] = `${debitMinor}/${creditMinor}`;
+    }
+  }
+  return figures;
 }
 
 function expectNetZero(body: TrialBalanceBody) {
@@ -141,6 +156,16 @@ describe('valid entries', () => {
         expect(response.statusCode).toBe(201);
         for (const date of [asOf, '2026-12-31', '2025-06-15', '2025-06-20'])
           expectNetZero(await trialBalance(books, date));
+        // The two dates of one report are read together; each column is still its own date's.
+        const compared = (
+          await report(stack, books, 'trial-balance', `asOf=${asOf}&compareAsOf=2025-06-20`)
+        ).json<TrialBalanceBody>();
+        expect(columnByAccount(compared, 'comparative')).toEqual(
+          columnByAccount(await trialBalance(books, '2025-06-20'), 'adjusted'),
+        );
+        expect(columnByAccount(compared, 'adjusted')).toEqual(
+          columnByAccount(await trialBalance(books, asOf), 'adjusted'),
+        );
         // In the base currency too: every entry's rounding line makes the translated books net to zero.
         const base = (await report(stack, books, 'trial-balance', `asOf=2026-12-31&view=base&verify=true`)).json<
           TrialBalanceBody & { translation: { baseCurrency: string } }

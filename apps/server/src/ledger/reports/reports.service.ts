@@ -11,6 +11,7 @@ import {
   accountLines,
   type BalanceRow,
   balancesAsOf,
+  balancesAsOfDates,
   balancesFromJournal,
   type LedgerLine,
   type LinePosition,
@@ -188,8 +189,7 @@ export class ReportsService {
       const books = await loadBooks(db, entityId);
       const view = viewOf(options.view, books.baseCurrency);
       const accounts = await reportAccounts(db, entityId);
-      const current = await balancesAsOf(db, entityId, options.asOf, null, view);
-      const prior = await balancesAsOf(db, entityId, compareAsOf, null, view);
+      const [current = [], prior = []] = await balancesAsOfDates(db, entityId, [options.asOf, compareAsOf], null, view);
       const adjustedClasses = options.basis === 'post-closing' ? allClasses : preClosing;
       const unadjusted = netsOf(current, ['unadjusted']);
       const adjustments = netsOf(current, ['adjustment']);
@@ -310,8 +310,15 @@ export class ReportsService {
       const books = await loadBooks(db, entityId);
       const view = viewOf(options.view, books.baseCurrency);
       const accounts = await reportAccounts(db, entityId);
-      const current = netsOf(await balancesAsOf(db, entityId, options.asOf, null, view), allClasses);
-      const prior = netsOf(await balancesAsOf(db, entityId, compareAsOf, null, view), allClasses);
+      const [currentRows = [], priorRows = []] = await balancesAsOfDates(
+        db,
+        entityId,
+        [options.asOf, compareAsOf],
+        null,
+        view,
+      );
+      const current = netsOf(currentRows, allClasses);
+      const prior = netsOf(priorRows, allClasses);
       const currencies = currenciesOf(current, prior).map((currency) => {
         const section = (type: 'asset' | 'liability' | 'equity', sign: bigint) =>
           [...accounts.values()]
@@ -430,8 +437,9 @@ export class ReportsService {
 
 /** Net movement of each account between two dates (inclusive), closing entries left out. */
 async function activity(db: TenantDb, entityId: string, from: string, to: string, view: AmountView): Promise<Nets> {
-  const end = netsOf(await balancesAsOf(db, entityId, to, null, view), preClosing);
-  const start = netsOf(await balancesAsOf(db, entityId, addDays(from, -1), null, view), preClosing);
+  const [endRows = [], startRows = []] = await balancesAsOfDates(db, entityId, [to, addDays(from, -1)], null, view);
+  const end = netsOf(endRows, preClosing);
+  const start = netsOf(startRows, preClosing);
   for (const [currency, byAccount] of start) {
     const target = end.get(currency) ?? new Map<string, bigint>();
     for (const [accountId, net] of byAccount) target.set(accountId, (target.get(accountId) ?? 0n) - net);
