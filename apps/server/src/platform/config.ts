@@ -20,6 +20,8 @@ export interface Config {
   tiersFile: string | undefined;
   /** Runtime (RLS-bound) pool size for the shared cluster. */
   runtimePoolMax: number;
+  /** Runtime connections `start` opens and warms before it listens, and keeps open (at most the pool size). */
+  runtimePoolWarm: number;
   /** Job slots of the worker a server runs in-process (0: none); also the slots of `countinghouse worker`. */
   jobWorkerSlots: number;
   /** How often an idle job worker looks for work. */
@@ -203,6 +205,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: nonEmpty(env.LOG_LEVEL) ?? 'info',
     tiersFile: nonEmpty(env.COUNTINGHOUSE_TIERS_FILE),
     runtimePoolMax: integerFrom(env, 'COUNTINGHOUSE_DB_POOL_MAX', 20, configLimits.runtimePoolMaxUpper),
+    runtimePoolWarm: integerFrom(env, 'COUNTINGHOUSE_DB_POOL_WARM', 20, configLimits.runtimePoolMaxUpper),
     jobWorkerSlots: integerFrom(env, 'COUNTINGHOUSE_JOB_WORKERS', 4, configLimits.jobWorkerSlotsMax),
     jobPollMs: Math.max(10, integerFrom(env, 'COUNTINGHOUSE_JOB_POLL_MS', 500, configLimits.jobPollMsMax)),
     redisUrl,

@@ -53,6 +53,7 @@ import { type EmbeddedCluster, startEmbeddedCluster } from './database/embedded-
 import { OwnerPlacementDatabases } from './database/placement-databases.ts';
 import { PlacementPools } from './database/placement-pools.ts';
 import { type TenantPlacement, TenantScopes } from './database/tenant-scope.ts';
+import { warmPool } from './database/warm-pool.ts';
 import { ensureHome, randomToken, readOrCreateSecret, Sealer } from './local-secrets.ts';
 
 /**
@@ -109,6 +110,11 @@ export interface Platform {
   billing: BillingService;
   /** Set when this process generated the operator key, so it can be shown once. */
   generatedOperatorKey: string | null;
+  /**
+   * Opens and warms the shared database's connections ahead of requests (`COUNTINGHOUSE_DB_POOL_WARM`
+   * of the runtime pool, all of the control pool); `countinghouse start` calls it before it listens.
+   */
+  warmConnections(): Promise<{ runtime: number; control: number }>;
   isReady(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -137,10 +143,12 @@ async function resolveOwnerUrl(
   }
 }
 
-function makePool(connectionString: string, max: number, applicationName: string, log: Logger): pg.Pool {
+/** `min`: connections the pool keeps however long they sit idle (the ones `warmConnections` opens). */
+function makePool(connectionString: string, max: number, min: number, applicationName: string, log: Logger): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
     max,
+    min,
     connectionTimeoutMillis: connectionTimeoutMs,
     idleTimeoutMillis: idleTimeoutMs,
     application_name: applicationName,
@@ -196,8 +204,9 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
   let placementDatabases: OwnerPlacementDatabases | null = null;
   try {
     const prepared = await prepareDatabase(ownerUrl, log);
-    const ownerPool = makePool(ownerUrl, ownerPoolMax, 'countinghouse-control', log);
-    const runtimePool = makePool(prepared.runtimeUrl, config.runtimePoolMax, 'countinghouse-runtime', log);
+    const ownerPool = makePool(ownerUrl, ownerPoolMax, ownerPoolMax, 'countinghouse-control', log);
+    const runtimeWarm = Math.min(config.runtimePoolWarm, config.runtimePoolMax);
+    const runtimePool = makePool(prepared.runtimeUrl, config.runtimePoolMax, runtimeWarm, 'countinghouse-runtime', log);
     pools.push(ownerPool, runtimePool);
     await verifyRuntimeRole(runtimePool);
 
@@ -364,6 +373,13 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       usageStore,
       billing: new BillingService(usageStore, new PgBillingStore(ownerPool), tiers, costModel, log),
       generatedOperatorKey: operatorSecret.created ? operatorSecret.value : null,
+      async warmConnections() {
+        const [runtime, control] = await Promise.all([
+          warmPool(runtimePool, runtimeWarm),
+          warmPool(ownerPool, ownerPoolMax),
+        ]);
+        return { runtime, control };
+      },
       async isReady() {
         return await runtimePool.query('select 1').then(
           () => true,

@@ -22,6 +22,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let app: App;
   try {
     app = await buildHttpApp(platform, log);
+    const warmed = await platform.warmConnections();
+    log.info(warmed, 'database connections opened and warmed');
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     await platform.close();
