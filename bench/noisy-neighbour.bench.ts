@@ -17,7 +17,7 @@
  *
  *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10] [--imports 4] [--entries 200]
  *
- * Diagnostics: BENCH_DEBUG=1 prints each quiet request slower than 200 ms, the 100-ms
+ * Diagnostics: BENCH_DEBUG=1 prints each quiet request slower than 200 ms (BENCH_DEBUG_SLOW_MS), the 100-ms
  * intervals in which the server's event loop was blocked over 50 ms (with PostgreSQL beside
  * them) and the server's output; BENCH_SERVER_LOG=<file> with BENCH_SERVER_LOG_LEVEL=info
  * keeps the server's log; BENCH_SERVER_CPU_PROFILE=<folder> writes the server's V8 CPU profile
@@ -285,6 +285,9 @@ function quietUrl(tenant: Tenant, index: number): string {
   return `/v1/entities/${tenant.booksEntityId}/reports/trial-balance?asOf=${booksAsOf}`;
 }
 
+/** BENCH_DEBUG prints quiet requests slower than this (BENCH_DEBUG_SLOW_MS, default 200). */
+const debugSlowMs = Number(process.env.BENCH_DEBUG_SLOW_MS ?? 200);
+
 /** A quiet tenant: open-loop, evenly spaced; half one-entity reads, a quarter list pages, a quarter trial balances. */
 async function quietLoad(
   client: Client,
@@ -304,7 +307,7 @@ async function quietLoad(
     const url = quietUrl(tenant, index);
     pending.push(
       client.request('GET', url, tenant.token).then((reply) => {
-        if (process.env.BENCH_DEBUG && reply.ms > 200)
+        if (process.env.BENCH_DEBUG && reply.ms > debugSlowMs)
           console.log(`slow at ${(dueMs - started).toFixed(0)} ms: ${reply.ms.toFixed(0)} ms ${url.split('?')[0]}`);
         if (reply.status === 200) latencies.push(reply.ms);
         else errors.set(reply.status, (errors.get(reply.status) ?? 0) + 1);
