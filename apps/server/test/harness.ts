@@ -43,6 +43,9 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     operatorKey,
     runtimePoolMax: 5,
     dedicatedPoolMax: 5,
+    // Tests hold many scopes of two firms open at once; the share itself is tested in
+    // limits.service.test.ts and by the noisy-neighbour bench.
+    connectionShareBudget: 64,
     // Silo tenants go to a "second cluster" that is the test server itself, reached by URL:
     // the external-cluster path. Tests of the embedded silo cluster set their own.
     siloClusters: [{ name: 'silo-1', url: inject('ownerUrl') }],

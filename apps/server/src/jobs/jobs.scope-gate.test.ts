@@ -23,7 +23,7 @@ function setup(waitMsMax: number) {
     tiers: TierCatalogue.load(),
     plans: { find: async () => ({ tier: 'starter', overrides: {} }), setOverrides: async () => null },
     rates: new MemoryRateLimitStore(),
-    shedding: { requestsInFlightMax: 64, shedReportsAtPercent: 75, shedBatchAtPercent: 50 },
+    shedding: { requestsInFlightMax: 64, shedReportsAtPercent: 75, shedBatchAtPercent: 50, connectionShareBudget: 4 },
     log: pino({ level: 'silent' }),
   });
   const entered: string[] = [];

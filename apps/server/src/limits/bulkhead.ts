@@ -1,6 +1,8 @@
 import { assert } from '../platform/assert.ts';
 
 interface Waiter {
+  /** The cap the waiter asked under: it is granted only while fewer slots than this are held. */
+  max: number;
   grant(): void;
   timer: NodeJS.Timeout;
 }
@@ -14,7 +16,9 @@ interface Slots {
  * Counting semaphores keyed by tenant, for bulkheads. `tryAcquire` never waits (in-flight
  * requests); `acquire` waits at most `waitMsMax` in a bounded FIFO queue (database
  * connections). A released slot passes straight to the oldest waiter, so a steady stream
- * of newcomers cannot starve it. Idle keys are forgotten.
+ * of newcomers cannot starve it, unless the key now holds as many slots as that waiter's
+ * cap (a cap may shrink while it waits: the fair share of busy moments); it is then kept
+ * back until enough slots are released. Idle keys are forgotten.
  */
 export class TenantSemaphores {
   readonly #slots = new Map<string, Slots>();
@@ -43,6 +47,7 @@ export class TenantSemaphores {
     }
     return await new Promise<boolean>((resolve) => {
       const waiter: Waiter = {
+        max,
         grant: () => {
           clearTimeout(waiter.timer);
           resolve(true);
@@ -60,12 +65,14 @@ export class TenantSemaphores {
   release(key: string): void {
     const slots = this.#slots.get(key);
     assert(slots !== undefined && slots.held > 0, `release of a slot not held (${key})`);
-    const next = slots.waiters.shift();
-    if (next !== undefined) {
+    slots.held -= 1;
+    const next = slots.waiters[0];
+    if (next !== undefined && slots.held < next.max) {
+      slots.waiters.shift();
+      slots.held += 1;
       next.grant();
       return;
     }
-    slots.held -= 1;
     this.#forgetIfIdle(key, slots);
   }
 

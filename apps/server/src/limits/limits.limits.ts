@@ -11,6 +11,8 @@ export const limitsLimits = {
   connectionWaitMsMax: 2_000,
   /** Waiters per tenant for a connection slot; beyond it the request fails at once. */
   connectionWaitersMax: 64,
+  /** A tenant counts as active for the connection share this long after its last scope (to twice it). */
+  activeTenantWindowMs: 1_000,
   /** Callers remembered as certain to be refused (penalty-box.ts). */
   penaltyEntriesMax: 10_000,
   /** Retry-After for bulkhead and shedding refusals. */

@@ -48,6 +48,7 @@ const LimitsReportSchema = Type.Object({
     requestsInFlightMax: Count,
     shedReportsAtPercent: Count,
     shedBatchAtPercent: Count,
+    connectionShareBudget: Count,
     interactiveInFlight: Count,
     batchWaits: Count,
     batchWaitsTimedOut: Count,

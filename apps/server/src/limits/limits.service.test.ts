@@ -30,7 +30,7 @@ function service() {
     tiers,
     plans,
     rates: new MemoryRateLimitStore(),
-    shedding: { requestsInFlightMax: 8, shedReportsAtPercent: 75, shedBatchAtPercent: 50 },
+    shedding: { requestsInFlightMax: 8, shedReportsAtPercent: 75, shedBatchAtPercent: 50, connectionShareBudget: 4 },
     log: pino({ level: 'silent' }),
     clock: () => 0,
   });
@@ -100,6 +100,59 @@ describe('tenant semaphores', () => {
     slots.release('b');
     expect([slots.held('a'), slots.held('b')]).toEqual([0, 0]);
     expect(() => slots.release('a')).toThrow(/not held/);
+  });
+});
+
+describe('the connection share', () => {
+  it('lets a tenant alone use its whole cap, and holds it to an even share of the budget beside others', async () => {
+    let nowMs = 0;
+    const limits = new LimitsService({
+      tiers,
+      plans,
+      rates: new MemoryRateLimitStore(),
+      shedding: { requestsInFlightMax: 64, shedReportsAtPercent: 75, shedBatchAtPercent: 50, connectionShareBudget: 4 },
+      log: pino({ level: 'silent' }),
+      clock: () => nowMs,
+    });
+    const [a, b, c, d, e] = [tenant(), tenant(), tenant(), tenant(), tenant()];
+    if (!a || !b || !c || !d || !e) throw new Error('tenants');
+    // Alone, A holds its starter cap of four.
+    const held = [];
+    for (let index = 0; index < 4; index++) held.push(await limits.enterScope(a));
+    // B arrives: two active tenants, a share of two each. B gets its first at once; A, holding
+    // four, waits until it holds fewer than two.
+    const bPass = await limits.enterScope(b);
+    let aGranted = false;
+    const aWaiting = limits.enterScope(a).then((pass) => {
+      aGranted = true;
+      return pass;
+    });
+    held.pop()?.leave();
+    held.pop()?.leave();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(aGranted).toBe(false);
+    held.pop()?.leave();
+    const aPass = await aWaiting;
+    expect(aGranted).toBe(true);
+    // Five active tenants: the budget of four gives each one connection, never none.
+    const others = await Promise.all([c, d, e].map((other) => limits.enterScope(other)));
+    let aSecond = false;
+    const aSecondWaiting = limits.enterScope(a).then((pass) => {
+      aSecond = true;
+      return pass;
+    });
+    held.pop()?.leave();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(aSecond).toBe(false);
+    aPass.leave();
+    (await aSecondWaiting).leave();
+    bPass.leave();
+    for (const pass of others) pass.leave();
+    // Two windows later only A is active again, and its whole cap is back.
+    nowMs += 2 * 1_000;
+    const again = await Promise.all([0, 1, 2, 3].map(() => limits.enterScope(a)));
+    expect(again).toHaveLength(4);
+    for (const pass of again) pass.leave();
   });
 });
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, defaultConnectionShareBudget, loadConfig } from './config.ts';
 import { formatId, idPattern, newUuid, parseId } from './ids.ts';
 import { Sealer } from './local-secrets.ts';
 
@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       requestsInFlightMax: 256,
       shedReportsAtPercent: 75,
       shedBatchAtPercent: 50,
+      connectionShareBudget: defaultConnectionShareBudget(),
       metricsTopTenants: 20,
       metricsEmf: false,
       storageSampleMinutes: 60,
@@ -61,6 +62,7 @@ describe('loadConfig', () => {
       COUNTINGHOUSE_REQUESTS_IN_FLIGHT_MAX: '1000',
       COUNTINGHOUSE_SHED_REPORTS_AT_PERCENT: '80',
       COUNTINGHOUSE_SHED_BATCH_AT_PERCENT: '40',
+      COUNTINGHOUSE_DB_SHARE_BUDGET: '6',
     });
     expect(config).toMatchObject({
       jobWorkerSlots: 0,
@@ -77,6 +79,7 @@ describe('loadConfig', () => {
       requestsInFlightMax: 1000,
       shedReportsAtPercent: 80,
       shedBatchAtPercent: 40,
+      connectionShareBudget: 6,
     });
   });
 

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 
 /**
@@ -36,6 +37,8 @@ export interface Config {
   shedReportsAtPercent: number;
   /** Batch work is shed from this share (percent) of the budget on. */
   shedBatchAtPercent: number;
+  /** Shared-database connections split evenly among the pooled tenants active at once (limits.md). */
+  connectionShareBudget: number;
   /** Metering: cost model file, top-N tenants on /metrics, CloudWatch EMF lines, storage sampling period. */
   costsFile: string | undefined;
   metricsTopTenants: number;
@@ -92,6 +95,11 @@ export const embeddedSiloClusterName = 'silo-1';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/** Two connections per core: beside other firms, each firm's share of queries running at once. */
+export function defaultConnectionShareBudget(): number {
+  return 2 * os.availableParallelism();
 }
 
 function integerFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
@@ -218,6 +226,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ),
     shedReportsAtPercent: positive(env, 'COUNTINGHOUSE_SHED_REPORTS_AT_PERCENT', 75, configLimits.percentMax),
     shedBatchAtPercent: positive(env, 'COUNTINGHOUSE_SHED_BATCH_AT_PERCENT', 50, configLimits.percentMax),
+    connectionShareBudget: positive(
+      env,
+      'COUNTINGHOUSE_DB_SHARE_BUDGET',
+      defaultConnectionShareBudget(),
+      configLimits.runtimePoolMaxUpper,
+    ),
     costsFile: nonEmpty(env.COUNTINGHOUSE_COSTS_FILE),
     metricsTopTenants: integerFrom(env, 'COUNTINGHOUSE_METRICS_TOP_TENANTS', 20, configLimits.metricsTopTenantsMax),
     metricsEmf: booleanFrom(env, 'COUNTINGHOUSE_METRICS_EMF'),

@@ -226,6 +226,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
         requestsInFlightMax: config.requestsInFlightMax,
         shedReportsAtPercent: config.shedReportsAtPercent,
         shedBatchAtPercent: config.shedBatchAtPercent,
+        connectionShareBudget: config.connectionShareBudget,
       },
       log,
       ...(options.clock ? { clock: options.clock } : {}),
