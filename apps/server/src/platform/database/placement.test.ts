@@ -102,11 +102,14 @@ describe('bridge and silo placement on a configured cluster URL', () => {
   it('keeps at most the configured number of dedicated pools and closes idle ones', async () => {
     // Proves the bound (2 pools for 3 dedicated tenants, least recently used evicted once idle)
     // and the sweeper (every pool closed after the idle time, reopened on the next request).
-    const bridges = [
-      await createTenant(stack.app, 'Pool Bound A', 'professional'),
-      await createTenant(stack.app, 'Pool Bound B', 'professional'),
-      await createTenant(stack.app, 'Pool Bound C', 'professional'),
-    ];
+    const bridges: TestTenant[] = [];
+    for (const name of ['Pool Bound A', 'Pool Bound B', 'Pool Bound C']) {
+      // Past the eviction grace, so an earlier tenant's pool may be closed to make room: a
+      // creation that follows the last use of every open pool within the grace is refused
+      // (DATABASE_POOLS_EXHAUSTED), and a fast creation did.
+      await new Promise((resolve) => setTimeout(resolve, 1_050));
+      bridges.push(await createTenant(stack.app, name, 'professional'));
+    }
     created.push(...bridges.map((tenant) => tenant.id));
     const pools = stack.platform.placementPools;
     for (const tenant of bridges) {
