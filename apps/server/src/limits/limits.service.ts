@@ -309,9 +309,7 @@ export class LimitsService implements TenantScopeGate {
     const plan = await this.planOf(tenant);
     const granted = await this.#connections.acquire(
       tenantId,
-      tenant.placement.model === 'pool'
-        ? Math.min(plan.bounds.databaseConnectionsMax, this.#connectionShare(tenantId))
-        : plan.bounds.databaseConnectionsMax,
+      Math.min(plan.bounds.databaseConnectionsMax, this.#connectionShare(tenant)),
       limitsLimits.connectionWaitMsMax,
       limitsLimits.connectionWaitersMax,
     );
@@ -344,8 +342,9 @@ export class LimitsService implements TenantScopeGate {
    * noisy-neighbour harness: quiet p99 under the flood 70-87 ms with a cap of 4, 36-38 ms
    * at one), while a firm with the instance to itself loses nothing.
    */
-  #connectionShare(tenantId: string): number {
-    const active = this.#active.touch(tenantId, this.#clock());
+  #connectionShare(tenant: TenantContext): number {
+    if (tenant.placement.model !== 'pool') return Number.POSITIVE_INFINITY;
+    const active = this.#active.touch(tenant.tenantId, this.#clock());
     if (active < 2) return Number.POSITIVE_INFINITY;
     return Math.max(1, Math.floor(this.#shedding.connectionShareBudget / active));
   }

@@ -75,8 +75,9 @@ export const transactionView: AmountView = { kind: 'transaction' };
  * monthly rows through its month, plus or minus its few daily rows. Amounts are summed as
  * bigint (PostgreSQL accumulates those exactly, in 128 bits, and returns numeric): debit and
  * credit totals are never negative, so the daily part's sign cannot overflow. Every report
- * runs it, so it is a named statement, planned once per connection: planning its two tables'
- * row-level security afresh took a third of its time.
+ * runs it, so it is a named statement, parsed and rewritten with its two tables' row-level
+ * security once per connection. PostgreSQL still plans it for each call's dates (it keeps
+ * preferring custom plans here, about 0.8 ms each).
  */
 function balancesStatement(view: AmountView): NamedStatement {
   const [name, debit, credit, currency] =

@@ -8,7 +8,7 @@ import type pg from 'pg';
  * several times their usual work, on top of the connection and its authentication. A pool
  * that grows on demand grows exactly when demand jumps: in the noisy-neighbour harness the
  * flood's burst opened seven connections at once on the two cores, and the quiet firms' p99
- * rose to 300-500 ms; with the pool opened and warmed at start, to 67 ms (bench/noisy-neighbour).
+ * rose to 300-500 ms; with the pool opened and warmed at start, to 70-87 ms (bench/noisy-neighbour).
  * The pool keeps these connections (its `min`), so they stay warm.
  *
  * Returns the number of connections warmed.
