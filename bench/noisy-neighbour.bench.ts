@@ -557,12 +557,18 @@ async function main(): Promise<void> {
       `noisy tenant: sent ${floodResult.sent} (${(floodResult.sent / (phaseMs / 1000)).toFixed(0)}/s, ${floodResult.skipped} not sent at ${floodOutstandingMax} outstanding), ${statuses}; ` +
         `accepted after the burst ${acceptedRate.toFixed(2)}/s vs plan ${planRate}/s (${deviation >= 0 ? '+' : ''}${deviation.toFixed(1)} %)`,
     );
-    const jobs = JSON.parse((await setup.request('GET', '/v1/jobs?limit=100', noisy.token)).body) as {
+    // The flood has just spent the noisy tenant's bucket: wait out its 429s.
+    let jobsReply = await setup.request('GET', '/v1/jobs?limit=100', noisy.token);
+    for (let tries = 0; jobsReply.status === 429 && tries < 20; tries += 1) {
+      await sleep(500);
+      jobsReply = await setup.request('GET', '/v1/jobs?limit=100', noisy.token);
+    }
+    const jobs = JSON.parse(jobsReply.body) as {
       items?: Array<{ status: string; progress: { percent: number } }>;
     };
     const jobStates = (jobs.items ?? []).map((job) => `${job.status} ${job.progress.percent}%`).join(', ');
     console.log(
-      `noisy tenant's imports (${importRows} entities each): ${floodResult.importsAccepted} of ${importCount} accepted; at the end of the phase: ${jobStates || 'none'}`,
+      `noisy tenant's imports (${importRows} entities each): ${floodResult.importsAccepted} of ${importCount} accepted; at the end of the phase: ${jobStates || `none listed (HTTP ${jobsReply.status})`}`,
     );
     console.log(
       `goals: worst quiet p99 ratio ${worstRatio.toFixed(2)} (≤ 1.25: ${worstRatio <= 1.25 ? 'met' : 'NOT met'}); ` +

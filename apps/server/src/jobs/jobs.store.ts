@@ -224,11 +224,11 @@ export async function writeRowReports(
   );
 }
 
-/** Every row report of a job, in row order. */
+/** Every row report of a job, in row order: one value to parse, not a row per report. */
 export async function readRowReports(db: TenantDb, jobId: string): Promise<JsonValue[]> {
-  const { rows } = await db.query<{ report: JsonValue }>(
-    'select report from job_row_reports where job_id = $1 order by row_no',
+  const { rows } = await db.query<{ reports: JsonValue[] }>(
+    `select coalesce(jsonb_agg(report order by row_no), '[]') as reports from job_row_reports where job_id = $1`,
     [jobId],
   );
-  return rows.map((row) => row.report);
+  return rows[0]?.reports ?? [];
 }

@@ -97,6 +97,50 @@ describe('entity import handler', () => {
     expect(await entityCount(tenant, 'Resumed')).toBe(rowCount * 0.9);
   });
 
+  it('creates a batch with one statement, in row order: a name taken before or earlier in the batch, in any case, is a duplicate', async () => {
+    const tenant = await contextOf(stack, await createTenant(stack.app, 'Import duplicates'));
+    const other = await contextOf(stack, await createTenant(stack.app, 'Import duplicates elsewhere'));
+    const createdBy = await ownerId(tenant);
+    // Another firm's entity of the same name is no duplicate: names are unique per firm.
+    await attempt(
+      other,
+      newUuid(),
+      { createdBy: await ownerId(other), source: 'json', rows: [{ name: 'Fir LLC' }] },
+      null,
+      [],
+    );
+    await attempt(tenant, newUuid(), { createdBy, source: 'json', rows: [{ name: 'Elm LLC' }] }, null, []);
+    const result = await attempt(
+      tenant,
+      newUuid(),
+      {
+        createdBy,
+        source: 'json',
+        rows: [
+          { name: 'ELM llc' },
+          { name: 'Fir LLC' },
+          { name: 'Gum', entityType: 'llp' },
+          { name: 'fir llc' },
+          { name: 'Gum' },
+        ],
+      },
+      null,
+      [],
+    );
+    expect(result.report.map((entry) => [entry.row, entry.status, entry.name])).toEqual([
+      [1, 'duplicate', 'ELM llc'],
+      [2, 'created', 'Fir LLC'],
+      [3, 'invalid', undefined],
+      [4, 'duplicate', 'fir llc'],
+      [5, 'created', 'Gum'],
+    ]);
+    const { rows: names } = await stack.platform.scopes.run(tenant, (db) =>
+      db.query<{ name: string; id: string }>('select name, id from entities order by name'),
+    );
+    expect(names.map((row) => row.name)).toEqual(['Elm LLC', 'Fir LLC', 'Gum']);
+    expect(result.report[1]?.entityId).toBe(`ent_${names[1]?.id.replaceAll('-', '')}`);
+  });
+
   it("keeps a firm's row reports from another firm: not readable, not writable under its id, not changeable", async () => {
     const owner = await contextOf(stack, await createTenant(stack.app, 'Import reports A'));
     const other = await contextOf(stack, await createTenant(stack.app, 'Import reports B'));

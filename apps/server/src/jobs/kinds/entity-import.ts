@@ -1,7 +1,7 @@
 import { CsvError, parse } from 'csv-parse/sync';
 import { recordAuditEvent } from '../../audit/audit.service.ts';
 import { entityLimits } from '../../entities/entities.limits.ts';
-import { insertEntity } from '../../entities/entities.store.ts';
+import { insertEntities } from '../../entities/entities.store.ts';
 import { type Entity, type EntityType, entityTypes } from '../../entities/entities.types.ts';
 import { assert } from '../../platform/assert.ts';
 import { AppError } from '../../platform/errors.ts';
@@ -186,10 +186,7 @@ async function runImport(context: JobContext<EntityImportPayload>): Promise<Json
     const start = nextRow;
     // Entities and the checkpoint saying they are done commit together, or neither does.
     await context.scopes.run(context.tenant, async (db) => {
-      const batchReport: RowReport[] = [];
-      for (const [offset, row] of batch.entries()) {
-        batchReport.push(await importRow(db, row, start + offset + 1, payload.createdBy));
-      }
+      const batchReport = await importRows(db, batch, start + 1, payload.createdBy);
       // Only this batch's rows are written: the checkpoint stays a few bytes however far in.
       await writeRowReports(
         db,
@@ -222,30 +219,41 @@ async function runImport(context: JobContext<EntityImportPayload>): Promise<Json
   return summarise(total, report) as unknown as JsonValue;
 }
 
-async function importRow(
-  db: Parameters<typeof insertEntity>[0],
-  row: ImportRow,
-  rowNumber: number,
+/** Validates each row and creates the valid ones with one statement; reports every row, numbered from `firstRow`. */
+async function importRows(
+  db: Parameters<typeof insertEntities>[0],
+  rows: readonly ImportRow[],
+  firstRow: number,
   createdBy: string,
-): Promise<RowReport> {
-  const checked = validateRow(row);
-  if ('errors' in checked) return { row: rowNumber, status: 'invalid', errors: checked.errors };
+): Promise<RowReport[]> {
   const now = new Date();
-  const entity: Entity = {
-    ...checked.valid,
-    id: newUuid(),
-    // The import takes the basic fields only; legal name and taxpayer id are set afterwards.
-    legalName: null,
-    taxpayerIdLast4: null,
-    status: 'active',
-    createdBy,
-    createdAt: now,
-    updatedAt: now,
-  };
-  if ((await insertEntity(db, entity, null)) === 'name_taken') {
-    return { row: rowNumber, status: 'duplicate', name: entity.name };
-  }
-  return { row: rowNumber, status: 'created', entityId: formatId('entity', entity.id), name: entity.name };
+  const checked = rows.map((row) => {
+    const result = validateRow(row);
+    if ('errors' in result) return result;
+    const entity: Entity = {
+      ...result.valid,
+      id: newUuid(),
+      // The import takes the basic fields only; legal name and taxpayer id are set afterwards.
+      legalName: null,
+      taxpayerIdLast4: null,
+      status: 'active',
+      createdBy,
+      createdAt: now,
+      updatedAt: now,
+    };
+    return { entity };
+  });
+  const inserted = await insertEntities(
+    db,
+    checked.flatMap((result) => ('entity' in result ? [result.entity] : [])),
+  );
+  return checked.map((result, index): RowReport => {
+    const row = firstRow + index;
+    if ('errors' in result) return { row, status: 'invalid', errors: result.errors };
+    const { entity } = result;
+    if (!inserted.has(entity.id)) return { row, status: 'duplicate', name: entity.name };
+    return { row, status: 'created', entityId: formatId('entity', entity.id), name: entity.name };
+  });
 }
 
 export const entityImportJob: JobKind<EntityImportPayload> = {
