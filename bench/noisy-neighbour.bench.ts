@@ -564,9 +564,21 @@ async function main(): Promise<void> {
       jobsReply = await setup.request('GET', '/v1/jobs?limit=100', noisy.token);
     }
     const jobs = JSON.parse(jobsReply.body) as {
-      items?: Array<{ status: string; progress: { percent: number } }>;
+      items?: Array<{
+        status: string;
+        progress: { percent: number };
+        startedAt: string | null;
+        finishedAt: string | null;
+      }>;
     };
-    const jobStates = (jobs.items ?? []).map((job) => `${job.status} ${job.progress.percent}%`).join(', ');
+    // How long each ran: the window in which the quiet tenants shared the machine with it.
+    const ranFor = (job: { startedAt: string | null; finishedAt: string | null }) =>
+      job.startedAt && job.finishedAt
+        ? ` in ${((Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000).toFixed(1)} s`
+        : '';
+    const jobStates = (jobs.items ?? [])
+      .map((job) => `${job.status} ${job.progress.percent}%${ranFor(job)}`)
+      .join(', ');
     console.log(
       `noisy tenant's imports (${importRows} entities each): ${floodResult.importsAccepted} of ${importCount} accepted; at the end of the phase: ${jobStates || `none listed (HTTP ${jobsReply.status})`}`,
     );

@@ -51,6 +51,28 @@ describe('embedded cluster lifecycle', () => {
     await second.stop();
   });
 
+  it('serves its clients over a Unix-domain socket in its data folder, and TCP on loopback for tools', async () => {
+    const cluster = await startEmbeddedCluster({ home, log });
+    try {
+      const url = new URL(cluster.superuserUrl);
+      expect(url.searchParams.get('host')).toBe(path.join(home, 'pg'));
+      // A socket connection has no client address; a TCP one has the loopback's.
+      expect((await query(cluster, 'select inet_client_addr() as address')).rows).toEqual([{ address: null }]);
+      url.search = '';
+      const tcp = new pg.Client({ connectionString: url.toString() });
+      await tcp.connect();
+      try {
+        expect((await tcp.query('select host(inet_client_addr()) as address')).rows).toEqual([
+          { address: '127.0.0.1' },
+        ]);
+      } finally {
+        await tcp.end();
+      }
+    } finally {
+      await cluster.stop();
+    }
+  });
+
   it('recovers from a stale postmaster.pid left by a killed run', async () => {
     const lockFile = path.join(home, 'pg', 'postmaster.pid');
     await fs.writeFile(lockFile, `${await deadPid()}\n${path.join(home, 'pg')}\n0\n5999\n`);

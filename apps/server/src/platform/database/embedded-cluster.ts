@@ -190,6 +190,16 @@ async function lockHome(home: string): Promise<() => Promise<void>> {
   throw new DataFolderInUseError(`could not lock ${home}`);
 }
 
+/**
+ * Where clients reach the embedded cluster: its Unix-domain socket in the data folder, which
+ * costs both sides less CPU per round trip than loopback TCP (TCP stays open for tools). Null
+ * on Windows, or where the socket's path would exceed what connect() takes (sun_path, 107 bytes).
+ */
+function socketDirectoryFor(dataDir: string, port: number): string | null {
+  if (process.platform === 'win32') return null;
+  return Buffer.byteLength(path.join(dataDir, `.s.PGSQL.${port}`)) <= 107 ? dataDir : null;
+}
+
 export async function startEmbeddedCluster(options: EmbeddedClusterOptions): Promise<EmbeddedCluster> {
   const unlock = await lockHome(options.home);
   try {
@@ -214,10 +224,12 @@ async function startLockedCluster(
   }
   await recoverStaleLock(binaries, dataDir, password.value, log);
   const port = await freeLocalPort();
+  const socketDir = socketDirectoryFor(dataDir, port);
   const serverOptions = [
     `-p ${port}`,
     '-c listen_addresses=127.0.0.1',
-    "-c unix_socket_directories=''",
+    // The postmaster runs in its data folder, so '.' puts the socket there: no path to quote.
+    `-c unix_socket_directories=${socketDir ? '.' : "''"}`,
     `-c max_connections=${maxConnections}`,
   ].join(' ');
   const logFile = path.join(dataDir, 'postgres.log');
@@ -244,7 +256,9 @@ async function startLockedCluster(
   let stopped = false;
   return {
     port,
-    superuserUrl: `postgres://${superuser}:${encodeURIComponent(password.value)}@127.0.0.1:${port}/postgres`,
+    superuserUrl:
+      `postgres://${superuser}:${encodeURIComponent(password.value)}@127.0.0.1:${port}/postgres` +
+      (socketDir ? `?host=${encodeURIComponent(socketDir)}` : ''),
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -29,7 +29,7 @@ async function contextOf(stack: TestStack, tenant: TestTenant): Promise<TenantCo
 async function serverOf(stack: TestStack, context: TenantContext) {
   return await stack.platform.scopes.run(context, async (db) => {
     const { rows } = await db.query<{ database: string; port: number; data: string }>(
-      `select current_database()::text as database, inet_server_port() as port,
+      `select current_database()::text as database, current_setting('port')::int as port,
               current_setting('server_version_num') as data`,
     );
     return rows[0];
@@ -154,7 +154,9 @@ describe('silo placement on an embedded second cluster', () => {
       tenant = await createTenant(stack.app, 'Embedded Silo Firm', 'enterprise');
       const context = await contextOf(stack, tenant);
       expect(context.placement).toMatchObject({ model: 'silo', cluster: 'silo-local' });
-      const { rows } = await stack.platform.runtimePool.query<{ port: number }>('select inet_server_port() as port');
+      const { rows } = await stack.platform.runtimePool.query<{ port: number }>(
+        "select current_setting('port')::int as port",
+      );
       sharedPort = rows[0]?.port;
       const silo = await serverOf(stack, context);
       expect(silo?.port).not.toBe(sharedPort);
