@@ -153,6 +153,59 @@ describe('issuing invoices', () => {
     await expectChainIntact(firm);
   });
 
+  it('keeps the event of an invoice whose firm’s log failed, and writes it once when the month is issued again', async () => {
+    const { firm, month } = await firmJoinedIn('Log Down');
+    const tenantId = parseId('tenant', firm.id) ?? '';
+    const owner = stack.platform.ownerPool;
+    // The firm's log refuses appends, as an unreachable database would.
+    await owner.query(`
+      create function test_log_down() returns trigger language plpgsql as $$
+      begin
+        if new.tenant_id = '${tenantId}' then raise exception 'test: the firm''s log is down'; end if;
+        return new;
+      end $$;
+      create trigger test_log_down before insert on audit_events for each row execute function test_log_down()`);
+    let failed: Awaited<ReturnType<typeof post>>;
+    try {
+      failed = await post('/v1/admin/invoices/issue', { month });
+    } finally {
+      await owner.query('drop trigger test_log_down on audit_events; drop function test_log_down()');
+    }
+    expect(failed.statusCode).toBe(500);
+    const invoice = await stack.app.inject({
+      method: 'GET',
+      url: `/v1/admin/tenants/${firm.id}/invoices/${month}`,
+      headers: operator,
+    });
+    expect(invoice.json()).toMatchObject({ status: 'issued' });
+    const invoiceId = invoice.json<{ id: string }>().id;
+    const pending = () =>
+      owner
+        .query<{ invoice_id: string }>('select invoice_id from issued_invoice_audits_pending where tenant = $1', [
+          tenantId,
+        ])
+        .then((result) => result.rows.map((row) => row.invoice_id));
+    expect(await pending()).toEqual([invoiceId]);
+    expect(await eventsOf(firm, 'invoice.issue')).toEqual([]);
+
+    // Issuing again issues nothing new but writes the event that was left pending.
+    const again = await post('/v1/admin/invoices/issue', { month });
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json()).toMatchObject({ newlyIssued: 0 });
+    expect((await eventsOf(firm, 'invoice.issue')).map((event) => event.resourceId)).toEqual([invoiceId]);
+    expect(await pending()).toEqual([]);
+
+    // A crash after the append, before the outbox row went: the retry finds the event and writes nothing.
+    await owner.query(
+      'insert into issued_invoice_audits_pending (invoice_id, tenant, month) select id, tenant, month from issued_invoices where id = $1',
+      [invoiceId],
+    );
+    expect((await post('/v1/admin/invoices/issue', { month })).statusCode).toBe(200);
+    expect(await eventsOf(firm, 'invoice.issue')).toHaveLength(1);
+    expect(await pending()).toEqual([]);
+    await expectChainIntact(firm);
+  });
+
   it('writes the invoices the CLI issues too', async () => {
     const { firm, month } = await firmJoinedIn('CLI Invoiced');
     let stdout = '';

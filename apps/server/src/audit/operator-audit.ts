@@ -1,4 +1,4 @@
-import type { RequestOrigin, TenantScopes } from '../platform/database/tenant-scope.ts';
+import type { RequestOrigin, TenantDb, TenantScopes } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
 import type { TenancyService } from '../tenancy/tenancy.service.ts';
 import { tenantContextOf } from '../tenancy/tenancy.service.ts';
@@ -12,7 +12,8 @@ import type { AuditEventInput } from './audit.types.ts';
  * change that fails records nothing, and the event is appended right after the change
  * commits, in the placement the registry names then. Only a failure between the two (a
  * crash, the tenant's database unreachable) can leave a change without its event; the
- * request then fails, so the operator sees it. Holding no tenant connection during the
+ * request then fails, so the operator sees it. Issued invoices keep their events in an
+ * outbox until written (`appendOnce`, migration 0025), so none is lost that way. Holding no tenant connection during the
  * change keeps it clear of the tenant's connection bulkhead.
  */
 export class OperatorAudit {
@@ -43,25 +44,31 @@ export class OperatorAudit {
   }
 
   /**
-   * Appends events for changes already made to several tenants at once (issuing a month's
-   * invoices), each to its tenant's log. One log that fails does not keep the others from
-   * their events: every append is tried, then the first failure is thrown, so the operator
-   * sees it. Errors: TENANT_NOT_FOUND, or the failure of a tenant's database.
+   * Appends the event for a change already made unless the tenant's log holds an event of the
+   * same action on the same resource: a retried append (the outbox of issued invoices) writes
+   * it once. The check and the append share the tenant's transaction.
+   * Errors: TENANT_NOT_FOUND, or the failure of the tenant's database.
    */
-  async appendEach(
-    origin: RequestOrigin,
-    events: ReadonlyArray<{ tenantId: string; event: AuditEventInput }>,
-  ): Promise<void> {
-    const failures: unknown[] = [];
-    for (const { tenantId, event } of events) {
-      await this.#append(tenantId, origin, event).catch((error: unknown) => failures.push(error));
-    }
-    if (failures.length > 0) throw failures[0];
+  async appendOnce(tenantId: string, origin: RequestOrigin, event: AuditEventInput): Promise<void> {
+    await this.#append(tenantId, origin, event, async (db) => {
+      const { rows } = await db.query(
+        'select 1 from audit_events where action = $1 and resource_type = $2 and resource_id = $3 limit 1',
+        [event.action, event.resource?.type ?? null, event.resource?.id ?? null],
+      );
+      return rows.length === 0;
+    });
   }
 
-  async #append(tenantId: string, origin: RequestOrigin, event: AuditEventInput): Promise<void> {
+  async #append(
+    tenantId: string,
+    origin: RequestOrigin,
+    event: AuditEventInput,
+    wanted: (db: TenantDb) => Promise<boolean> = async () => true,
+  ): Promise<void> {
     const record = await this.#tenancy.getTenant(tenantId);
     if (record === null) throw new AppError('TENANT_NOT_FOUND');
-    await this.#scopes.run({ ...tenantContextOf(record), origin }, (db) => recordAuditEvent(db, event));
+    await this.#scopes.run({ ...tenantContextOf(record), origin }, async (db) => {
+      if (await wanted(db)) await recordAuditEvent(db, event);
+    });
   }
 }

@@ -255,19 +255,22 @@ export async function billingRoutes(
     },
     async (request) => {
       const result = await billing.issue(request.body.month);
-      // Each firm's log gets its own invoice, after the registry commits them (operator-audit.ts).
-      await operatorAudit.appendEach(
-        requestOrigin(request, requireOperator(request)),
-        result.newlyIssued.map((invoice) => ({
-          tenantId: invoice.tenantId,
-          event: {
+      // Each firm's log gets its own invoice, after the registry commits them; an event that
+      // fails stays pending and is written when the month is issued again (migration 0025).
+      const origin = requestOrigin(request, requireOperator(request));
+      await billing.appendPendingAudits(request.body.month, result.items, async (invoice) => {
+        try {
+          await operatorAudit.appendOnce(invoice.tenantId, origin, {
             action: 'invoice.issue',
             resource: { type: 'invoice', id: invoice.id },
             after: pricedContent(invoice),
             summary: { month: invoice.month, currency: invoice.currency, totalMinor: invoice.totalMinor },
-          },
-        })),
-      );
+          });
+        } catch (error) {
+          // A purged firm has no log left to write to; its invoice stays in the registry.
+          if (!(error instanceof AppError && error.code === 'TENANT_NOT_FOUND')) throw error;
+        }
+      });
       const newlyIssued = result.newlyIssued.length;
       return { month: request.body.month, newlyIssued, items: result.items.map(renderInvoice) };
     },

@@ -58,6 +58,7 @@ const billingStore: BillingStore = {
   saveImport: async () => ({ created: false, id: '' }),
   latestImport: async () => null,
   issueInvoices: async () => [],
+  drainInvoiceAudits: async () => [],
   issuedInvoices: async () => [],
   issuedInvoicesFrom: async () => [],
 };

@@ -374,6 +374,28 @@ export class BillingService {
   }
 
   /**
+   * Hands `append` each issued invoice of the month whose audit event is still pending: those
+   * `issue` just issued, and any whose event failed on an earlier call (the outbox, migration
+   * 0025). Every pending invoice is tried; then the first failure is thrown, so the operator
+   * sees it, and issuing the month again writes what is left. `items` are the month's issued
+   * invoices, as `issue` returns them. Errors: METERING_MONTH_INVALID, or what `append` throws.
+   */
+  async appendPendingAudits(
+    label: string,
+    items: readonly BilledInvoice[],
+    append: (invoice: BilledInvoice) => Promise<void>,
+  ): Promise<void> {
+    const month = this.month(label);
+    const byId = new Map(items.map((invoice) => [invoice.id, invoice]));
+    const failures = await this.#store.drainInvoiceAudits(month.label, async ({ invoiceId }) => {
+      const invoice = byId.get(invoiceId);
+      assert(invoice !== undefined, `pending audit of invoice ${invoiceId} is not among the month's issued invoices`);
+      await append(invoice);
+    });
+    if (failures.length > 0) throw failures[0];
+  }
+
+  /**
    * Revenue − cost-to-serve, per tenant. Revenue is what the month's own usage is billed
    * (base fee and usage lines), without late usage of earlier months adjusted on the invoice.
    * Errors: METERING_MONTH_INVALID.

@@ -20,8 +20,20 @@ export interface BillingStore {
   saveImport(parsed: ParsedCur, fileName: string): Promise<{ created: boolean; id: string }>;
   /** The import in force for a month: the latest one. */
   latestImport(month: string): Promise<CostImport | null>;
-  /** Stores the invoices not yet issued for their tenant and month; returns the ids of those new. */
+  /**
+   * Stores the invoices not yet issued for their tenant and month, each with its audit event
+   * pending (the outbox, migration 0025); returns the ids of those new.
+   */
   issueInvoices(invoices: readonly Invoice[]): Promise<string[]>;
+  /**
+   * Hands each invoice of the month whose audit event is pending, and not being written by
+   * another issuer, to `append`; an invoice whose append resolves is no longer pending. Every
+   * pending invoice is tried; returns the failures of those whose append threw.
+   */
+  drainInvoiceAudits(
+    month: string,
+    append: (pending: { invoiceId: string; tenantId: string }) => Promise<void>,
+  ): Promise<unknown[]>;
   /** Issued invoices of a month (all tenants, or one). */
   issuedInvoices(month: string, tenantId?: string): Promise<IssuedInvoice[]>;
   /** Issued invoices of `firstMonth` and every later month (all tenants, or one), by tenant and month. */
@@ -122,12 +134,16 @@ export class PgBillingStore implements BillingStore {
   async issueInvoices(invoices: readonly Invoice[]): Promise<string[]> {
     if (invoices.length === 0) return [];
     const result = await this.#pool.query<{ id: string }>(
-      `insert into issued_invoices (id, tenant, month, currency, total_minor, content, content_hash)
-       select id, tenant, (month || '-01')::date, currency, total_minor, content, content_hash
-         from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::jsonb[], $7::text[])
-           as t(id, tenant, month, currency, total_minor, content, content_hash)
-       on conflict (tenant, month) do nothing
-       returning id`,
+      `with issued as (
+         insert into issued_invoices (id, tenant, month, currency, total_minor, content, content_hash)
+         select id, tenant, (month || '-01')::date, currency, total_minor, content, content_hash
+           from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::jsonb[], $7::text[])
+             as t(id, tenant, month, currency, total_minor, content, content_hash)
+         on conflict (tenant, month) do nothing
+         returning id, tenant, month)
+       insert into issued_invoice_audits_pending (invoice_id, tenant, month)
+       select id, tenant, month from issued
+       returning invoice_id as id`,
       [
         invoices.map((invoice) => invoice.id),
         invoices.map((invoice) => invoice.tenantId),
@@ -139,6 +155,40 @@ export class PgBillingStore implements BillingStore {
       ],
     );
     return result.rows.map((row) => row.id);
+  }
+
+  async drainInvoiceAudits(
+    month: string,
+    append: (pending: { invoiceId: string; tenantId: string }) => Promise<void>,
+  ): Promise<unknown[]> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('begin');
+      const { rows } = await client.query<{ invoice_id: string; tenant: string }>(
+        `select invoice_id, tenant from issued_invoice_audits_pending
+          where month = ($1 || '-01')::date
+          order by invoice_id
+          for update skip locked`,
+        [month],
+      );
+      const failures: unknown[] = [];
+      for (const row of rows) {
+        try {
+          await append({ invoiceId: row.invoice_id, tenantId: row.tenant });
+        } catch (error) {
+          failures.push(error);
+          continue;
+        }
+        await client.query('delete from issued_invoice_audits_pending where invoice_id = $1', [row.invoice_id]);
+      }
+      await client.query('commit');
+      return failures;
+    } catch (error) {
+      await client.query('rollback').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
   }
 
   async issuedInvoices(month: string, tenantId?: string): Promise<IssuedInvoice[]> {
