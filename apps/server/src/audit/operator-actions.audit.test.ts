@@ -153,11 +153,9 @@ describe('issuing invoices', () => {
     await expectChainIntact(firm);
   });
 
-  it('keeps the event of an invoice whose firm’s log failed, and writes it once when the month is issued again', async () => {
-    const { firm, month } = await firmJoinedIn('Log Down');
-    const tenantId = parseId('tenant', firm.id) ?? '';
+  /** Issues the month while the firm's log refuses appends, as an unreachable database would. */
+  async function issueWithLogDown(tenantId: string, month: string) {
     const owner = stack.platform.ownerPool;
-    // The firm's log refuses appends, as an unreachable database would.
     await owner.query(`
       create function test_log_down() returns trigger language plpgsql as $$
       begin
@@ -165,13 +163,33 @@ describe('issuing invoices', () => {
         return new;
       end $$;
       create trigger test_log_down before insert on audit_events for each row execute function test_log_down()`);
-    let failed: Awaited<ReturnType<typeof post>>;
     try {
-      failed = await post('/v1/admin/invoices/issue', { month });
+      return await post('/v1/admin/invoices/issue', { month });
     } finally {
       await owner.query('drop trigger test_log_down on audit_events; drop function test_log_down()');
     }
-    expect(failed.statusCode).toBe(500);
+  }
+
+  it('drops the pending event of a firm purged before it was written: a purged firm has no log', async () => {
+    const { firm, month } = await firmJoinedIn('Purged Before Its Event');
+    const tenantId = parseId('tenant', firm.id) ?? '';
+    expect((await issueWithLogDown(tenantId, month)).statusCode).toBe(500);
+    await stack.platform.ownerPool.query('update tenants set purged_at = now() where id = $1', [tenantId]);
+    const again = await post('/v1/admin/invoices/issue', { month });
+    expect(again.statusCode, again.body).toBe(200);
+    const { rows } = await stack.platform.ownerPool.query(
+      'select 1 from issued_invoice_audits_pending where tenant = $1',
+      [tenantId],
+    );
+    expect(rows).toEqual([]);
+    expect(await eventsOf(firm, 'invoice.issue')).toEqual([]);
+  });
+
+  it('keeps the event of an invoice whose firm’s log failed, and writes it once when the month is issued again', async () => {
+    const { firm, month } = await firmJoinedIn('Log Down');
+    const tenantId = parseId('tenant', firm.id) ?? '';
+    const owner = stack.platform.ownerPool;
+    expect((await issueWithLogDown(tenantId, month)).statusCode).toBe(500);
     const invoice = await stack.app.inject({
       method: 'GET',
       url: `/v1/admin/tenants/${firm.id}/invoices/${month}`,

@@ -27,8 +27,9 @@ export interface BillingStore {
   issueInvoices(invoices: readonly Invoice[]): Promise<string[]>;
   /**
    * Hands each invoice of the month whose audit event is pending, and not being written by
-   * another issuer, to `append`; an invoice whose append resolves is no longer pending. Every
-   * pending invoice is tried; returns the failures of those whose append threw.
+   * another issuer, to `append`; an invoice whose append resolves is no longer pending, nor is
+   * one of a purged firm (it has no log). Every pending invoice is tried; returns the failures
+   * of those whose append threw.
    */
   drainInvoiceAudits(
     month: string,
@@ -164,6 +165,13 @@ export class PgBillingStore implements BillingStore {
     const client = await this.#pool.connect();
     try {
       await client.query('begin');
+      // A purged firm's log is gone with its data: its pending events go too.
+      await client.query(
+        `delete from issued_invoice_audits_pending pending using tenants
+          where tenants.id = pending.tenant and tenants.purged_at is not null
+            and pending.month = ($1 || '-01')::date`,
+        [month],
+      );
       const { rows } = await client.query<{ invoice_id: string; tenant: string }>(
         `select invoice_id, tenant from issued_invoice_audits_pending
           where month = ($1 || '-01')::date
