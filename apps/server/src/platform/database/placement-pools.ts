@@ -15,7 +15,10 @@ import type { RuntimePools, TenantPlacement } from './tenant-scope.ts';
  * DATABASE_POOLS_EXHAUSTED (503) rather than exceeding the server's connection budget.
  *
  * `poolFor` is synchronous (creating a pg.Pool opens no connection), so the tenant scope's
- * gate and observer are unchanged by routing.
+ * gate and observer are unchanged by routing. Its caller checks a connection out in the same
+ * tick (TenantScopes: `poolFor(placement).connect()`), and pg-pool counts that at once, as a
+ * new client or a waiting request; so a pool is never closed under its caller, and one with
+ * nothing checked out may be closed to make room the moment another placement needs it.
  */
 export interface PlacementPoolSettings {
   /** Connections per dedicated-database pool. */
@@ -36,10 +39,6 @@ interface OpenPool {
   pool: pg.Pool;
   lastUsedMs: number;
 }
-
-// A pool is not evicted within this long of being handed out: its caller may not have
-// checked a connection out yet (pg counts a client only once connect() starts).
-const evictionGraceMs = 1_000;
 
 export function placementKey(placement: TenantPlacement): string {
   return `${placement.cluster}/${placement.database}`;
@@ -82,7 +81,7 @@ export class PlacementPools implements RuntimePools {
       this.#open.set(key, hit);
       return hit.pool;
     }
-    if (this.#open.size >= this.#settings.poolsMax && !this.#evictOne(nowMs)) {
+    if (this.#open.size >= this.#settings.poolsMax && !this.#evictOne()) {
       throw new AppError('DATABASE_POOLS_EXHAUSTED');
     }
     const pool = new pg.Pool({
@@ -101,9 +100,8 @@ export class PlacementPools implements RuntimePools {
   }
 
   /** Closes the least recently used pool with nothing checked out; false when all are busy. */
-  #evictOne(nowMs: number): boolean {
+  #evictOne(): boolean {
     for (const [key, entry] of this.#open) {
-      if (nowMs - entry.lastUsedMs < evictionGraceMs) continue;
       if (entry.pool.totalCount !== entry.pool.idleCount || entry.pool.waitingCount > 0) continue;
       this.#close(key, entry);
       return true;

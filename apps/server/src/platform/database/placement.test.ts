@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createTenant,
@@ -12,6 +13,8 @@ import {
 } from '../../../test/harness.ts';
 import { tenantContextOf } from '../../tenancy/tenancy.service.ts';
 import { parseId } from '../ids.ts';
+import { sharedClusterName } from './clusters.ts';
+import { PlacementPools } from './placement-pools.ts';
 import type { TenantContext } from './tenant-scope.ts';
 
 /**
@@ -99,22 +102,43 @@ describe('bridge and silo placement on a configured cluster URL', () => {
     }
   });
 
+  it('refuses a new placement while every open pool has a connection out, and makes room the moment one is idle', async () => {
+    // Two placements of this bound on pools of their own, both reaching the shared database.
+    const runtimeUrl = stack.platform.runtimePool.options.connectionString ?? '';
+    const pools = new PlacementPools(
+      stack.platform.runtimePool,
+      { runtimeUrlFor: () => runtimeUrl },
+      { poolMax: 1, poolsMax: 1, idleCloseMs: 60_000, connectionTimeoutMs: 5_000 },
+      pino({ level: 'silent' }),
+    );
+    const placement = (database: string) => ({ model: 'bridge' as const, cluster: sharedClusterName, database });
+    try {
+      const held = await pools.poolFor(placement('first')).connect();
+      expect(() => pools.poolFor(placement('second'))).toThrow(
+        expect.objectContaining({ code: 'DATABASE_POOLS_EXHAUSTED' }),
+      );
+      held.release();
+      // Used a moment ago, but idle: closed to make room at once.
+      const { rows } = await pools.poolFor(placement('second')).query<{ one: number }>('select 1 as one');
+      expect(rows).toEqual([{ one: 1 }]);
+      expect(pools.stats()).toMatchObject({ open: 1, openedTotal: 2 });
+    } finally {
+      await pools.close();
+    }
+  });
+
   it('keeps at most the configured number of dedicated pools and closes idle ones', async () => {
-    // Proves the bound (2 pools for 3 dedicated tenants, least recently used evicted once idle)
-    // and the sweeper (every pool closed after the idle time, reopened on the next request).
+    // Proves the bound (2 pools for 3 dedicated tenants, the least recently used one closed
+    // as soon as it is idle, however recently it was used: the firms are created and read
+    // back to back) and the sweeper (every pool closed after the idle time, reopened on the
+    // next request).
     const bridges: TestTenant[] = [];
     for (const name of ['Pool Bound A', 'Pool Bound B', 'Pool Bound C']) {
-      // Past the eviction grace, so an earlier tenant's pool may be closed to make room: a
-      // creation that follows the last use of every open pool within the grace is refused
-      // (DATABASE_POOLS_EXHAUSTED), and a fast creation did.
-      await new Promise((resolve) => setTimeout(resolve, 1_050));
       bridges.push(await createTenant(stack.app, name, 'professional'));
     }
     created.push(...bridges.map((tenant) => tenant.id));
     const pools = stack.platform.placementPools;
     for (const tenant of bridges) {
-      // Past the eviction grace, so the previous pool may be closed to make room.
-      await new Promise((resolve) => setTimeout(resolve, 1_050));
       const listed = await stack.app.inject({ method: 'GET', url: '/v1/entities', headers: tenant.auth });
       expect(listed.statusCode).toBe(200);
       expect(pools.stats().open).toBeLessThanOrEqual(2);
