@@ -13,8 +13,9 @@ import type { AuditEventInput } from './audit.types.ts';
  * commits, in the placement the registry names then. Only a failure between the two (a
  * crash, the tenant's database unreachable) can leave a change without its event; the
  * request then fails, so the operator sees it. Issued invoices keep their events in an
- * outbox until written (`appendOnce`, migration 0025), so none is lost that way. Holding no tenant connection during the
- * change keeps it clear of the tenant's connection bulkhead.
+ * outbox until written (`appendOnce`, migration 0025), so none of theirs is lost that way.
+ * Holding no tenant connection during the change keeps it clear of the tenant's connection
+ * bulkhead.
  */
 export class OperatorAudit {
   readonly #scopes: TenantScopes;

@@ -267,7 +267,8 @@ export async function billingRoutes(
             summary: { month: invoice.month, currency: invoice.currency, totalMinor: invoice.totalMinor },
           });
         } catch (error) {
-          // A purged firm has no log left to write to; its invoice stays in the registry.
+          // A firm whose registry row is gone has no log to write to (the store drops the
+          // pending events of purged firms itself); its invoice stays in the registry.
           if (!(error instanceof AppError && error.code === 'TENANT_NOT_FOUND')) throw error;
         }
       });
