@@ -379,6 +379,31 @@ describe.each(placementPairs)('%s and %s firms', (tierA, tierB) => {
       }
     });
 
+    it("cannot read or change issued invoices or their pending audit events, any firm's", async () => {
+      // Proves the grants: the invoice tables are the operator's (owner role only); from A's scope
+      // every statement on them fails with permission denied, so a firm can neither see another
+      // firm's invoices nor drop or forge an event waiting for its log.
+      for (const table of ['issued_invoices', 'issued_invoice_audits_pending']) {
+        for (const sql of [
+          `select * from ${table}`,
+          `delete from ${table}`,
+          `update ${table} set tenant = '${firmB.context.tenantId}'`,
+        ]) {
+          await expect(stack.platform.scopes.run(firmA.context, (db) => db.query(sql))).rejects.toMatchObject(
+            permissionDenied,
+          );
+        }
+      }
+      await expect(
+        stack.platform.scopes.run(firmA.context, (db) =>
+          db.query(
+            `insert into issued_invoice_audits_pending (invoice_id, tenant, month) values ('inv_forged', $1, '2020-01-01')`,
+            [firmA.context.tenantId],
+          ),
+        ),
+      ).rejects.toMatchObject(permissionDenied);
+    });
+
     it("cannot DELETE entities, even its own firm's", async () => {
       // Proves the grants: DELETE in A's scope, where RLS would allow A's rows, fails with permission denied and removes nothing.
       const before = await entityNames(firmA);
