@@ -269,6 +269,21 @@ export async function findEventByHash(db: AuditDb, hash: Buffer): Promise<{ lane
   return rows[0] ? { lane: rows[0].lane, seq: BigInt(rows[0].seq) } : null;
 }
 
+/** Whether the log holds an event of this action on this resource (a retried append checks first). */
+export async function hasEventOn(
+  db: AuditDb,
+  action: string,
+  resource: { type: string; id: string },
+): Promise<boolean> {
+  const { rows } = await db.query(
+    `select 1 from audit_events
+      where tenant_id = $1 and action = $2 and resource_type = $3 and resource_id = $4
+      limit 1`,
+    [db.tenantId, action, resource.type, resource.id],
+  );
+  return rows.length > 0;
+}
+
 /** Events in time order (occurred_at, id), after a position, filtered. */
 export async function listAuditEvents(
   db: AuditDb,

@@ -1,8 +1,9 @@
-import type { RequestOrigin, TenantDb, TenantScopes } from '../platform/database/tenant-scope.ts';
+import type { RequestOrigin, TenantScopes } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
 import type { TenancyService } from '../tenancy/tenancy.service.ts';
 import { tenantContextOf } from '../tenancy/tenancy.service.ts';
 import { recordAuditEvent } from './audit.service.ts';
+import { hasEventOn } from './audit.store.ts';
 import type { AuditEventInput } from './audit.types.ts';
 
 /**
@@ -51,25 +52,15 @@ export class OperatorAudit {
    * Errors: TENANT_NOT_FOUND, or the failure of the tenant's database.
    */
   async appendOnce(tenantId: string, origin: RequestOrigin, event: AuditEventInput): Promise<void> {
-    await this.#append(tenantId, origin, event, async (db) => {
-      const { rows } = await db.query(
-        'select 1 from audit_events where action = $1 and resource_type = $2 and resource_id = $3 limit 1',
-        [event.action, event.resource?.type ?? null, event.resource?.id ?? null],
-      );
-      return rows.length === 0;
-    });
+    await this.#append(tenantId, origin, event, true);
   }
 
-  async #append(
-    tenantId: string,
-    origin: RequestOrigin,
-    event: AuditEventInput,
-    wanted: (db: TenantDb) => Promise<boolean> = async () => true,
-  ): Promise<void> {
+  async #append(tenantId: string, origin: RequestOrigin, event: AuditEventInput, once = false): Promise<void> {
     const record = await this.#tenancy.getTenant(tenantId);
     if (record === null) throw new AppError('TENANT_NOT_FOUND');
     await this.#scopes.run({ ...tenantContextOf(record), origin }, async (db) => {
-      if (await wanted(db)) await recordAuditEvent(db, event);
+      if (once && event.resource && (await hasEventOn(db, event.action, event.resource))) return;
+      await recordAuditEvent(db, event);
     });
   }
 }

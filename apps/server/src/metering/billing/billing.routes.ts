@@ -258,20 +258,14 @@ export async function billingRoutes(
       // Each firm's log gets its own invoice, after the registry commits them; an event that
       // fails stays pending and is written when the month is issued again (migration 0025).
       const origin = requestOrigin(request, requireOperator(request));
-      await billing.appendPendingAudits(request.body.month, result.items, async (invoice) => {
-        try {
-          await operatorAudit.appendOnce(invoice.tenantId, origin, {
-            action: 'invoice.issue',
-            resource: { type: 'invoice', id: invoice.id },
-            after: pricedContent(invoice),
-            summary: { month: invoice.month, currency: invoice.currency, totalMinor: invoice.totalMinor },
-          });
-        } catch (error) {
-          // A firm whose registry row is gone has no log to write to (the store drops the
-          // pending events of purged firms itself); its invoice stays in the registry.
-          if (!(error instanceof AppError && error.code === 'TENANT_NOT_FOUND')) throw error;
-        }
-      });
+      await billing.appendPendingAudits(request.body.month, result.items, (invoice) =>
+        operatorAudit.appendOnce(invoice.tenantId, origin, {
+          action: 'invoice.issue',
+          resource: { type: 'invoice', id: invoice.id },
+          after: pricedContent(invoice),
+          summary: { month: invoice.month, currency: invoice.currency, totalMinor: invoice.totalMinor },
+        }),
+      );
       const newlyIssued = result.newlyIssued.length;
       return { month: request.body.month, newlyIssued, items: result.items.map(renderInvoice) };
     },
