@@ -18,7 +18,7 @@
  *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10] [--imports 4] [--entries 200]
  *
  * Diagnostics: BENCH_DEBUG=1 prints each quiet request slower than 200 ms (BENCH_DEBUG_SLOW_MS), the 100-ms
- * intervals in which the server's event loop was blocked over 50 ms (with PostgreSQL beside
+ * intervals in which the server's event loop was blocked over 50 ms (BENCH_DEBUG_STALL_MS; with PostgreSQL beside
  * them) and the server's output; BENCH_SERVER_LOG=<file> with BENCH_SERVER_LOG_LEVEL=info
  * keeps the server's log; BENCH_SERVER_CPU_PROFILE=<folder> writes the server's V8 CPU profile
  * there when it stops (node --cpu-prof).
@@ -527,7 +527,8 @@ async function main(): Promise<void> {
         // CPU profiles (BENCH_SERVER_CPU_PROFILE) time their samples on the same monotonic clock.
         console.log(`phase ${name}: monotonic ${monotonicStartUs}..${monotonicEndUs} µs`);
         console.log(`event loop blocked > 50 ms ${name}:`);
-        for (const line of await diagnostics.stalls(run.window, 50)) console.log(line);
+        for (const line of await diagnostics.stalls(run.window, Number(process.env.BENCH_DEBUG_STALL_MS ?? 50)))
+          console.log(line);
       }
     }
     console.log(

@@ -67,7 +67,15 @@ export class AppError extends Error {
   readonly extensions: Record<string, unknown>;
 
   constructor(code: ErrorCode, detail?: string, extensions: Record<string, unknown> = {}) {
-    super(detail ?? errorCatalogue[code].title);
+    // A refusal of the caller's request (4xx) is an expected answer, not a fault: it carries no
+    // stack, which costs more than the rest of the refusal (a flood of 429s would pay it on each).
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (errorCatalogue[code].status < 500) Error.stackTraceLimit = 0;
+    try {
+      super(detail ?? errorCatalogue[code].title);
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
     this.name = 'AppError';
     this.code = code;
     this.status = errorCatalogue[code].status;
