@@ -140,6 +140,29 @@ describe('entity import', () => {
     expect(alder.json()).toMatchObject({ name: 'Alder LLC', entityType: 'partnership', baseCurrency: 'EUR' });
   });
 
+  it("paces an import's transactions within the batch share while firms use the instance, and shows it to the operator", async () => {
+    const instance = async () =>
+      (
+        await stack.app.inject({
+          method: 'GET',
+          url: '/v1/admin/limits',
+          headers: { authorization: `Bearer ${operatorKey}` },
+        })
+      ).json<{ instance: { batchSharePercent: number; batchPaced: number; batchPacedMs: number } }>().instance;
+    const before = await instance();
+    expect(before.batchSharePercent).toBe(10);
+    const firm = await createTenant(stack.app, 'Import Paced');
+    const rows = Array.from({ length: entityImportLimits.batchRows * 3 }, (_, index) => ({ name: `Paced ${index}` }));
+    const accepted = await postImport(firm, rows, 'application/json');
+    expect(accepted.statusCode).toBe(202);
+    // Polling the job is a firm's interactive traffic: the instance is busy all along.
+    const job = await waitForJob(firm, accepted.json<{ jobId: string }>().jobId);
+    expect(job.result).toMatchObject({ rows: rows.length, created: rows.length });
+    const after = await instance();
+    expect(after.batchPaced - before.batchPaced).toBeGreaterThanOrEqual(2);
+    expect(after.batchPacedMs).toBeGreaterThan(before.batchPacedMs);
+  });
+
   it('imports a JSON list, checking each row like POST /v1/entities', async () => {
     const firm = await createTenant(stack.app, 'Import JSON');
     const accepted = await postImport(

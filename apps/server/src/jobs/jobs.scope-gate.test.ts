@@ -18,17 +18,24 @@ function firm(): TenantContext {
   return { tenantId: newUuid(), tier: 'starter', placement: sharedPoolPlacement, entityScope: allEntities };
 }
 
-function setup(waitMsMax: number) {
+function setup(waitMsMax: number, batchSharePercent = 100, refuse = false) {
   const limits = new LimitsService({
     tiers: TierCatalogue.load(),
     plans: { find: async () => ({ tier: 'starter', overrides: {} }), setOverrides: async () => null },
     rates: new MemoryRateLimitStore(),
-    shedding: { requestsInFlightMax: 64, shedReportsAtPercent: 75, shedBatchAtPercent: 50, connectionShareBudget: 4 },
+    shedding: {
+      requestsInFlightMax: 64,
+      shedReportsAtPercent: 75,
+      shedBatchAtPercent: 50,
+      connectionShareBudget: 4,
+      batchSharePercent,
+    },
     log: pino({ level: 'silent' }),
   });
   const entered: string[] = [];
   const inner: TenantScopeGate = {
     enterScope: async (tenant) => {
+      if (refuse) throw new Error('refused by the tenant gate');
       entered.push(tenant.tenantId);
       return { statementTimeoutMs: 5_000, leave: () => {} };
     },
@@ -67,5 +74,31 @@ describe('batch scope gate', () => {
     await gate.enterScope(firm());
     expect(entered).toHaveLength(2);
     expect(performance.now() - startedMs).toBeGreaterThanOrEqual(70);
+  });
+
+  it('holds the turn for the transaction and hands it on when the transaction leaves or its tenant gate refuses', async () => {
+    const { gate, entered, limits } = setup(1_000, 99);
+    const request = await limits.admit(firm(), 'read');
+    if (request.outcome !== 'admitted') throw new Error('not admitted');
+    request.release();
+    const first = await gate.enterScope(firm());
+    let secondEntered = false;
+    const second = gate.enterScope(firm()).then((pass) => {
+      secondEntered = true;
+      return pass;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(secondEntered).toBe(false);
+    first.leave();
+    (await second).leave();
+    expect(entered).toHaveLength(2);
+
+    const refusing = setup(1_000, 99, true);
+    const busy = await refusing.limits.admit(firm(), 'read');
+    if (busy.outcome !== 'admitted') throw new Error('not admitted');
+    busy.release();
+    await expect(refusing.gate.enterScope(firm())).rejects.toThrow(/refused/);
+    // The refused transaction gave its turn back: the next one is not held behind it.
+    await expect(refusing.gate.enterScope(firm())).rejects.toThrow(/refused/);
   });
 });

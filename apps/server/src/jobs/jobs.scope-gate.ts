@@ -2,22 +2,36 @@ import type { TenantScopeGate } from '../platform/database/tenant-scope.ts';
 
 /** Interactive load on this instance, as the limits domain sees it (LimitsService). */
 export interface InteractiveLoad {
-  /** True once no interactive request is in flight; false after `waitMsMax` without such a moment. */
-  interactiveLull(waitMsMax: number): Promise<boolean>;
+  /** Batch work's turn before one transaction: resolves with the turn's end (limits/batch-yield.ts). */
+  batchTurn(lullWaitMsMax: number): Promise<() => void>;
 }
 
 /**
  * The scope gate of job handlers: before each of a job's tenant transactions (a chunk of its
- * work) it waits for a moment with no interactive request in flight on this instance, at most
- * `waitMsMax`, then passes the tenant's own gate (connection bulkhead, statement timeout).
- * So an import's inserts run in the gaps between requests instead of beside them, and keep
- * moving — at least one chunk per `waitMsMax` — when the gaps never come.
+ * work) it takes batch work's turn on this instance — while firms are using the instance, one
+ * batch transaction at a time within the batch share, each started in a lull between
+ * interactive requests (waiting at most `lullWaitMsMax`) — then passes the tenant's own gate
+ * (connection bulkhead, statement timeout). The turn ends when the transaction does. So an
+ * import's inserts run in the gaps between requests, at a bounded share of the instance,
+ * and at full speed when nobody else is there.
  */
-export function batchScopeGate(gate: TenantScopeGate, load: InteractiveLoad, waitMsMax: number): TenantScopeGate {
+export function batchScopeGate(gate: TenantScopeGate, load: InteractiveLoad, lullWaitMsMax: number): TenantScopeGate {
   return {
     enterScope: async (tenant) => {
-      await load.interactiveLull(waitMsMax);
-      return await gate.enterScope(tenant);
+      const endTurn = await load.batchTurn(lullWaitMsMax);
+      try {
+        const pass = await gate.enterScope(tenant);
+        return {
+          ...pass,
+          leave: () => {
+            pass.leave();
+            endTurn();
+          },
+        };
+      } catch (error) {
+        endTurn();
+        throw error;
+      }
     },
   };
 }

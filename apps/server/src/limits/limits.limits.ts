@@ -13,6 +13,10 @@ export const limitsLimits = {
   connectionWaitersMax: 64,
   /** A tenant counts as active for the connection share this long after its last scope (to twice it). */
   activeTenantWindowMs: 1_000,
+  /** Batch work gives way to firms' requests while one came this recently (batch-yield.ts). */
+  batchBusyWindowMs: 1_000,
+  /** Longest pacing wait of one batch transaction, however long the one before took. */
+  batchPaceWaitMsMax: 2_000,
   /** Callers remembered as certain to be refused (penalty-box.ts). */
   penaltyEntriesMax: 10_000,
   /** Retry-After for bulkhead and shedding refusals. */

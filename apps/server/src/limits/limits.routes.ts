@@ -53,6 +53,9 @@ const LimitsReportSchema = Type.Object({
     batchWaits: Count,
     batchWaitsTimedOut: Count,
     batchWaitMs: Count,
+    batchSharePercent: Count,
+    batchPaced: Count,
+    batchPacedMs: Count,
   }),
   store: Type.Object({
     kind: Type.Union([Type.Literal('memory'), Type.Literal('redis')]),

@@ -30,7 +30,13 @@ function service() {
     tiers,
     plans,
     rates: new MemoryRateLimitStore(),
-    shedding: { requestsInFlightMax: 8, shedReportsAtPercent: 75, shedBatchAtPercent: 50, connectionShareBudget: 4 },
+    shedding: {
+      requestsInFlightMax: 8,
+      shedReportsAtPercent: 75,
+      shedBatchAtPercent: 50,
+      connectionShareBudget: 4,
+      batchSharePercent: 100,
+    },
     log: pino({ level: 'silent' }),
     clock: () => 0,
   });
@@ -110,7 +116,13 @@ describe('the connection share', () => {
       tiers,
       plans,
       rates: new MemoryRateLimitStore(),
-      shedding: { requestsInFlightMax: 64, shedReportsAtPercent: 75, shedBatchAtPercent: 50, connectionShareBudget: 4 },
+      shedding: {
+        requestsInFlightMax: 64,
+        shedReportsAtPercent: 75,
+        shedBatchAtPercent: 50,
+        connectionShareBudget: 4,
+        batchSharePercent: 100,
+      },
       log: pino({ level: 'silent' }),
       clock: () => nowMs,
     });
@@ -157,25 +169,26 @@ describe('the connection share', () => {
 });
 
 describe('batch work yields to interactive requests', () => {
-  it('finds a lull at once when only batch requests are in flight, and when the last interactive one ends', async () => {
+  it('takes its turn at once when only batch requests are in flight, and when the last interactive one ends', async () => {
     const limits = service();
     const firm = tenant();
     const batch = await limits.admit(firm, 'batch');
     expect(batch.outcome).toBe('admitted');
-    expect(await limits.interactiveLull(10_000)).toBe(true);
+    (await limits.batchTurn(10_000))();
     const read = await limits.admit(firm, 'read');
     const operator = await limits.admit(null, 'write');
     if (read.outcome !== 'admitted' || operator.outcome !== 'admitted') throw new Error('not admitted');
-    let lull: boolean | null = null;
-    const waiting = limits.interactiveLull(10_000).then((value) => {
-      lull = value;
+    let turned = false;
+    const waiting = limits.batchTurn(10_000).then((endTurn) => {
+      turned = true;
+      endTurn();
     });
     read.release();
     await new Promise((resolve) => setImmediate(resolve));
-    expect(lull).toBeNull();
+    expect(turned).toBe(false);
     operator.release();
     await waiting;
-    expect(lull).toBe(true);
+    expect(turned).toBe(true);
     // Only the wait that met interactive work counts, for the operator.
     expect((await limits.snapshot()).instance).toMatchObject({
       interactiveInFlight: 0,
@@ -184,12 +197,12 @@ describe('batch work yields to interactive requests', () => {
     });
   });
 
-  it('gives up after the bound when interactive requests never stop, so batch work is not starved', async () => {
+  it('goes ahead after the bound when interactive requests never stop, so batch work is not starved', async () => {
     const limits = service();
     const read = await limits.admit(tenant(), 'read');
     expect(read.outcome).toBe('admitted');
     const startedMs = performance.now();
-    expect(await limits.interactiveLull(30)).toBe(false);
+    (await limits.batchTurn(30))();
     expect(performance.now() - startedMs).toBeGreaterThanOrEqual(25);
     const { instance } = await limits.snapshot();
     expect(instance).toMatchObject({ interactiveInFlight: 1, batchWaits: 1, batchWaitsTimedOut: 1 });

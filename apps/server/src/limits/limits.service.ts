@@ -1,9 +1,9 @@
-import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { assert } from '../platform/assert.ts';
 import type { TenantContext, TenantScopeGate, TenantScopePass } from '../platform/database/tenant-scope.ts';
 import { AppError } from '../platform/errors.ts';
 import type { TierCatalogue } from '../tenancy/tiers.ts';
+import { BatchYield, type BatchYieldCounts } from './batch-yield.ts';
 import { TenantSemaphores } from './bulkhead.ts';
 import { limitsLimits } from './limits.limits.ts';
 import type { PlanStore } from './limits.store.ts';
@@ -36,6 +36,8 @@ export interface SheddingSettings {
    * max(1, budget / active) at once, within its own cap (see `enterScope`).
    */
   connectionShareBudget: number;
+  /** The share of the instance's time batch transactions may take while firms use it (batch-yield.ts). */
+  batchSharePercent: number;
 }
 
 export type Clock = () => number;
@@ -63,18 +65,6 @@ export interface TenantPlanView {
   tier: string;
   overrides: PlanOverrides;
   effective: EffectivePlan;
-}
-
-/** How batch work on this instance waited for interactive requests (`interactiveLull`). */
-export interface BatchYieldCounts {
-  /** Non-batch requests in flight now. */
-  interactiveInFlight: number;
-  /** Batch transactions that found interactive requests in flight and waited. */
-  batchWaits: number;
-  /** Of those, the ones that went ahead at the bound without a lull. */
-  batchWaitsTimedOut: number;
-  /** Their total wait, in milliseconds. */
-  batchWaitMs: number;
 }
 
 export interface LimitsSnapshot {
@@ -120,10 +110,8 @@ export class LimitsService implements TenantScopeGate {
   readonly #counts = new Map<string, TenantLimitCounts>();
   readonly #penalties = new PenaltyBox(limitsLimits.penaltyEntriesMax, limitsLimits.planCacheTtlMs);
   #requestsInFlight = 0;
-  /** Admitted requests of every class but batch: what batch work yields to (`interactiveLull`). */
-  #interactiveInFlight = 0;
-  readonly #lullWaiters = new Set<() => void>();
-  readonly #batchYields = { batchWaits: 0, batchWaitsTimedOut: 0, batchWaitMs: 0 };
+  /** Admitted requests of every class but batch are what batch work gives way to. */
+  readonly #batch: BatchYield;
   #jobCounts: JobCountsSource | null = null;
   readonly #active = new ActiveTenants(limitsLimits.activeTenantWindowMs);
 
@@ -134,6 +122,11 @@ export class LimitsService implements TenantScopeGate {
     this.#shedding = options.shedding;
     this.#log = options.log;
     this.#clock = options.clock ?? Date.now;
+    this.#batch = new BatchYield({
+      batchSharePercent: options.shedding.batchSharePercent,
+      busyWindowMs: limitsLimits.batchBusyWindowMs,
+      paceWaitMsMax: limitsLimits.batchPaceWaitMsMax,
+    });
     for (const tier of options.tiers.list()) {
       const problems = planProblems(effectivePlanOf(tier, {}));
       assert(problems.length === 0, `tier ${tier.name}: ${problems.join('; ')}`);
@@ -195,30 +188,12 @@ export class LimitsService implements TenantScopeGate {
   }
 
   /**
-   * Batch work's turn on this instance: resolves true at once when no interactive request
-   * (any class but batch) is in flight here, or as soon as the last one finishes; false after
-   * `waitMsMax` without such a moment, so batch work fills the gaps between interactive
-   * requests yet never starves under a steady stream of them.
+   * Batch work's turn on this instance, before each job transaction: at once when no firm is
+   * using the instance; otherwise within the batch share and in a lull between interactive
+   * requests (batch-yield.ts). Returns the turn's end, to call when the transaction is over.
    */
-  async interactiveLull(waitMsMax: number): Promise<boolean> {
-    if (this.#interactiveInFlight === 0) return true;
-    const startedMs = performance.now();
-    const lull = await new Promise<boolean>((resolve) => {
-      const waiter = () => {
-        clearTimeout(timer);
-        this.#lullWaiters.delete(waiter);
-        resolve(true);
-      };
-      const timer = setTimeout(() => {
-        this.#lullWaiters.delete(waiter);
-        resolve(false);
-      }, waitMsMax);
-      this.#lullWaiters.add(waiter);
-    });
-    this.#batchYields.batchWaits += 1;
-    if (!lull) this.#batchYields.batchWaitsTimedOut += 1;
-    this.#batchYields.batchWaitMs += Math.round(performance.now() - startedMs);
-    return lull;
+  async batchTurn(lullWaitMsMax: number): Promise<() => void> {
+    return await this.#batch.turn(lullWaitMsMax);
   }
 
   /** The tenant's bulkhead, then its bucket and quota; holds an in-flight slot when accepted. */
@@ -278,15 +253,12 @@ export class LimitsService implements TenantScopeGate {
 
   #releaser(tenantId: string | null, interactive: boolean): () => void {
     let released = false;
-    if (interactive) this.#interactiveInFlight += 1;
+    const interactiveEnded = interactive ? this.#batch.interactiveStarted() : null;
     return () => {
       if (released) return;
       released = true;
       this.#requestsInFlight -= 1;
-      if (interactive) {
-        this.#interactiveInFlight -= 1;
-        if (this.#interactiveInFlight === 0) for (const waiter of [...this.#lullWaiters]) waiter();
-      }
+      interactiveEnded?.();
       if (tenantId === null) return;
       this.#inFlight.release(tenantId);
       this.#countsOf(tenantId).inFlight -= 1;
@@ -416,8 +388,7 @@ export class LimitsService implements TenantScopeGate {
       instance: {
         requestsInFlight: this.#requestsInFlight,
         ...this.#shedding,
-        interactiveInFlight: this.#interactiveInFlight,
-        ...this.#batchYields,
+        ...this.#batch.counts(),
       },
       store,
       alerts: store.alerts,

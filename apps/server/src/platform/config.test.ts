@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       shedReportsAtPercent: 75,
       shedBatchAtPercent: 50,
       connectionShareBudget: defaultConnectionShareBudget(),
+      batchSharePercent: 10,
       metricsTopTenants: 20,
       metricsEmf: false,
       storageSampleMinutes: 60,
@@ -63,6 +64,7 @@ describe('loadConfig', () => {
       COUNTINGHOUSE_SHED_REPORTS_AT_PERCENT: '80',
       COUNTINGHOUSE_SHED_BATCH_AT_PERCENT: '40',
       COUNTINGHOUSE_DB_SHARE_BUDGET: '6',
+      COUNTINGHOUSE_BATCH_SHARE_PERCENT: '100',
     });
     expect(config).toMatchObject({
       jobWorkerSlots: 0,
@@ -80,6 +82,7 @@ describe('loadConfig', () => {
       shedReportsAtPercent: 80,
       shedBatchAtPercent: 40,
       connectionShareBudget: 6,
+      batchSharePercent: 100,
     });
   });
 
@@ -89,6 +92,12 @@ describe('loadConfig', () => {
     { title: 'a PORT above 65535', env: { PORT: '65536' }, message: /PORT/ },
     { title: 'a pool size above the limit', env: { COUNTINGHOUSE_DB_POOL_MAX: '201' }, message: /POOL_MAX/ },
     { title: 'too many job worker slots', env: { COUNTINGHOUSE_JOB_WORKERS: '65' }, message: /JOB_WORKERS/ },
+    { title: 'a batch share of 0 %', env: { COUNTINGHOUSE_BATCH_SHARE_PERCENT: '0' }, message: /BATCH_SHARE_PERCENT/ },
+    {
+      title: 'a batch share above 100 %',
+      env: { COUNTINGHOUSE_BATCH_SHARE_PERCENT: '101' },
+      message: /BATCH_SHARE_PERCENT/,
+    },
     { title: 'a fractional job poll interval', env: { COUNTINGHOUSE_JOB_POLL_MS: '1.5' }, message: /JOB_POLL_MS/ },
     { title: 'a MySQL DATABASE_URL', env: { DATABASE_URL: 'mysql://root@localhost/books' }, message: /DATABASE_URL/ },
     {

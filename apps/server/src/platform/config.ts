@@ -39,6 +39,7 @@ export interface Config {
   shedBatchAtPercent: number;
   /** Shared-database connections split evenly among the pooled tenants active at once (limits.md). */
   connectionShareBudget: number;
+  batchSharePercent: number;
   /** Metering: cost model file, top-N tenants on /metrics, CloudWatch EMF lines, storage sampling period. */
   costsFile: string | undefined;
   metricsTopTenants: number;
@@ -232,6 +233,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       defaultConnectionShareBudget(),
       configLimits.runtimePoolMaxUpper,
     ),
+    batchSharePercent: positive(env, 'COUNTINGHOUSE_BATCH_SHARE_PERCENT', 10, configLimits.percentMax),
     costsFile: nonEmpty(env.COUNTINGHOUSE_COSTS_FILE),
     metricsTopTenants: integerFrom(env, 'COUNTINGHOUSE_METRICS_TOP_TENANTS', 20, configLimits.metricsTopTenantsMax),
     metricsEmf: booleanFrom(env, 'COUNTINGHOUSE_METRICS_EMF'),

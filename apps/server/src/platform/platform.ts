@@ -227,6 +227,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
         shedReportsAtPercent: config.shedReportsAtPercent,
         shedBatchAtPercent: config.shedBatchAtPercent,
         connectionShareBudget: config.connectionShareBudget,
+        batchSharePercent: config.batchSharePercent,
       },
       log,
       ...(options.clock ? { clock: options.clock } : {}),
