@@ -283,6 +283,41 @@ describe('per-tenant caps', () => {
 });
 
 describe('retries, backoff and the dead letters', () => {
+  it("meters an attempt's own time as job_us, without the time its transactions waited to start", async () => {
+    // Each transaction waits 150 ms before it starts (as for batch work's turn beside other
+    // firms' requests); the handler itself takes about 50 ms beyond its two transactions.
+    const kind: JobKind<unknown> = {
+      kind: uniqueKind('metered'),
+      parsePayload: (payload) => payload,
+      run: async ({ tenant, scopes, signal }) => {
+        await scopes.run(tenant, (db) => db.query('select 1'));
+        await sleepUnlessAborted(50, signal);
+        await scopes.run(tenant, (db) => db.query('select 1'));
+        return null;
+      },
+    };
+    const queue = testQueue(stack, catalogueWith(stack, {}), [kind]);
+    queues.push(queue);
+    const firm = await createTenant(stack.app, 'Metered');
+    await queue.jobs.submit(await contextOf(stack, firm), [{ kind: kind.kind, payload: null }]);
+    const metered: number[] = [];
+    queue.startWorkers(1, {
+      scopes: {
+        run: async (tenant, work) => {
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          return await stack.platform.scopes.run(tenant, work);
+        },
+      },
+      usage: { recordUsage: (event) => metered.push(event.quantity) },
+    });
+    await eventually(async () => ((await statusCounts(uuidOf(firm))).succeeded === 1 ? true : undefined));
+    expect(metered).toHaveLength(1);
+    const micros = metered[0] ?? 0;
+    expect(micros).toBeGreaterThanOrEqual(45_000);
+    // Two waits of 150 ms are left out; counted, they would put it above 350 ms.
+    expect(micros).toBeLessThan(250_000);
+  });
+
   it('retries a failing job with exponential backoff until it succeeds', async () => {
     // Fails twice, then succeeds. The gaps between an attempt's end and the next start are at
     // least the nominal backoff (100 ms, then 200 ms): run_after holds the job back.

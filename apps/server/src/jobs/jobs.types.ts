@@ -81,7 +81,7 @@ export interface JobContext<Payload> {
   payload: Payload;
   tenant: TenantContext;
   /** Runs work in the job's tenant scope: the only way a handler reaches tenant data. */
-  scopes: TenantScopes;
+  scopes: Pick<TenantScopes, 'run'>;
   /** Aborted when the job is cancelled, its lease is lost, it times out, or the worker stops. */
   signal: AbortSignal;
   /** Records progress; written at most every few hundred milliseconds, and always at the end. */

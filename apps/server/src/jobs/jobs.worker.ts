@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Metering } from '../metering/metering.runtime.ts';
 import { assert } from '../platform/assert.ts';
-import type { TenantContext, TenantScopes } from '../platform/database/tenant-scope.ts';
+import type { TenantContext, TenantDb, TenantScopes } from '../platform/database/tenant-scope.ts';
 import type { Platform } from '../platform/platform.ts';
 import { tenantContextOf } from '../tenancy/tenancy.service.ts';
 import { type AttemptOutcome, backoffMs, type JobDispatcher } from './jobs.dispatcher.ts';
@@ -22,7 +22,7 @@ import { type ClaimedJob, type JobKind, JobLeaseLostError, type JsonValue, Perma
 export interface JobWorkerOptions {
   dispatcher: JobDispatcher;
   registry: JobRegistry;
-  scopes: TenantScopes;
+  scopes: Pick<TenantScopes, 'run'>;
   /** The tenant's current context from the registry, or null when it is unknown or not active. */
   tenantContext(tenantId: string): Promise<TenantContext | null>;
   log: Logger;
@@ -35,7 +35,7 @@ export interface JobWorkerOptions {
   shutdownGraceMs?: number;
   /** Restricts the kinds this worker claims (default: every registered kind). */
   kinds?: readonly string[];
-  /** Told each attempt's wall time as a `job_us` usage event (metering); optional in tests. */
+  /** Told each attempt's own time (wall time less its transactions' waits to start) as a `job_us` usage event (metering); optional in tests. */
   usage?: Pick<Metering, 'recordUsage'>;
 }
 
@@ -186,18 +186,19 @@ export class JobWorker {
     // The tenant was suspended or removed after the claim: put the job back without using an attempt.
     if (tenant === null) return { kind: 'released' };
     const startedMs = performance.now();
+    const scopes = new WaitCountingScopes(this.#options.scopes);
     let outcome: AttemptOutcome | null = null;
     // A tenant in its own database keeps its checkpoints there (see writeTenantCheckpoint).
     const dedicated = tenant.placement.model !== 'pool';
     try {
       const checkpoint = dedicated
-        ? await this.#options.scopes.run(tenant, (db) => readTenantCheckpoint(db, job.id))
+        ? await scopes.run(tenant, (db) => readTenantCheckpoint(db, job.id))
         : job.checkpoint;
       const result = await kind.run({
         job: { ...job, checkpoint },
         payload,
         tenant,
-        scopes: this.#options.scopes,
+        scopes,
         signal: entry.controller.signal,
         progress: (percent, message) => progress.set(percent, message ?? null),
         saveCheckpoint: async (db, checkpoint: JsonValue) => {
@@ -216,7 +217,8 @@ export class JobWorker {
       tenantId: tenant.tenantId,
       tier: tenant.tier,
       metric: 'job_us',
-      quantity: Math.round((performance.now() - startedMs) * 1_000),
+      // The attempt's own time: waits for its turn beside other firms' requests are not the firm's.
+      quantity: Math.max(0, Math.round((performance.now() - startedMs - scopes.waitedMs) * 1_000)),
       properties: { kind: job.kind, outcome: outcome.kind },
     });
     return outcome;
@@ -344,6 +346,28 @@ class ProgressWriter {
     if (this.#timer) clearTimeout(this.#timer);
     this.#flush();
     await this.#writes;
+  }
+}
+
+/**
+ * One attempt's view of the tenant scopes: counts how long its transactions waited before
+ * their work began — for batch work's turn beside interactive requests, then a connection —
+ * so the attempt's metered time (job_us) leaves out the time it gave way to others.
+ */
+class WaitCountingScopes implements Pick<TenantScopes, 'run'> {
+  readonly #scopes: Pick<TenantScopes, 'run'>;
+  waitedMs = 0;
+
+  constructor(scopes: Pick<TenantScopes, 'run'>) {
+    this.#scopes = scopes;
+  }
+
+  async run<T>(tenant: TenantContext, work: (db: TenantDb) => Promise<T>): Promise<T> {
+    const calledMs = performance.now();
+    return await this.#scopes.run(tenant, (db) => {
+      this.waitedMs += performance.now() - calledMs;
+      return work(db);
+    });
   }
 }
 

@@ -23,7 +23,11 @@ export const metricCatalogue = {
     unit: 'microseconds',
     description: 'Wall time of the tenant-scope database transactions.',
   },
-  job_us: { kind: 'counter', unit: 'microseconds', description: 'Wall time of the tenant’s background jobs.' },
+  job_us: {
+    kind: 'counter',
+    unit: 'microseconds',
+    description: 'Wall time of the tenant’s background jobs, less their waits for a turn beside other firms.',
+  },
   storage_bytes: {
     kind: 'gauge',
     unit: 'bytes',
