@@ -283,6 +283,30 @@ describe('per-tenant caps', () => {
 });
 
 describe('retries, backoff and the dead letters', () => {
+  it('returns each submitted job with the payload it was given, which its handler then reads from the queue', async () => {
+    const received = new Map<string, unknown>();
+    const kind: JobKind<unknown> = {
+      kind: uniqueKind('payload'),
+      parsePayload: (payload) => payload,
+      run: async ({ job, payload }) => {
+        received.set(job.id, payload);
+        return null;
+      },
+    };
+    const queue = testQueue(stack, catalogueWith(stack, {}), [kind]);
+    queues.push(queue);
+    const firm = await createTenant(stack.app, 'Payloads');
+    const payloads = [{ rows: [{ name: 'Alder' }], n: 1 }, { rows: [], n: 2 }, null];
+    const submitted = await queue.jobs.submit(
+      await contextOf(stack, firm),
+      payloads.map((payload) => ({ kind: kind.kind, payload })),
+    );
+    expect(submitted.map((job) => job.payload)).toEqual(payloads);
+    queue.startWorkers(1);
+    await eventually(async () => (received.size === payloads.length ? true : undefined));
+    expect(submitted.map((job) => received.get(job.id))).toEqual(payloads);
+  });
+
   it("meters an attempt's own time as job_us, without the time its transactions waited to start", async () => {
     // Each transaction waits 150 ms before it starts (as for batch work's turn beside other
     // firms' requests); the handler itself takes about 50 ms beyond its two transactions.

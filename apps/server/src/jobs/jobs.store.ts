@@ -75,7 +75,10 @@ export interface JobInsert {
   createdBy: string | null;
 }
 
-/** Inserts queued jobs and registers the tenant with the scheduler (once). */
+/**
+ * Inserts queued jobs and registers the tenant with the scheduler (once). The payloads are not
+ * read back (an import's is up to 2 MiB): each job returned carries the payload it was given.
+ */
 export async function insertJobs(db: TenantDb, jobs: readonly JobInsert[]): Promise<Job[]> {
   await db.query('insert into job_tenants (tenant_id) values ($1) on conflict (tenant_id) do nothing', [db.tenantId]);
   const { rows } = await db.query<JobRow>(
@@ -83,7 +86,7 @@ export async function insertJobs(db: TenantDb, jobs: readonly JobInsert[]): Prom
      select $1, j.id, j.kind, 'queued', j.priority, coalesce(j.payload, 'null'::jsonb), j.max_attempts, j.created_by
        from jsonb_to_recordset($2::jsonb)
          as j(id uuid, kind text, priority smallint, payload jsonb, max_attempts integer, created_by uuid)
-     returning ${jobColumns}`,
+     returning ${summaryColumns}`,
     [
       db.tenantId,
       JSON.stringify(
@@ -98,7 +101,8 @@ export async function insertJobs(db: TenantDb, jobs: readonly JobInsert[]): Prom
       ),
     ],
   );
-  return rows.map(jobFromRow);
+  const payloads = new Map(jobs.map((job) => [job.id, job.payload]));
+  return rows.map((row) => ({ ...jobFromRow(row), payload: payloads.get(row.id) ?? null }));
 }
 
 /** The job without its payload: what an event stream re-reads every poll. */
