@@ -81,7 +81,7 @@ export class BatchYield {
   }
 
   /** True while firms are using the instance: a request in flight, or one within the busy window. */
-  busy(): boolean {
+  #busy(): boolean {
     return this.#interactiveInFlight > 0 || performance.now() - this.#lastInteractiveMs <= this.#settings.busyWindowMs;
   }
 
@@ -92,13 +92,13 @@ export class BatchYield {
    * pace the previous turn set (the batch share), then for a lull of at most `lullWaitMsMax`.
    */
   async turn(lullWaitMsMax: number): Promise<() => void> {
-    if (!this.busy()) return () => {};
+    if (!this.#busy()) return () => {};
     const paced = this.#settings.batchSharePercent < 100;
     if (paced) {
       if (this.#turnHeld) await new Promise<void>((resolve) => this.#turnWaiters.push(resolve));
       this.#turnHeld = true;
       const paceMs = Math.min(this.#nextTurnAtMs - performance.now(), this.#settings.paceWaitMsMax);
-      if (paceMs > 0 && this.busy()) {
+      if (paceMs > 0 && this.#busy()) {
         await new Promise((resolve) => setTimeout(resolve, paceMs));
         this.#counts.batchPaced += 1;
         this.#counts.batchPacedMs += Math.round(paceMs);
