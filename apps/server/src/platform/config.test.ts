@@ -29,6 +29,8 @@ describe('loadConfig', () => {
       shedBatchAtPercent: 50,
       connectionShareBudget: defaultConnectionShareBudget(),
       batchSharePercent: 10,
+      batchBackendNice: 19,
+      databaseLocal: false,
       metricsTopTenants: 20,
       metricsEmf: false,
       storageSampleMinutes: 60,
@@ -65,6 +67,8 @@ describe('loadConfig', () => {
       COUNTINGHOUSE_SHED_BATCH_AT_PERCENT: '40',
       COUNTINGHOUSE_DB_SHARE_BUDGET: '6',
       COUNTINGHOUSE_BATCH_SHARE_PERCENT: '100',
+      COUNTINGHOUSE_BATCH_BACKEND_NICE: '0',
+      COUNTINGHOUSE_DATABASE_LOCAL: 'on',
     });
     expect(config).toMatchObject({
       jobWorkerSlots: 0,
@@ -83,6 +87,8 @@ describe('loadConfig', () => {
       shedBatchAtPercent: 40,
       connectionShareBudget: 6,
       batchSharePercent: 100,
+      batchBackendNice: 0,
+      databaseLocal: true,
     });
   });
 
@@ -97,6 +103,13 @@ describe('loadConfig', () => {
       title: 'a batch share above 100 %',
       env: { COUNTINGHOUSE_BATCH_SHARE_PERCENT: '101' },
       message: /BATCH_SHARE_PERCENT/,
+    },
+    { title: 'a nice value above 19', env: { COUNTINGHOUSE_BATCH_BACKEND_NICE: '20' }, message: /BACKEND_NICE/ },
+    { title: 'a negative nice value', env: { COUNTINGHOUSE_BATCH_BACKEND_NICE: '-5' }, message: /BACKEND_NICE/ },
+    {
+      title: 'a database locality not on/off',
+      env: { COUNTINGHOUSE_DATABASE_LOCAL: 'yes' },
+      message: /DATABASE_LOCAL/,
     },
     { title: 'a fractional job poll interval', env: { COUNTINGHOUSE_JOB_POLL_MS: '1.5' }, message: /JOB_POLL_MS/ },
     { title: 'a MySQL DATABASE_URL', env: { DATABASE_URL: 'mysql://root@localhost/books' }, message: /DATABASE_URL/ },

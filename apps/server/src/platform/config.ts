@@ -40,6 +40,13 @@ export interface Config {
   /** Shared-database connections split evenly among the pooled tenants active at once (limits.md). */
   connectionShareBudget: number;
   batchSharePercent: number;
+  /**
+   * Nice value (1..19; 0: off) of the PostgreSQL backends that batch work uses on a server on
+   * this machine — the embedded clusters, or DATABASE_URL's with `databaseLocal` (limits.md).
+   */
+  batchBackendNice: number;
+  /** DATABASE_URL's server runs on this machine and its backends' process ids are this process's to see (single-box installs). */
+  databaseLocal: boolean;
   /** Metering: cost model file, top-N tenants on /metrics, CloudWatch EMF lines, storage sampling period. */
   costsFile: string | undefined;
   metricsTopTenants: number;
@@ -78,6 +85,7 @@ export const configLimits = {
   portMax: 65_535,
   runtimePoolMaxUpper: 200,
   jobWorkerSlotsMax: 64,
+  niceMax: 19,
   jobPollMsMax: 60_000,
   requestsInFlightMaxUpper: 100_000,
   percentMax: 100,
@@ -234,6 +242,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       configLimits.runtimePoolMaxUpper,
     ),
     batchSharePercent: positive(env, 'COUNTINGHOUSE_BATCH_SHARE_PERCENT', 10, configLimits.percentMax),
+    batchBackendNice: integerFrom(env, 'COUNTINGHOUSE_BATCH_BACKEND_NICE', 19, configLimits.niceMax),
+    databaseLocal: booleanFrom(env, 'COUNTINGHOUSE_DATABASE_LOCAL'),
     costsFile: nonEmpty(env.COUNTINGHOUSE_COSTS_FILE),
     metricsTopTenants: integerFrom(env, 'COUNTINGHOUSE_METRICS_TOP_TENANTS', 20, configLimits.metricsTopTenantsMax),
     metricsEmf: booleanFrom(env, 'COUNTINGHOUSE_METRICS_EMF'),

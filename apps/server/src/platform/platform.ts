@@ -47,6 +47,7 @@ import { tierChangeJob } from '../tenant-data/kinds/tier-change.job.ts';
 import { TenantDataService } from '../tenant-data/tenant-data.service.ts';
 import { TenantDataStore } from '../tenant-data/tenant-data.store.ts';
 import type { Config } from './config.ts';
+import { lowerBackendPriority } from './database/backend-priority.ts';
 import { ClusterDirectory } from './database/clusters.ts';
 import { bootstrapOwnerDatabase, prepareDatabase, verifyRuntimeRole } from './database/database-setup.ts';
 import { type EmbeddedCluster, startEmbeddedCluster } from './database/embedded-cluster.ts';
@@ -71,7 +72,10 @@ export interface Platform {
   /** Routing: the runtime pool of each placement (shared, or one per dedicated database). */
   placementPools: PlacementPools;
   scopes: TenantScopes;
-  /** The same scopes for job handlers: each transaction first yields to interactive requests (jobs.scope-gate.ts). */
+  /**
+   * The same scopes for job handlers: each transaction first yields to interactive requests
+   * (jobs.scope-gate.ts), on connections of low CPU priority where the server is on this machine.
+   */
   batchScopes: TenantScopes;
   /** Scopes on the shared database for every tenant: the job queue lives there for all placements. */
   queueScopes: TenantScopes;
@@ -232,22 +236,35 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       log,
       ...(options.clock ? { clock: options.clock } : {}),
     });
+    const sharedOnThisMachine = cluster !== null || config.databaseLocal;
     clusters = new ClusterDirectory({
       sharedOwnerUrl: ownerUrl,
+      sharedOnThisMachine,
       runtimeRole: prepared.runtimeRole,
       runtimePassword: decodeURIComponent(new URL(prepared.runtimeUrl).password),
       silos: config.siloClusters,
       home: config.home,
       log,
     });
+    // Batch work's connections to a server on this machine run at a lower CPU priority, in
+    // pools of their own sized to this process's job slots (backend-priority.ts).
+    const batchPoolMax = Math.max(1, config.jobWorkerSlots);
+    let sharedBatchPool: pg.Pool | null = null;
+    if (config.batchBackendNice > 0 && sharedOnThisMachine) {
+      sharedBatchPool = makePool(prepared.runtimeUrl, batchPoolMax, 0, 'countinghouse-batch', log);
+      lowerBackendPriority(sharedBatchPool, config.batchBackendNice, log);
+      pools.push(sharedBatchPool);
+    }
     placementPools = new PlacementPools(
-      runtimePool,
+      { pool: runtimePool, batch: sharedBatchPool },
       clusters,
       {
         poolMax: config.dedicatedPoolMax,
         poolsMax: config.dedicatedPoolsMax,
         idleCloseMs: config.dedicatedPoolIdleMs,
         connectionTimeoutMs,
+        batchNice: config.batchBackendNice,
+        batchPoolMax,
       },
       log,
     );
@@ -259,7 +276,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
     });
     const scopes = new TenantScopes(placementPools, limits, metering.scopeObserver);
     const batchScopes = new TenantScopes(
-      placementPools,
+      placementPools.batch,
       batchScopeGate(limits, limits, jobLimits.interactiveLullWaitMsMax),
       metering.scopeObserver,
     );

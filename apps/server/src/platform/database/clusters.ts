@@ -45,6 +45,8 @@ const migrateLockKey = 7_042_001;
 export interface ClusterDirectoryOptions {
   /** Owner URL of the shared database; its database name prefixes every database we create. */
   sharedOwnerUrl: string;
+  /** The shared cluster's server runs on this machine: the embedded one, or DATABASE_URL's with COUNTINGHOUSE_DATABASE_LOCAL. */
+  sharedOnThisMachine: boolean;
   runtimeRole: string;
   runtimePassword: string;
   silos: readonly SiloClusterSetting[];
@@ -138,6 +140,12 @@ export class ClusterDirectory {
 
   isKnown(cluster: string): boolean {
     return cluster === sharedClusterName || this.#silos.has(cluster);
+  }
+
+  /** True for a cluster whose server runs on this machine: an embedded silo, or the shared one when it does. */
+  isOnThisMachine(cluster: string): boolean {
+    if (cluster === sharedClusterName) return this.#options.sharedOnThisMachine;
+    return this.#silos.get(cluster)?.url === null;
   }
 
   /** The database a dedicated tenant gets: named after the deployment, the model and the tenant. */

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { assert } from '../assert.ts';
 import { AppError } from '../errors.ts';
+import { lowerBackendPriority } from './backend-priority.ts';
 import { sharedClusterName } from './clusters.ts';
 import type { RuntimePools, TenantPlacement } from './tenant-scope.ts';
 
@@ -19,6 +20,11 @@ import type { RuntimePools, TenantPlacement } from './tenant-scope.ts';
  * tick (TenantScopes: `poolFor(placement).connect()`), and pg-pool counts that at once, as a
  * new client or a waiting request; so a pool is never closed under its caller, and one with
  * nothing checked out may be closed to make room the moment another placement needs it.
+ *
+ * Batch work (job handlers) reaches placements through `batch`: on a server on this machine
+ * (`isOnThisMachine`) each placement has a second small pool whose backends run at a lower CPU
+ * priority (backend-priority.ts), opened, evicted and closed together with the first; elsewhere
+ * batch work shares the placement's one pool.
  */
 export interface PlacementPoolSettings {
   /** Connections per dedicated-database pool. */
@@ -28,16 +34,33 @@ export interface PlacementPoolSettings {
   /** A pool unused for this long is closed by the sweeper. */
   idleCloseMs: number;
   connectionTimeoutMs: number;
+  /** Nice value of batch connections' backends (0: batch work shares the placement's pool). */
+  batchNice: number;
+  /** Connections in one placement's batch pool: the job slots of this process. */
+  batchPoolMax: number;
 }
 
-/** Resolves a dedicated placement to its runtime-role URL (the cluster directory). */
+/** Resolves a dedicated placement to its runtime-role URL and says where its server runs (the cluster directory). */
 export interface PlacementUrls {
   runtimeUrlFor(placement: TenantPlacement): string;
+  /** True when the cluster's server runs on this machine and its backends' process ids are ours to see. */
+  isOnThisMachine(cluster: string): boolean;
+}
+
+/** The shared database's pools: the platform's runtime pool, and its batch twin when there is one. */
+export interface SharedPools {
+  pool: pg.Pool;
+  batch: pg.Pool | null;
 }
 
 interface OpenPool {
   pool: pg.Pool;
+  batch: pg.Pool | null;
   lastUsedMs: number;
+}
+
+function idle(pool: pg.Pool | null): boolean {
+  return pool === null || (pool.totalCount === pool.idleCount && pool.waitingCount === 0);
 }
 
 export function placementKey(placement: TenantPlacement): string {
@@ -45,7 +68,7 @@ export function placementKey(placement: TenantPlacement): string {
 }
 
 export class PlacementPools implements RuntimePools {
-  readonly #shared: pg.Pool;
+  readonly #shared: SharedPools;
   readonly #urls: PlacementUrls;
   readonly #settings: PlacementPoolSettings;
   readonly #log: Logger;
@@ -55,8 +78,12 @@ export class PlacementPools implements RuntimePools {
   #sweeper: NodeJS.Timeout | null = null;
   #opened = 0;
 
-  constructor(shared: pg.Pool, urls: PlacementUrls, settings: PlacementPoolSettings, log: Logger) {
+  /** Routing for batch work: the placement's low-priority pool where it has one. */
+  readonly batch: RuntimePools = { poolFor: (placement) => this.#poolFor(placement, 'batch') };
+
+  constructor(shared: SharedPools, urls: PlacementUrls, settings: PlacementPoolSettings, log: Logger) {
     assert(settings.poolMax >= 1 && settings.poolsMax >= 1, 'placement pools need room for one connection');
+    assert(settings.batchPoolMax >= 1, 'batch pools need room for one connection');
     assert(settings.idleCloseMs >= 1, 'placement pools close after a positive idle time');
     this.#shared = shared;
     this.#urls = urls;
@@ -65,13 +92,22 @@ export class PlacementPools implements RuntimePools {
   }
 
   poolFor(placement: TenantPlacement): pg.Pool {
+    return this.#poolFor(placement, 'interactive');
+  }
+
+  #poolFor(placement: TenantPlacement, lane: 'interactive' | 'batch'): pg.Pool {
     if (placement.model === 'pool') {
       assert(
         placement.cluster === sharedClusterName,
         `pooled tenants live on the shared cluster, not ${placement.cluster}`,
       );
-      return this.#shared;
+      return lane === 'batch' ? (this.#shared.batch ?? this.#shared.pool) : this.#shared.pool;
     }
+    const entry = this.#entryFor(placement);
+    return lane === 'batch' ? (entry.batch ?? entry.pool) : entry.pool;
+  }
+
+  #entryFor(placement: TenantPlacement): OpenPool {
     const key = placementKey(placement);
     const nowMs = Date.now();
     const hit = this.#open.get(key);
@@ -79,30 +115,49 @@ export class PlacementPools implements RuntimePools {
       this.#open.delete(key);
       hit.lastUsedMs = nowMs;
       this.#open.set(key, hit);
-      return hit.pool;
+      return hit;
     }
     if (this.#open.size >= this.#settings.poolsMax && !this.#evictOne()) {
       throw new AppError('DATABASE_POOLS_EXHAUSTED');
     }
-    const pool = new pg.Pool({
-      connectionString: this.#urls.runtimeUrlFor(placement),
-      max: this.#settings.poolMax,
-      connectionTimeoutMillis: this.#settings.connectionTimeoutMs,
-      // Connections go first, the pool object after idleCloseMs (the sweeper).
-      idleTimeoutMillis: Math.min(10_000, this.#settings.idleCloseMs),
-      application_name: 'countinghouse-runtime',
-    });
-    pool.on('error', (error) => this.#log.warn({ err: error, placement: key }, 'idle database connection failed'));
-    this.#open.set(key, { pool, lastUsedMs: nowMs });
+    const url = this.#urls.runtimeUrlFor(placement);
+    // Connections go first, the pool object after idleCloseMs (the sweeper).
+    const pool = this.#newPool(key, url, this.#settings.poolMax, 10_000, 'countinghouse-runtime');
+    let batch: pg.Pool | null = null;
+    if (this.#settings.batchNice > 0 && this.#urls.isOnThisMachine(placement.cluster)) {
+      // An idle batch connection goes sooner: a paced job's next turn comes within about 2 s,
+      // and batch connections left behind by jobs of many placements should not add up.
+      batch = this.#newPool(key, url, this.#settings.batchPoolMax, 3_000, 'countinghouse-batch');
+      lowerBackendPriority(batch, this.#settings.batchNice, this.#log);
+    }
+    const entry = { pool, batch, lastUsedMs: nowMs };
+    this.#open.set(key, entry);
     this.#opened += 1;
     this.#startSweeper();
+    return entry;
+  }
+
+  #newPool(key: string, url: string, max: number, idleMs: number, applicationName: string): pg.Pool {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max,
+      connectionTimeoutMillis: this.#settings.connectionTimeoutMs,
+      idleTimeoutMillis: Math.min(idleMs, this.#settings.idleCloseMs),
+      application_name: applicationName,
+    });
+    pool.on('error', (error) => this.#log.warn({ err: error, placement: key }, 'idle database connection failed'));
     return pool;
+  }
+
+  /** Ends both of a placement's pools. */
+  static async #end(entry: OpenPool): Promise<void> {
+    await Promise.all([entry.pool.end(), entry.batch?.end()]);
   }
 
   /** Closes the least recently used pool with nothing checked out; false when all are busy. */
   #evictOne(): boolean {
     for (const [key, entry] of this.#open) {
-      if (entry.pool.totalCount !== entry.pool.idleCount || entry.pool.waitingCount > 0) continue;
+      if (!idle(entry.pool) || !idle(entry.batch)) continue;
       this.#close(key, entry);
       return true;
     }
@@ -111,7 +166,7 @@ export class PlacementPools implements RuntimePools {
 
   #close(key: string, entry: OpenPool): void {
     this.#open.delete(key);
-    const ending = entry.pool.end().catch((error: unknown) => {
+    const ending = PlacementPools.#end(entry).catch((error: unknown) => {
       this.#log.warn({ err: error, placement: key }, 'closing a placement pool failed');
     });
     this.#closing.add(ending);
@@ -130,7 +185,7 @@ export class PlacementPools implements RuntimePools {
     let closed = 0;
     for (const [key, entry] of this.#open) {
       if (nowMs - entry.lastUsedMs < this.#settings.idleCloseMs) continue;
-      if (entry.pool.totalCount !== entry.pool.idleCount || entry.pool.waitingCount > 0) continue;
+      if (!idle(entry.pool) || !idle(entry.batch)) continue;
       this.#close(key, entry);
       closed += 1;
     }
@@ -150,21 +205,21 @@ export class PlacementPools implements RuntimePools {
     const entry = this.#open.get(key);
     if (!entry) return;
     this.#open.delete(key);
-    await entry.pool.end();
+    await PlacementPools.#end(entry);
   }
 
   stats(): { open: number; openedTotal: number; connections: number } {
     let connections = 0;
-    for (const entry of this.#open.values()) connections += entry.pool.totalCount;
+    for (const entry of this.#open.values()) connections += entry.pool.totalCount + (entry.batch?.totalCount ?? 0);
     return { open: this.#open.size, openedTotal: this.#opened, connections };
   }
 
-  /** Ends every dedicated pool (the shared pool belongs to the platform). */
+  /** Ends every dedicated pool (the shared pools belong to the platform). */
   async close(): Promise<void> {
     if (this.#sweeper !== null) clearInterval(this.#sweeper);
     this.#sweeper = null;
     const entries = [...this.#open.values()];
     this.#open.clear();
-    await Promise.all([...entries.map((entry) => entry.pool.end()), ...this.#closing]);
+    await Promise.all([...entries.map((entry) => PlacementPools.#end(entry)), ...this.#closing]);
   }
 }

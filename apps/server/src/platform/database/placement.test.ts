@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -15,7 +16,7 @@ import { tenantContextOf } from '../../tenancy/tenancy.service.ts';
 import { parseId } from '../ids.ts';
 import { sharedClusterName } from './clusters.ts';
 import { PlacementPools } from './placement-pools.ts';
-import type { TenantContext } from './tenant-scope.ts';
+import type { TenantContext, TenantScopes } from './tenant-scope.ts';
 
 /**
  * Placement and routing: bridge tenants get their own database on the shared server, silo
@@ -106,9 +107,9 @@ describe('bridge and silo placement on a configured cluster URL', () => {
     // Two placements of this bound on pools of their own, both reaching the shared database.
     const runtimeUrl = stack.platform.runtimePool.options.connectionString ?? '';
     const pools = new PlacementPools(
-      stack.platform.runtimePool,
-      { runtimeUrlFor: () => runtimeUrl },
-      { poolMax: 1, poolsMax: 1, idleCloseMs: 60_000, connectionTimeoutMs: 5_000 },
+      { pool: stack.platform.runtimePool, batch: null },
+      { runtimeUrlFor: () => runtimeUrl, isOnThisMachine: () => false },
+      { poolMax: 1, poolsMax: 1, idleCloseMs: 60_000, connectionTimeoutMs: 5_000, batchNice: 0, batchPoolMax: 1 },
       pino({ level: 'silent' }),
     );
     const placement = (database: string) => ({ model: 'bridge' as const, cluster: sharedClusterName, database });
@@ -124,6 +125,58 @@ describe('bridge and silo placement on a configured cluster URL', () => {
       expect(pools.stats()).toMatchObject({ open: 1, openedTotal: 2 });
     } finally {
       await pools.close();
+    }
+  });
+
+  it('gives batch work pools of their own on a server on this machine, whose backends run at the batch nice value', async () => {
+    // The test server runs on this machine in every CI pass (and tests run as root, or as the
+    // user of the embedded server), so its backends' priorities can be set and read here.
+    const runtimeUrl = stack.platform.runtimePool.options.connectionString ?? '';
+    let onThisMachine = true;
+    const settings = { poolMax: 1, poolsMax: 2, idleCloseMs: 60_000, connectionTimeoutMs: 5_000, batchPoolMax: 2 };
+    const sharedBatch = new pg.Pool({ connectionString: runtimeUrl, max: 1 });
+    const pools = new PlacementPools(
+      { pool: stack.platform.runtimePool, batch: sharedBatch },
+      { runtimeUrlFor: () => runtimeUrl, isOnThisMachine: () => onThisMachine },
+      { ...settings, batchNice: 7 },
+      pino({ level: 'silent' }),
+    );
+    const backendPid = async (pool: pg.Pool) =>
+      (await pool.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid ?? 0;
+    const bridge = { model: 'bridge' as const, cluster: sharedClusterName, database: 'batch-lane' };
+    try {
+      const interactive = pools.poolFor(bridge);
+      const batch = pools.batch.poolFor(bridge);
+      expect(batch).not.toBe(interactive);
+      expect(os.getPriority(await backendPid(batch))).toBe(7);
+      expect(os.getPriority(await backendPid(interactive))).not.toBe(7);
+      // Both count as the placement's connections, and close with it.
+      expect(pools.stats()).toMatchObject({ open: 1, connections: 2 });
+      await pools.closePlacement(bridge);
+      expect([interactive.ended, batch.ended]).toEqual([true, true]);
+      // Pooled tenants' batch work goes to the shared database's batch pool.
+      const pooled = { model: 'pool' as const, cluster: sharedClusterName, database: 'shared' };
+      expect(pools.batch.poolFor(pooled)).toBe(sharedBatch);
+      expect(pools.poolFor(pooled)).toBe(stack.platform.runtimePool);
+      // A server elsewhere: batch work shares the placement's one pool.
+      onThisMachine = false;
+      const remote = { ...bridge, database: 'batch-lane-remote' };
+      expect(pools.batch.poolFor(remote)).toBe(pools.poolFor(remote));
+    } finally {
+      await pools.close();
+      await sharedBatch.end();
+    }
+    // With the setting off, batch work shares the placement's pool wherever the server is.
+    const unniced = new PlacementPools(
+      { pool: stack.platform.runtimePool, batch: null },
+      { runtimeUrlFor: () => runtimeUrl, isOnThisMachine: () => true },
+      { ...settings, batchNice: 0 },
+      pino({ level: 'silent' }),
+    );
+    try {
+      expect(unniced.batch.poolFor(bridge)).toBe(unniced.poolFor(bridge));
+    } finally {
+      await unniced.close();
     }
   });
 
@@ -200,4 +253,41 @@ describe('silo placement on an embedded second cluster', () => {
     }
     // An initdb and two platform starts: minutes on a loaded machine, not the default 30 s.
   }, 240_000);
+});
+
+describe('batch work on a server on this machine', () => {
+  let stack: TestStack;
+  const created: string[] = [];
+
+  beforeAll(async () => {
+    // The test server is on this machine; the setting says so, as a single-box install would.
+    stack = await startTestStack({ config: { databaseLocal: true, batchBackendNice: 9 } });
+  });
+
+  afterAll(async () => {
+    await dropTenantDatabases(stack.platform, created);
+    await stack.close();
+  });
+
+  it("runs job handlers' transactions on backends of lower CPU priority, pooled and dedicated, and requests' at normal", async () => {
+    const tenants = [
+      await createTenant(stack.app, 'Batch Pool Firm', 'starter'),
+      await createTenant(stack.app, 'Batch Bridge Firm', 'professional'),
+    ];
+    created.push(...tenants.map((tenant) => tenant.id));
+    const backendOf = async (scopes: TenantScopes, context: TenantContext) =>
+      await scopes.run(context, async (db) => {
+        const { rows } = await db.query<{ pid: number; database: string }>(
+          'select pg_backend_pid() as pid, current_database()::text as database',
+        );
+        return { priority: os.getPriority(rows[0]?.pid ?? 0), database: rows[0]?.database };
+      });
+    for (const tenant of tenants) {
+      const context = await contextOf(stack, tenant);
+      const batch = await backendOf(stack.platform.batchScopes, context);
+      const interactive = await backendOf(stack.platform.scopes, context);
+      expect(batch, tenant.name).toEqual({ priority: 9, database: interactive.database });
+      expect(interactive.priority, tenant.name).not.toBe(9);
+    }
+  });
 });
