@@ -53,6 +53,7 @@ import { bootstrapOwnerDatabase, prepareDatabase, verifyRuntimeRole } from './da
 import { type EmbeddedCluster, startEmbeddedCluster } from './database/embedded-cluster.ts';
 import { OwnerPlacementDatabases } from './database/placement-databases.ts';
 import { PlacementPools } from './database/placement-pools.ts';
+import { logConnectionErrors } from './database/pool-errors.ts';
 import { type TenantPlacement, TenantScopes } from './database/tenant-scope.ts';
 import { warmPool } from './database/warm-pool.ts';
 import { ensureHome, randomToken, readOrCreateSecret, Sealer } from './local-secrets.ts';
@@ -157,8 +158,7 @@ function makePool(connectionString: string, max: number, min: number, applicatio
     idleTimeoutMillis: idleTimeoutMs,
     application_name: applicationName,
   });
-  // An idle client that loses its connection must not crash the process.
-  pool.on('error', (error) => log.warn({ err: error, pool: applicationName }, 'idle database connection failed'));
+  logConnectionErrors(pool, log, { pool: applicationName });
   return pool;
 }
 

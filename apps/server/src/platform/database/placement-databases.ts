@@ -6,6 +6,7 @@ import type { PlacementDatabases } from '../../tenant-data/placements.ts';
 import { assert } from '../assert.ts';
 import type { ClusterDirectory } from './clusters.ts';
 import { type PlacementPools, placementKey } from './placement-pools.ts';
+import { logConnectionErrors } from './pool-errors.ts';
 import type { TenantPlacement } from './tenant-scope.ts';
 
 /**
@@ -63,7 +64,7 @@ export class OwnerPlacementDatabases implements PlacementDatabases {
       connectionTimeoutMillis: placementDatabaseLimits.connectionTimeoutMs,
       application_name: 'countinghouse-placement-owner',
     });
-    pool.on('error', (error) => this.#log.warn({ err: error, placement: key }, 'idle owner connection failed'));
+    logConnectionErrors(pool, this.#log, { placement: key, pool: 'owner' });
     this.#pools.set(key, pool);
     return pool;
   }

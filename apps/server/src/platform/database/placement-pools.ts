@@ -4,6 +4,7 @@ import { assert } from '../assert.ts';
 import { AppError } from '../errors.ts';
 import { lowerBackendPriority } from './backend-priority.ts';
 import { sharedClusterName } from './clusters.ts';
+import { logConnectionErrors } from './pool-errors.ts';
 import type { RuntimePools, TenantPlacement } from './tenant-scope.ts';
 
 /**
@@ -145,7 +146,7 @@ export class PlacementPools implements RuntimePools {
       idleTimeoutMillis: Math.min(idleMs, this.#settings.idleCloseMs),
       application_name: applicationName,
     });
-    pool.on('error', (error) => this.#log.warn({ err: error, placement: key }, 'idle database connection failed'));
+    logConnectionErrors(pool, this.#log, { placement: key });
     return pool;
   }
 

@@ -52,3 +52,28 @@ describe('a tenant scope on an exhausted pool', () => {
     }
   });
 });
+
+describe('a tenant scope whose connection the server ends', () => {
+  it('fails with the cause, keeps the process up, and the next scope runs on a fresh connection', async () => {
+    // Before connection errors were listened for, the checked-out client's 'error' event was
+    // unhandled and ended the process (here, vitest reports an uncaught exception).
+    const firm = await createTenant(stack.app, 'Ended session');
+    const record = await stack.platform.tenancy.getTenant(parseId('tenant', firm.id) ?? '');
+    if (record === null) throw new Error('no tenant');
+    const context = tenantContextOf(record);
+    let endedPid = 0;
+    const ended = stack.platform.scopes.run(context, async (db) => {
+      endedPid = (await db.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid ?? 0;
+      // As a failover or an administrator would: the server ends this session mid-transaction.
+      await db.query('select pg_terminate_backend(pg_backend_pid())');
+    });
+    await expect(ended).rejects.toThrow(/terminat/);
+    // The client's 'error' event comes when the socket closes, after the query has failed.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const { rows } = await stack.platform.scopes.run(context, (db) =>
+      db.query<{ pid: number }>('select pg_backend_pid() as pid'),
+    );
+    expect(rows[0]?.pid).toBeGreaterThan(0);
+    expect(rows[0]?.pid).not.toBe(endedPid);
+  });
+});
