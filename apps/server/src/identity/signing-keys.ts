@@ -1,6 +1,7 @@
 import type { webcrypto } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type pg from 'pg';
+import { inTransaction } from '../platform/database/transaction.ts';
 import { newUuid } from '../platform/ids.ts';
 import type { Sealer } from '../platform/local-secrets.ts';
 
@@ -22,9 +23,7 @@ const signingKeyLockKey = 7_042_002;
 
 /** Creates the first signing key unless another instance created one while we waited. */
 async function generateFirstSigningKey(ownerPool: pg.Pool, sealer: Sealer): Promise<void> {
-  const client = await ownerPool.connect();
-  try {
-    await client.query('begin');
+  await inTransaction(ownerPool, async (client) => {
     await client.query('select pg_advisory_xact_lock($1)', [signingKeyLockKey]);
     const existing = await client.query('select 1 from signing_keys where retired_at is null limit 1');
     if (existing.rowCount === 0) {
@@ -37,13 +36,7 @@ async function generateFirstSigningKey(ownerPool: pg.Pool, sealer: Sealer): Prom
         [kid, signingAlgorithm, publicJwk, sealer.seal(JSON.stringify(privateJwk))],
       );
     }
-    await client.query('commit');
-  } catch (error) {
-    await client.query('rollback');
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** Loads the active keys, creating the first one on a new deployment. Newest first. */
@@ -84,9 +77,7 @@ export async function rotateSigningKeys(
   sealer: Sealer,
   retireAfterSeconds: number,
 ): Promise<{ kid: string; retired: string[] }> {
-  const client = await ownerPool.connect();
-  try {
-    await client.query('begin');
+  return await inTransaction(ownerPool, async (client) => {
     await client.query('select pg_advisory_xact_lock($1)', [signingKeyLockKey]);
     // A key is superseded when a newer one exists; retire those whose successor is old enough.
     const retired = await client.query<{ kid: string }>(
@@ -104,12 +95,6 @@ export async function rotateSigningKeys(
       'insert into signing_keys (kid, algorithm, public_jwk, private_jwk_sealed, created_at) values ($1, $2, $3, $4, clock_timestamp())',
       [kid, signingAlgorithm, publicJwk, sealer.seal(JSON.stringify(await exportJWK(privateKey)))],
     );
-    await client.query('commit');
     return { kid, retired: retired.rows.map((row) => row.kid) };
-  } catch (error) {
-    await client.query('rollback');
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { TenantPlacement } from '../platform/database/tenant-scope.ts';
+import { inTransaction } from '../platform/database/transaction.ts';
 import type { Granularity, MetricCode, UsageBucket, UsageEvent } from './metering.types.ts';
 
 /**
@@ -225,24 +226,12 @@ export class PgUsageStore implements UsageStore {
 
   async insertEvents(events: readonly UsageEvent[]): Promise<number> {
     if (events.length === 0) return 0;
-    const client = await this.#pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('begin');
+    return await inTransaction(this.#pool, async (client) => {
       await client.query(stagingTablesSql);
       const inserted = await this.#insertNew(client, events);
       await client.query(rollUpHoursSql);
-      await client.query('commit');
       return inserted;
-    } catch (error) {
-      await client.query('rollback').catch((rollbackError: unknown) => {
-        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-      });
-      throw error;
-    } finally {
-      // A connection whose rollback failed is discarded, not returned to the pool.
-      client.release(broken);
-    }
+    });
   }
 
   /**

@@ -8,7 +8,7 @@ import { createGzip } from 'node:zlib';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import tar from 'tar-stream';
-import { beginTenantMaintenance, rowOrder, tenantFilter } from './maintenance.ts';
+import { inTenantMaintenance, rowOrder, tenantFilter } from './maintenance.ts';
 import { quoteIdentifier, type TenantTable } from './tenant-tables.ts';
 
 /**
@@ -70,20 +70,13 @@ async function copyTableRows(
   counter: LineCounter,
   file: string,
 ): Promise<void> {
-  const client = await source.pool.connect();
-  try {
-    await beginTenantMaintenance(client, tenantId, { replica: false, isolation: 'repeatable read', readOnly: true });
+  const options = { replica: false, isolation: 'repeatable read', readOnly: true } as const;
+  await inTenantMaintenance(source.pool, tenantId, options, async (client) => {
     const sql = `copy (select to_jsonb(t)::text from ${quoteIdentifier(table.name)} t
                         where ${tenantFilter(table, tenantId)} order by ${rowOrder(table)})
                  to stdout with (format csv, delimiter e'\\x02', quote e'\\x01')`;
     await pipeline(client.query(copyTo(sql)), counter, createWriteStream(file, { flags: 'a' }));
-    await client.query('commit');
-  } catch (error) {
-    await client.query('rollback').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 async function exportTables(

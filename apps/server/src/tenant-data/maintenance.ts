@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { assert } from '../platform/assert.ts';
+import { inTransaction } from '../platform/database/transaction.ts';
 import { tenantDataLimits } from './tenant-data.limits.ts';
 import { keyList, quoteIdentifier, quoteLiteral, type TenantTable } from './tenant-tables.ts';
 
@@ -68,21 +69,7 @@ export async function inTenantMaintenance<T>(
   options: MaintenanceOptions,
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await beginTenantMaintenance(client, tenantId, options);
-    const result = await work(client);
-    await client.query('commit');
-    return result;
-  } catch (error) {
-    await client.query('rollback').catch((rollbackError: unknown) => {
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-    });
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+  return await inTransaction(pool, work, (client) => beginTenantMaintenance(client, tenantId, options));
 }
 
 export class MaintenanceNotPermittedError extends Error {

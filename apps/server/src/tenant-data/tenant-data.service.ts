@@ -9,7 +9,7 @@ import { newUuid } from '../platform/ids.ts';
 import type { TenancyService } from '../tenancy/tenancy.service.ts';
 import type { TierCatalogue } from '../tenancy/tiers.ts';
 import type { ExportSource } from './export-archive.ts';
-import { assertMaintenancePermitted, beginTenantMaintenance } from './maintenance.ts';
+import { assertMaintenancePermitted, inTenantMaintenance } from './maintenance.ts';
 import { type MoveOptions, type MoveResult, moveTenantRows } from './move-engine.ts';
 import { type PlacementDatabases, samePlacement } from './placements.ts';
 import { purgeTenantRows } from './purge.ts';
@@ -74,21 +74,13 @@ export class TenantDataService {
     job: { kind: string; payload: JsonValue; maxAttempts: number },
     record: (client: TenantDb, jobId: string) => Promise<T>,
   ): Promise<T> {
-    const client = await this.#deps.databases.control.connect();
-    try {
-      await beginTenantMaintenance(client, tenantId, { replica: false });
+    return await inTenantMaintenance(this.#deps.databases.control, tenantId, { replica: false }, async (client) => {
       const db: TenantDb = { tenantId, origin: null, query: (sql, params) => queryOn(client, sql, params) };
       const jobId = newUuid();
       const result = await record(db, jobId);
       await insertJobs(db, [{ id: jobId, priority: 0, createdBy: null, ...job }]);
-      await client.query('commit');
       return result;
-    } catch (error) {
-      await client.query('rollback').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Starts an export. Errors: TENANT_NOT_FOUND, TENANT_PURGED. */

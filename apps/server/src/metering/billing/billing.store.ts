@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { inTransaction } from '../../platform/database/transaction.ts';
 import { newUuid } from '../../platform/ids.ts';
 import type { Invoice } from './billing.types.ts';
 import type { CurSummaryLine, ParsedCur } from './cur-import.ts';
@@ -65,24 +66,16 @@ export class PgBillingStore implements BillingStore {
   }
 
   async saveImport(parsed: ParsedCur, fileName: string): Promise<{ created: boolean; id: string }> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('begin');
-      const id = newUuid();
+    const id = newUuid();
+    const created = await inTransaction(this.#pool, async (client) => {
       const inserted = await client.query<{ id: string }>(
         `insert into cost_imports (id, month, source_sha256, file_name, line_count, total_nanos)
          values ($1, ($2 || '-01')::date, $3, $4, $5, $6)
          on conflict (source_sha256) do nothing returning id`,
         [id, parsed.month, parsed.sha256, fileName, parsed.lineCount, parsed.totalNanos.toString()],
       );
-      if (inserted.rowCount === 0) {
-        await client.query('rollback');
-        const { rows } = await this.#pool.query<{ id: string }>(
-          'select id from cost_imports where source_sha256 = $1',
-          [parsed.sha256],
-        );
-        return { created: false, id: rows[0]?.id ?? '' };
-      }
+      // The same file again: nothing is written, and the first import's id is read below.
+      if (inserted.rowCount === 0) return false;
       await client.query(
         `insert into cost_import_lines (import_id, line_no, product_code, tenant, amount_nanos)
          select $1, ordinality, product_code, tenant, amount_nanos
@@ -94,14 +87,13 @@ export class PgBillingStore implements BillingStore {
           parsed.lines.map((line) => line.amountNanos.toString()),
         ],
       );
-      await client.query('commit');
-      return { created: true, id };
-    } catch (error) {
-      await client.query('rollback').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+      return true;
+    });
+    if (created) return { created: true, id };
+    const { rows } = await this.#pool.query<{ id: string }>('select id from cost_imports where source_sha256 = $1', [
+      parsed.sha256,
+    ]);
+    return { created: false, id: rows[0]?.id ?? '' };
   }
 
   async latestImport(month: string): Promise<CostImport | null> {
@@ -162,9 +154,7 @@ export class PgBillingStore implements BillingStore {
     month: string,
     append: (pending: { invoiceId: string; tenantId: string }) => Promise<void>,
   ): Promise<unknown[]> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('begin');
+    return await inTransaction(this.#pool, async (client) => {
       // A purged firm's log is gone with its data: its pending events go too.
       await client.query(
         `delete from issued_invoice_audits_pending pending using tenants
@@ -189,14 +179,8 @@ export class PgBillingStore implements BillingStore {
         }
         await client.query('delete from issued_invoice_audits_pending where invoice_id = $1', [row.invoice_id]);
       }
-      await client.query('commit');
       return failures;
-    } catch (error) {
-      await client.query('rollback').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async issuedInvoices(month: string, tenantId?: string): Promise<IssuedInvoice[]> {

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { inTransaction } from '../../platform/database/transaction.ts';
 import type { TenantRecord } from '../tenancy.types.ts';
 import type { PlannedStep, ProvisioningState, StepLogEntry, StepStatus } from './provisioning.types.ts';
 
@@ -67,14 +68,10 @@ export class PgProvisioningStore implements ProvisioningStore {
     overrides: object,
     steps: readonly PlannedStep[],
   ): Promise<'inserted' | 'exists' | 'name_taken'> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('begin');
+    // A refusal returns before anything is written: the transaction commits nothing.
+    return await inTransaction(this.#pool, async (client) => {
       const existing = await client.query('select 1 from tenants where id = $1', [record.id]);
-      if (existing.rowCount !== 0) {
-        await client.query('rollback');
-        return 'exists';
-      }
+      if (existing.rowCount !== 0) return 'exists';
       const inserted = await client.query(
         `insert into tenants (id, name, tier, status, placement_model, placement_cluster, placement_database,
                               created_at, updated_at, status_changed_at, plan_overrides, regulatory_tier)
@@ -93,10 +90,7 @@ export class PgProvisioningStore implements ProvisioningStore {
           record.regulatoryTier,
         ],
       );
-      if (inserted.rowCount !== 1) {
-        await client.query('rollback');
-        return 'name_taken';
-      }
+      if (inserted.rowCount !== 1) return 'name_taken';
       await client.query(
         `insert into tenant_provisioning (tenant, admin_email, admin_password_hash, applies) values ($1, $2, $3, 1)`,
         [record.id, state.adminEmail, state.adminPasswordHash],
@@ -107,14 +101,8 @@ export class PgProvisioningStore implements ProvisioningStore {
            from jsonb_to_recordset($2::jsonb) as s(position integer, step text, action text)`,
         [record.id, JSON.stringify(steps)],
       );
-      await client.query('commit');
       return 'inserted';
-    } catch (error) {
-      await client.query('rollback').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async findState(tenantId: string): Promise<ProvisioningState | null> {
