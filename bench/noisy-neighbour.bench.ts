@@ -481,8 +481,15 @@ interface ListedJob {
   finishedAt: string | null;
 }
 
-/** The noisy tenant's jobs, once its flood's 429s are waited out (the flood has just spent its bucket). */
-async function noisyJobs(client: Client, token: string): Promise<{ items: ListedJob[]; states: string }> {
+/**
+ * The noisy tenant's jobs, newest first, once its flood's 429s are waited out (the flood has
+ * just spent its bucket); `states` describes the newest `latest` of them.
+ */
+async function noisyJobs(
+  client: Client,
+  token: string,
+  latest = importCount,
+): Promise<{ items: ListedJob[]; states: string }> {
   let reply = await client.request('GET', '/v1/jobs?limit=100', token);
   for (let tries = 0; reply.status === 429 && tries < 20; tries += 1) {
     await sleep(500);
@@ -494,7 +501,10 @@ async function noisyJobs(client: Client, token: string): Promise<{ items: Listed
     job.startedAt && job.finishedAt
       ? ` in ${((Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000).toFixed(1)} s`
       : '';
-  const states = items.map((job) => `${job.status} ${job.progress.percent}%${ranFor(job)}`).join(', ');
+  const states = items
+    .slice(0, latest)
+    .map((job) => `${job.status} ${job.progress.percent}%${ranFor(job)}`)
+    .join(', ');
   return { items, states: states || `none listed (HTTP ${reply.status})` };
 }
 
