@@ -4,7 +4,7 @@ import { createTenant, startTestStack, type TestStack } from '../../../test/harn
 import { tenantContextOf } from '../../tenancy/tenancy.service.ts';
 import { isAppError } from '../errors.ts';
 import { parseId } from '../ids.ts';
-import { TenantScopes } from './tenant-scope.ts';
+import { type TenantContext, TenantScopes } from './tenant-scope.ts';
 
 /**
  * A scope that finds no free connection within the pool's timeout is refused with 503
@@ -20,12 +20,17 @@ afterAll(async () => {
   await stack?.close();
 });
 
+/** A new firm's tenant context, as the auth layer would build it. */
+async function newFirmContext(name: string): Promise<TenantContext> {
+  const firm = await createTenant(stack.app, name);
+  const record = await stack.platform.tenancy.getTenant(parseId('tenant', firm.id) ?? '');
+  if (record === null) throw new Error('no tenant');
+  return tenantContextOf(record);
+}
+
 describe('a tenant scope on an exhausted pool', () => {
   it('is refused with DATABASE_BUSY and a retry hint once the connection timeout passes', async () => {
-    const firm = await createTenant(stack.app, 'Busy pool');
-    const record = await stack.platform.tenancy.getTenant(parseId('tenant', firm.id) ?? '');
-    if (record === null) throw new Error('no tenant');
-    const context = tenantContextOf(record);
+    const context = await newFirmContext('Busy pool');
     const shared = stack.platform.placementPools.poolFor(context.placement);
     const pool = new pg.Pool({
       connectionString: shared.options.connectionString,
@@ -57,10 +62,7 @@ describe('a tenant scope whose connection the server ends', () => {
   it('fails with the cause, keeps the process up, and the next scope runs on a fresh connection', async () => {
     // Before connection errors were listened for, the checked-out client's 'error' event was
     // unhandled and ended the process (here, vitest reports an uncaught exception).
-    const firm = await createTenant(stack.app, 'Ended session');
-    const record = await stack.platform.tenancy.getTenant(parseId('tenant', firm.id) ?? '');
-    if (record === null) throw new Error('no tenant');
-    const context = tenantContextOf(record);
+    const context = await newFirmContext('Ended session');
     let endedPid = 0;
     const ended = stack.platform.scopes.run(context, async (db) => {
       endedPid = (await db.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid ?? 0;
