@@ -11,6 +11,7 @@ import { randomToken, readOrCreateSecret } from '../local-secrets.ts';
 import { bootstrapOwnerDatabase, verifyRuntimeRole } from './database-setup.ts';
 import { type EmbeddedCluster, startEmbeddedCluster } from './embedded-cluster.ts';
 import { applyMigrations, loadMigrations } from './migrate.ts';
+import { logClientErrors, logConnectionErrors } from './pool-errors.ts';
 import type { TenantPlacement } from './tenant-scope.ts';
 
 /**
@@ -93,8 +94,9 @@ async function retryWhileInUse(client: pg.ClientBase, sql: string): Promise<void
   }
 }
 
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+async function withClient<T>(url: string, log: Logger, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, application_name: 'countinghouse-placement' });
+  logClientErrors(client, log, { client: 'placement' });
   await client.connect();
   try {
     return await work(client);
@@ -228,7 +230,7 @@ export class ClusterDirectory {
   async #prepare(cluster: string): Promise<ReadyCluster> {
     const ownerUrl = await this.#ownerUrlOf(cluster);
     const template = await this.#templateName();
-    await withClient(ownerUrl, async (client) => {
+    await withClient(ownerUrl, this.#options.log, async (client) => {
       await client.query('select pg_advisory_lock($1)', [clusterLockKey]);
       try {
         if (cluster !== sharedClusterName) await this.#ensureRuntimeRole(client);
@@ -276,7 +278,7 @@ export class ClusterDirectory {
     // A half-built template from a crashed run is thrown away and built again.
     await client.query(`drop database if exists ${quoteIdentifier(building)}`);
     await client.query(`create database ${quoteIdentifier(building)}`);
-    await withClient(withDatabase(ownerUrl, building), async (templateClient) => {
+    await withClient(withDatabase(ownerUrl, building), this.#options.log, async (templateClient) => {
       await applyMigrations(templateClient, this.#options.runtimeRole);
     });
     await retryWhileInUse(client, `alter database ${quoteIdentifier(building)} rename to ${quoteIdentifier(template)}`);
@@ -300,7 +302,7 @@ export class ClusterDirectory {
   async createDatabase(placement: TenantPlacement): Promise<'created' | 'exists'> {
     assert(this.isTenantDatabaseName(placement.database), `not a tenant database name: ${placement.database}`);
     const cluster = await this.ready(placement.cluster);
-    return await withClient(cluster.ownerUrl, async (client) => {
+    return await withClient(cluster.ownerUrl, this.#options.log, async (client) => {
       const found = await client.query('select 1 from pg_database where datname = $1', [placement.database]);
       if (found.rowCount !== 0) return 'exists';
       try {
@@ -319,7 +321,7 @@ export class ClusterDirectory {
 
   async databaseExists(placement: TenantPlacement): Promise<boolean> {
     const cluster = await this.ready(placement.cluster);
-    return await withClient(cluster.ownerUrl, async (client) => {
+    return await withClient(cluster.ownerUrl, this.#options.log, async (client) => {
       const found = await client.query('select 1 from pg_database where datname = $1', [placement.database]);
       return found.rowCount !== 0;
     });
@@ -329,7 +331,7 @@ export class ClusterDirectory {
   async dropDatabase(placement: TenantPlacement): Promise<void> {
     assert(this.isTenantDatabaseName(placement.database), `not a tenant database name: ${placement.database}`);
     const cluster = await this.ready(placement.cluster);
-    await withClient(cluster.ownerUrl, async (client) => {
+    await withClient(cluster.ownerUrl, this.#options.log, async (client) => {
       await retryWhileInUse(client, `drop database if exists ${quoteIdentifier(placement.database)}`);
     });
   }
@@ -337,7 +339,7 @@ export class ClusterDirectory {
   /** Applies pending migrations to a tenant database; returns the versions applied. */
   async migrateDatabase(placement: TenantPlacement): Promise<number[]> {
     const url = await this.ownerUrlFor(placement);
-    return await withClient(url, async (client) => {
+    return await withClient(url, this.#options.log, async (client) => {
       await client.query('select pg_advisory_lock($1)', [migrateLockKey]);
       try {
         return await applyMigrations(client, this.#options.runtimeRole);
@@ -350,6 +352,7 @@ export class ClusterDirectory {
   /** Checks, as the runtime role, that it can bypass nothing on this placement's database. */
   async verifyRuntimeRole(placement: TenantPlacement): Promise<void> {
     const pool = new pg.Pool({ connectionString: this.runtimeUrlFor(placement), max: 1 });
+    logConnectionErrors(pool, this.#options.log, { pool: 'runtime-role-check' });
     try {
       await verifyRuntimeRole(pool);
     } finally {

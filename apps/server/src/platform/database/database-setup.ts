@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { randomToken } from '../local-secrets.ts';
 import { applyMigrations } from './migrate.ts';
+import { logClientErrors } from './pool-errors.ts';
 
 /**
  * Two roles per deployment (ARCHITECTURE.md 4): the owner role that runs migrations and
@@ -90,6 +91,7 @@ async function ensureRuntimeRole(client: pg.ClientBase, runtimeRole: string): Pr
 /** Migrates the database and makes sure the runtime role exists; safe to run concurrently. */
 export async function prepareDatabase(ownerUrl: string, log: Logger): Promise<PreparedDatabase> {
   const client = new pg.Client({ connectionString: ownerUrl });
+  logClientErrors(client, log, { client: 'setup' });
   await client.connect();
   try {
     await client.query('select pg_advisory_lock($1)', [setupLockKey]);

@@ -13,9 +13,15 @@ import type { Logger } from 'pino';
  * pool discards the client when it is released, since it is no longer queryable.
  */
 export function logConnectionErrors(pool: pg.Pool, log: Logger, context: Record<string, string>): void {
-  pool.on('connect', (client) => {
-    client.on('error', (error) => log.warn({ err: error, ...context }, 'database connection failed'));
-  });
+  pool.on('connect', (client) => logClientErrors(client, log, context));
   // An idle client's failure reaches both: the client's listener above has logged it.
   pool.on('error', () => {});
+}
+
+/**
+ * The same for a client of our own, outside any pool: its failure fails the query in flight
+ * (or the next one), and is logged instead of ending the process.
+ */
+export function logClientErrors(client: pg.ClientBase, log: Logger, context: Record<string, string>): void {
+  client.on('error', (error) => log.warn({ err: error, ...context }, 'database connection failed'));
 }
