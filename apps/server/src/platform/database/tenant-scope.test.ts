@@ -79,3 +79,80 @@ describe('a tenant scope whose connection the server ends', () => {
     expect(rows[0]?.pid).not.toBe(endedPid);
   });
 });
+
+describe("a tenant scope's opening", () => {
+  let context: TenantContext;
+  let pool: pg.Pool;
+  /** What each scope sent to PostgreSQL, one item per round trip. */
+  let sent: string[];
+
+  beforeAll(async () => {
+    context = await newFirmContext('Opening');
+    const shared = stack.platform.placementPools.poolFor(context.placement);
+    // One connection, so every scope here reuses the session the one before it left.
+    pool = new pg.Pool({ connectionString: shared.options.connectionString, max: 1 });
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const [first] = args;
+        sent.push(typeof first === 'string' ? first : (first as { constructor: { name: string } }).constructor.name);
+        return query(...args);
+      };
+    });
+  });
+
+  afterAll(async () => {
+    await pool.end();
+  });
+
+  const scopesWithTimeout = (statementTimeoutMs: number) =>
+    new TenantScopes({ poolFor: () => pool }, { enterScope: async () => ({ statementTimeoutMs, leave: () => {} }) });
+
+  it('goes with the first query in one round trip, opens the transaction and applies the settings to it', async () => {
+    sent = [];
+    const [first, second] = await scopesWithTimeout(4_321).run(context, async (db) => [
+      (
+        await db.query<{ tenant: string; timeout: string; xact: string }>(
+          `select current_setting('app.tenant_id') as tenant, current_setting('statement_timeout') as timeout,
+                  txid_current()::text as xact`,
+        )
+      ).rows[0],
+      (await db.query<{ xact: string }>('select txid_current()::text as xact')).rows[0],
+    ]);
+    expect(first).toMatchObject({ tenant: context.tenantId, timeout: '4321ms' });
+    // Both queries ran in one transaction, the one the opening began.
+    expect(second?.xact).toBe(first?.xact);
+    expect(sent).toEqual(['ScopeOpeningQuery', 'select txid_current()::text as xact', 'commit']);
+  });
+
+  it('sends nothing for a scope that queries nothing', async () => {
+    sent = [];
+    expect(await scopesWithTimeout(0).run(context, async () => 'nothing')).toBe('nothing');
+    expect(sent).toEqual([]);
+  });
+
+  it('rolls back when the first query fails, and leaves no setting on the connection', async () => {
+    sent = [];
+    await expect(scopesWithTimeout(0).run(context, (db) => db.query('select 1 / 0'))).rejects.toThrow(/division/);
+    expect(sent).toEqual(['ScopeOpeningQuery', 'rollback']);
+    const { rows } = await pool.query<{ tenant: string | null; open: boolean }>(
+      `select current_setting('app.tenant_id', true) as tenant, now() <> statement_timestamp() as open`,
+    );
+    expect(rows[0]?.tenant ?? '').toBe('');
+    expect(rows[0]?.open).toBe(false);
+  });
+
+  it('keeps a named first statement usable when the opening itself failed before the statement was parsed', async () => {
+    const statement = { name: `opening_test_${Date.now()}`, text: `select current_setting('app.tenant_id') as tenant` };
+    // A statement timeout beyond PostgreSQL's range makes the settings statement fail, so
+    // the named statement's own Parse is skipped with the rest of the pipeline.
+    await expect(scopesWithTimeout(3_000_000_000).run(context, (db) => db.query(statement))).rejects.toThrow(
+      /statement_timeout/,
+    );
+    // Prepared afresh in the next scope on the same connection, then reused in the one after.
+    for (let run = 0; run < 2; run++) {
+      const { rows } = await scopesWithTimeout(0).run(context, (db) => db.query<{ tenant: string }>(statement));
+      expect(rows[0]?.tenant).toBe(context.tenantId);
+    }
+  });
+});

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { assert } from '../assert.ts';
 import { AppError } from '../errors.ts';
+import { ScopeOpeningQuery, type ScopeSettings } from './opening-query.ts';
 
 /**
  * Token vending (ARCHITECTURE.md 5): the only path from application code to tenant rows.
@@ -179,33 +180,44 @@ export class TenantScopes {
     // Database time is the time the scope holds a connection, not the wait for one.
     const startedMs = performance.now();
     let released = false;
+    let opened = false;
     try {
-      // One round trip opens the transaction and sets the scope: a simple-protocol query of two
-      // statements, so the values are literals, each checked to hold only uuid characters,
-      // braces, commas, '*' or digits before it is written in.
       assert(uuidText.test(tenant.tenantId), 'tenant id is a uuid');
-      const entityScope = entityScopeSetting(tenant.entityScope);
-      assert(/^(\*|\{[0-9a-f,-]*\})$/.test(entityScope), 'entity scope holds uuids only');
-      const opened = (await client.query(
-        `begin; select set_config('app.tenant_id', '${tenant.tenantId}', true) as tenant,
-                set_config('app.entity_scope', '${entityScope}', true),
-                set_config('statement_timeout', '${statementTimeoutMs}', true)`,
-      )) as unknown as pg.QueryResult<{ tenant: string }>[];
-      assert(opened[1]?.rows[0]?.tenant === tenant.tenantId, 'tenant setting did not take');
+      const settings: ScopeSettings = {
+        text: `select set_config('app.tenant_id', $1, true) as tenant, set_config('app.entity_scope', $2, true),
+                      set_config('statement_timeout', $3, true)`,
+        values: [tenant.tenantId, entityScopeSetting(tenant.entityScope), String(statementTimeoutMs)],
+        expected: tenant.tenantId,
+      };
+      // The scope opens with its first query, in the same round trip (opening-query.ts); a
+      // scope that queries nothing opens no transaction.
       const db: TenantDb = {
         tenantId: tenant.tenantId,
         origin: tenant.origin ?? null,
-        query: (sql, params) => queryOn(client, sql, params),
+        query: <Row extends pg.QueryResultRow>(sql: string | NamedStatement, params?: unknown[]) => {
+          if (opened) return queryOn<Row>(client, sql, params);
+          opened = true;
+          return new Promise<pg.QueryResult<Row>>((resolve, reject) => {
+            const query = {
+              ...(typeof sql === 'string' ? { text: sql } : { name: sql.name, text: sql.text }),
+              values: params,
+              callback: (error: Error | null, result: pg.QueryResult<Row>) => (error ? reject(error) : resolve(result)),
+            };
+            client.query(new ScopeOpeningQuery(settings, query as pg.QueryConfig));
+          });
+        },
       };
       const result = await work(db);
-      await client.query('commit');
+      if (opened) await client.query('commit');
       return result;
     } catch (error) {
       // A failed rollback means the connection is broken: destroy it rather than reuse it.
-      await client.query('rollback').catch((rollbackError: unknown) => {
-        client.release(rollbackError instanceof Error ? rollbackError : true);
-        released = true;
-      });
+      if (opened) {
+        await client.query('rollback').catch((rollbackError: unknown) => {
+          client.release(rollbackError instanceof Error ? rollbackError : true);
+          released = true;
+        });
+      }
       throw error;
     } finally {
       if (!released) client.release();
