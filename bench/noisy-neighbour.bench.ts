@@ -26,7 +26,8 @@
  * intervals in which the server's event loop was blocked over 50 ms (BENCH_DEBUG_STALL_MS; with PostgreSQL beside
  * them) and the server's output; BENCH_SERVER_LOG=<file> with BENCH_SERVER_LOG_LEVEL=info
  * keeps the server's log; BENCH_SERVER_CPU_PROFILE=<folder> writes the server's V8 CPU profile
- * there when it stops (node --cpu-prof).
+ * there when it stops (node --cpu-prof); BENCH_SERVER_NODE_FLAGS="--single-threaded-gc …" starts the server's
+ * node with those flags, to compare runtime settings.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -180,11 +181,16 @@ async function startServer(): Promise<Server> {
   };
   const profileDir = process.env.BENCH_SERVER_CPU_PROFILE;
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', pathToFileURL(probeModule).href, binary, 'start'], {
-    cwd: repoRoot,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const extraFlags = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(
+    process.execPath,
+    [...extraFlags, ...profile, '--import', pathToFileURL(probeModule).href, binary, 'start'],
+    {
+      cwd: repoRoot,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   const logFile = process.env.BENCH_SERVER_LOG;
   child.stdout?.on('data', (chunk: Buffer) => {
