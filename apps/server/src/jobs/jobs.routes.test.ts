@@ -4,6 +4,7 @@ import { createTenant, operatorKey, startTestStack, type TestStack, type TestTen
 import type { UsageEvent } from '../metering/metering.types.ts';
 import { parseId } from '../platform/ids.ts';
 import { tenantContextOf } from '../tenancy/tenancy.service.ts';
+import { waitForJob } from './jobs.test-support.ts';
 import { createJobWorker, type JobWorker } from './jobs.worker.ts';
 import { entityImportKind, entityImportLimits } from './kinds/entity-import.ts';
 
@@ -68,17 +69,6 @@ async function postImport(tenant: TestTenant, body: string | object, contentType
   });
 }
 
-async function waitForJob(tenant: TestTenant, jobId: string): Promise<JobBody> {
-  for (let poll = 0; poll < 400; poll++) {
-    const response = await stack.app.inject({ method: 'GET', url: `/v1/jobs/${jobId}`, headers: tenant.auth });
-    expect(response.statusCode).toBe(200);
-    const job = response.json<JobBody>();
-    if (['succeeded', 'cancelled', 'dead'].includes(job.status)) return job;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`job ${jobId} did not finish`);
-}
-
 async function entityNames(tenant: TestTenant): Promise<string[]> {
   const response = await stack.app.inject({ method: 'GET', url: '/v1/entities?limit=200', headers: tenant.auth });
   return response.json<{ items: Array<{ name: string }> }>().items.map((item) => item.name);
@@ -120,7 +110,7 @@ describe('entity import', () => {
     expect(accepted.headers.location).toBe(`/v1/jobs/${jobId}`);
     expect(links.job).toBe(`/v1/jobs/${jobId}`);
 
-    const job = await waitForJob(firm, jobId);
+    const job = await waitForJob<JobBody>(stack, firm, jobId);
     expect(job.status).toBe('succeeded');
     expect(job.progress.percent).toBe(100);
     expect(job.result).toMatchObject({ rows: 5, created: 2, duplicates: 2, invalid: 1 });
@@ -156,7 +146,7 @@ describe('entity import', () => {
     const accepted = await postImport(firm, rows, 'application/json');
     expect(accepted.statusCode).toBe(202);
     // Polling the job is a firm's interactive traffic: the instance is busy all along.
-    const job = await waitForJob(firm, accepted.json<{ jobId: string }>().jobId);
+    const job = await waitForJob<JobBody>(stack, firm, accepted.json<{ jobId: string }>().jobId);
     expect(job.result).toMatchObject({ rows: rows.length, created: rows.length });
     const after = await instance();
     expect(after.batchPaced - before.batchPaced).toBeGreaterThanOrEqual(2);
@@ -171,7 +161,7 @@ describe('entity import', () => {
       'application/json',
     );
     expect(accepted.statusCode).toBe(202);
-    const job = await waitForJob(firm, accepted.json<{ jobId: string }>().jobId);
+    const job = await waitForJob<JobBody>(stack, firm, accepted.json<{ jobId: string }>().jobId);
     expect(job.result).toMatchObject({ rows: 4, created: 1, invalid: 3 });
     expect(job.result?.report.map((row) => row.errors ?? [])).toEqual([
       [],
@@ -191,11 +181,11 @@ describe('entity import', () => {
     expect(retry.statusCode).toBe(202);
     expect(retry.headers['idempotent-replayed']).toBe('true');
     expect(retry.json()).toEqual(first.json());
-    await waitForJob(firm, first.json<{ jobId: string }>().jobId);
+    await waitForJob<JobBody>(stack, firm, first.json<{ jobId: string }>().jobId);
     expect(await jobCount(firm)).toBe(1);
 
     const again = await postImport(firm, csv, 'text/csv');
-    const second = await waitForJob(firm, again.json<{ jobId: string }>().jobId);
+    const second = await waitForJob<JobBody>(stack, firm, again.json<{ jobId: string }>().jobId);
     expect(second.result).toMatchObject({ created: 0, duplicates: 2 });
     expect((await entityNames(firm)).sort()).toEqual(['Dogwood LLC', 'Elm LLC']);
   });
@@ -337,7 +327,7 @@ describe('jobs API', () => {
 
     const done = await postImport(firmA, 'name\nFinished Co', 'text/csv');
     const finishedId = done.json<{ jobId: string }>().jobId;
-    await waitForJob(firmA, finishedId);
+    await waitForJob<JobBody>(stack, firmA, finishedId);
     const late = await stack.app.inject({ method: 'POST', url: `/v1/jobs/${finishedId}/cancel`, headers: firmA.auth });
     expect(late.statusCode).toBe(409);
     expect(late.json()).toMatchObject({ code: 'JOB_ALREADY_FINISHED' });
@@ -389,7 +379,7 @@ describe('cross-tenant', () => {
 
   it('imports into the submitting firm only', async () => {
     const accepted = await postImport(firmB, 'name\nOnly In B', 'text/csv');
-    await waitForJob(firmB, accepted.json<{ jobId: string }>().jobId);
+    await waitForJob<JobBody>(stack, firmB, accepted.json<{ jobId: string }>().jobId);
     expect(await entityNames(firmB)).toContain('Only In B');
     expect(await entityNames(firmA)).not.toContain('Only In B');
   });
@@ -452,7 +442,7 @@ describe('metering', () => {
     });
     const response = await postImport(firm, 'name,baseCurrency,fiscalYearEnd\nUsage Co,USD,12-31\n', 'text/csv');
     expect(response.statusCode).toBe(202);
-    const job = await waitForJob(firm, response.json<{ jobId: string }>().jobId);
+    const job = await waitForJob<JobBody>(stack, firm, response.json<{ jobId: string }>().jobId);
     expect(job.status).toBe('succeeded');
     const tenantUuid = parseId('tenant', firm.id);
     const mine = seen.filter((event) => event.tenantId === tenantUuid);

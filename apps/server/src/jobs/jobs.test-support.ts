@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
+import { expect } from 'vitest';
 import type { TestStack, TestTenant } from '../../test/harness.ts';
 import type { TenantContext } from '../platform/database/tenant-scope.ts';
 import { parseId } from '../platform/ids.ts';
@@ -129,4 +130,20 @@ export function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<voi
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** Polls the job over HTTP, as the firm would, until it succeeds, is cancelled or is dead. */
+export async function waitForJob<Body extends { status: string } = { status: string; result: unknown }>(
+  stack: TestStack,
+  tenant: TestTenant,
+  jobId: string,
+): Promise<Body> {
+  for (let poll = 0; poll < 400; poll++) {
+    const response = await stack.app.inject({ method: 'GET', url: `/v1/jobs/${jobId}`, headers: tenant.auth });
+    expect(response.statusCode).toBe(200);
+    const job = response.json<Body>();
+    if (['succeeded', 'cancelled', 'dead'].includes(job.status)) return job;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`job ${jobId} did not finish`);
 }

@@ -78,4 +78,8 @@ export const ledgerErrors = {
     title: 'Some rows of the exchange-rate import are invalid (listed in `rows`); no rate was recorded.',
   },
   REPORT_RANGE_INVALID: { status: 400, title: 'The report dates are invalid or out of order.' },
+  REPORT_PACK_NOT_FOUND: {
+    status: 404,
+    title: 'The report pack does not exist in this entity, or its job has not finished making it.',
+  },
 } as const;

@@ -148,7 +148,8 @@ export function pathId(
     | 'ACCOUNT_NOT_FOUND'
     | 'LEDGER_ENTRY_NOT_FOUND'
     | 'ADJUSTMENT_NOT_FOUND'
-    | 'CLOSE_TASK_NOT_FOUND',
+    | 'CLOSE_TASK_NOT_FOUND'
+    | 'REPORT_PACK_NOT_FOUND',
 ): string {
   const id = parseId(kind, value);
   if (id === null) throw new AppError(notFound);

@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import pino from 'pino';
 import type { TestStack, TestTenant } from '../../test/harness.ts';
 import { insertUser, replaceAssignments } from '../identity/users.store.ts';
+import type { ClaimedJob } from '../jobs/jobs.types.ts';
+import type { TenantContext } from '../platform/database/tenant-scope.ts';
 import { formatId, newUuid, parseId } from '../platform/ids.ts';
 import { tenantContextOf } from '../tenancy/tenancy.service.ts';
+import { reportPackJob } from './reports/report-packs.ts';
 
 /** Helpers for the ledger's HTTP tests: a client entity with the US chart, and posting. */
 export interface TestBooks {
@@ -153,4 +157,27 @@ export async function seedLedgerCanary(stack: TestStack, tenant: TestTenant): Pr
     const response = await stack.app.inject({ ...step, headers: tenant.auth });
     if (response.statusCode >= 300) throw new Error(`canary seeding ${step.url} failed: ${response.body}`);
   }
+  // A report pack (report_packs), made by the job's handler as a worker runs it.
+  await reportPackJob.run({
+    job: { id: newUuid(), checkpoint: null } as unknown as ClaimedJob,
+    payload: {
+      entityId: parseId('entity', books.entityId) ?? '',
+      from: null,
+      to: '2026-01-31',
+      formats: ['csv'],
+      requestedBy: 'canary',
+    },
+    tenant: await contextOf(stack, tenant),
+    scopes: stack.platform.scopes,
+    signal: new AbortController().signal,
+    progress: () => {},
+    saveCheckpoint: async () => {},
+    log: pino({ level: 'silent' }),
+  });
+}
+
+async function contextOf(stack: TestStack, tenant: TestTenant): Promise<TenantContext> {
+  const record = await stack.platform.tenancy.getTenant(parseId('tenant', tenant.id) ?? '');
+  if (record === null) throw new Error('tenant not in the registry');
+  return tenantContextOf(record);
 }

@@ -23,6 +23,7 @@ import { batchScopeGate } from '../jobs/jobs.scope-gate.ts';
 import { JobsService } from '../jobs/jobs.service.ts';
 import { entityImportJob } from '../jobs/kinds/entity-import.ts';
 import { createLedgerServices, type LedgerServices } from '../ledger/ledger.services.ts';
+import { ReportPacksService, reportPackJob } from '../ledger/reports/report-packs.ts';
 import { type Clock, LimitsService } from '../limits/limits.service.ts';
 import { PgPlanStore } from '../limits/limits.store.ts';
 import { RedisRateLimitStore } from '../limits/rate-limit.redis.ts';
@@ -104,6 +105,8 @@ export interface Platform {
   jobRegistry: JobRegistry;
   jobDispatcher: JobDispatcher;
   jobs: JobsService;
+  /** Report packs: queued as `reports.pack` jobs, downloaded as ZIP archives. */
+  reportPacks: ReportPacksService;
   limits: LimitsService;
   ledger: LedgerServices;
   operatorKey: OperatorKey;
@@ -337,7 +340,8 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
     const jobRegistry = new JobRegistry()
       .register(entityImportJob)
       .register(tenantExportJob(tenantData))
-      .register(tierChangeJob(tenantData));
+      .register(tierChangeJob(tenantData))
+      .register(reportPackJob);
     const jobDispatcher = new JobDispatcher(ownerPool, tiers);
     const operatorKey = new OperatorKey(operatorSecret.value);
     // Queued and running jobs come from the queue table, so the operator view is cluster-wide.
@@ -356,6 +360,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
         [placement.model, placement.cluster, placement.database, schema],
       );
     });
+    const jobs = new JobsService(queueScopes, jobRegistry, jobDispatcher);
     return {
       sealer,
       tiers,
@@ -378,7 +383,8 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       credentials,
       jobRegistry,
       jobDispatcher,
-      jobs: new JobsService(queueScopes, jobRegistry, jobDispatcher),
+      jobs,
+      reportPacks: new ReportPacksService(scopes, jobs),
       limits,
       entities: new EntitiesService(scopes, sealer, ledger.charts),
       audit: new AuditService(scopes),

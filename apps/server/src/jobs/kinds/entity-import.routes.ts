@@ -4,9 +4,8 @@ import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import { AppError } from '../../platform/errors.ts';
 import type { App } from '../../platform/http/http-types.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
-import { formatId, idPattern } from '../../platform/ids.ts';
+import { JobAccepted, renderAccepted } from '../jobs.accepted.ts';
 import type { JobsService } from '../jobs.service.ts';
-import type { Job } from '../jobs.types.ts';
 import {
   checkRowCount,
   entityImportKind,
@@ -25,17 +24,6 @@ const JsonRows = Type.Array(
   }),
   { maxItems: entityImportLimits.rowsMax },
 );
-
-const ImportAccepted = Type.Object({
-  jobId: Type.String({ pattern: idPattern('job') }),
-  status: Type.String(),
-  links: Type.Object({ job: Type.String(), events: Type.String() }),
-});
-
-function renderAccepted(job: Job) {
-  const jobId = formatId('job', job.id);
-  return { jobId, status: job.status, links: { job: `/v1/jobs/${jobId}`, events: `/v1/jobs/${jobId}/events` } };
-}
 
 /** POST /v1/entities/imports: queue an import of client entities and answer 202 with the job. */
 export async function entityImportRoutes(app: App, options: { jobs: JobsService }): Promise<void> {
@@ -66,7 +54,7 @@ export async function entityImportRoutes(app: App, options: { jobs: JobsService 
             'text/csv': { schema: Type.String({ description: 'CSV with a header row.' }) },
           },
         },
-        response: { 202: ImportAccepted, ...problemResponses },
+        response: { 202: JobAccepted, ...problemResponses },
       },
     },
     async (request, reply) => {

@@ -229,9 +229,34 @@ export function trialBalanceCsv(report: TrialBalance): string {
   return csv(rows);
 }
 
-export function statementCsv(
-  sections: Array<{ currency: string; exponent: number; groups: Array<[string, StatementLine[]]> }>,
-): string {
+type StatementSection = { currency: string; exponent: number; groups: Array<[string, StatementLine[]]> };
+
+/** The income statement's sections for statementCsv: revenue, then expenses, per currency. */
+export function incomeStatementSections(report: IncomeStatement): StatementSection[] {
+  return report.currencies.map((section) => ({
+    currency: section.currency,
+    exponent: section.exponent,
+    groups: [
+      ['revenue', section.revenue],
+      ['expenses', section.expenses],
+    ],
+  }));
+}
+
+/** The balance sheet's sections for statementCsv: assets, liabilities, equity, per currency. */
+export function balanceSheetSections(report: BalanceSheet): StatementSection[] {
+  return report.currencies.map((section) => ({
+    currency: section.currency,
+    exponent: section.exponent,
+    groups: [
+      ['assets', section.assets],
+      ['liabilities', section.liabilities],
+      ['equity', section.equity],
+    ],
+  }));
+}
+
+export function statementCsv(sections: StatementSection[]): string {
   const rows: string[][] = [['currency', 'section', 'account', 'name', 'amount', 'comparative']];
   for (const section of sections) {
     for (const [name, lines] of section.groups) {

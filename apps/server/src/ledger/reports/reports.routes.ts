@@ -18,9 +18,11 @@ import { ledgerLimits } from '../ledger.limits.ts';
 import { taxForms } from '../ledger.types.ts';
 import {
   balanceSheetJson,
+  balanceSheetSections,
   generalLedgerCsv,
   generalLedgerJson,
   incomeStatementJson,
+  incomeStatementSections,
   statementCsv,
   trialBalanceCsv,
   trialBalanceJson,
@@ -148,21 +150,13 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
         view: query.view,
         verify: query.verify,
       });
-      const sections = report.currencies.map((section) => ({
-        currency: section.currency,
-        exponent: section.exponent,
-        groups: [
-          ['revenue', section.revenue],
-          ['expenses', section.expenses],
-        ] as Array<[string, typeof section.revenue]>,
-      }));
       return await sendReport(
         reply,
         negotiateFormat(query.format, request.headers.accept, statementFormats),
         `income-statement-${report.from}-${report.to}`,
         {
           json: () => incomeStatementJson(entityId, report),
-          csv: () => statementCsv(sections),
+          csv: () => statementCsv(incomeStatementSections(report)),
           xlsx: () => statementXlsx(incomeStatementTable(entityId, report)),
           pdf: () => statementPdf(incomeStatementTable(entityId, report)),
         },
@@ -202,22 +196,13 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
         view: query.view,
         verify: query.verify,
       });
-      const sections = report.currencies.map((section) => ({
-        currency: section.currency,
-        exponent: section.exponent,
-        groups: [
-          ['assets', section.assets],
-          ['liabilities', section.liabilities],
-          ['equity', section.equity],
-        ] as Array<[string, typeof section.assets]>,
-      }));
       return await sendReport(
         reply,
         negotiateFormat(query.format, request.headers.accept, statementFormats),
         `balance-sheet-${report.asOf}`,
         {
           json: () => balanceSheetJson(entityId, report),
-          csv: () => statementCsv(sections),
+          csv: () => statementCsv(balanceSheetSections(report)),
           xlsx: () => statementXlsx(balanceSheetTable(entityId, report)),
           pdf: () => statementPdf(balanceSheetTable(entityId, report)),
         },

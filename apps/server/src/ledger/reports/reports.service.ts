@@ -160,9 +160,10 @@ const allClasses: readonly EntryClass[] = ['unadjusted', 'adjustment', 'closing'
 const preClosing: readonly EntryClass[] = ['unadjusted', 'adjustment'];
 
 export class ReportsService {
-  readonly #scopes: TenantScopes;
+  readonly #scopes: Pick<TenantScopes, 'run'>;
 
-  constructor(scopes: TenantScopes) {
+  /** Request scopes, or a job's (report packs). */
+  constructor(scopes: Pick<TenantScopes, 'run'>) {
     this.#scopes = scopes;
   }
 

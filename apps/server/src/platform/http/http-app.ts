@@ -11,6 +11,7 @@ import { signingKeyRoutes, usersRoutes } from '../../identity/users.routes.ts';
 import { jobsAdminRoutes, jobsRoutes } from '../../jobs/jobs.routes.ts';
 import { entityImportRoutes } from '../../jobs/kinds/entity-import.routes.ts';
 import { ledgerRoutes } from '../../ledger/ledger.routes.ts';
+import { reportPackRoutes } from '../../ledger/reports/report-packs.routes.ts';
 import { limitsPlugin } from '../../limits/limits.plugin.ts';
 import { limitsRoutes } from '../../limits/limits.routes.ts';
 import { billingRoutes } from '../../metering/billing/billing.routes.ts';
@@ -117,6 +118,7 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
   await app.register(jobsAdminRoutes, { jobs: platform.jobs });
   await app.register(limitsRoutes, { limits: platform.limits, operatorAudit: platform.operatorAudit });
   await app.register(ledgerRoutes, { ledger: platform.ledger });
+  await app.register(reportPackRoutes, { packs: platform.reportPacks });
   await app.register(meteringRoutes, {
     metering: platform.metering,
     service: platform.usage,

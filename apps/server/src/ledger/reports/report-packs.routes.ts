@@ -1,0 +1,94 @@
+import { Type } from 'typebox';
+import { requirePermission } from '../../identity/access.ts';
+import { requirePrincipal } from '../../identity/auth.plugin.ts';
+import { JobAccepted } from '../../jobs/jobs.accepted.ts';
+import type { App } from '../../platform/http/http-types.ts';
+import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
+import { formatId } from '../../platform/ids.ts';
+import { checkDate } from '../dates.ts';
+import { DateSchema, EntityParams, pathId } from '../ledger.http.ts';
+import { packFormats, type ReportPacksService } from './report-packs.ts';
+
+const PackRequest = Type.Object(
+  {
+    from: Type.Optional(DateSchema),
+    to: DateSchema,
+    formats: Type.Array(Type.Union(packFormats.map((format) => Type.Literal(format))), {
+      minItems: 1,
+      maxItems: packFormats.length,
+      default: [...packFormats],
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export async function reportPackRoutes(app: App, options: { packs: ReportPacksService }): Promise<void> {
+  const { packs } = options;
+  app.addHook('onRequest', app.authenticateTenant);
+
+  app.post(
+    '/v1/entities/:entityId/report-packs',
+    {
+      // Queueing batch work: shed first under overload, like an import.
+      config: { routeClass: 'batch', ...requirePermission('ledger.reports.read') },
+      schema: {
+        summary: "Queue a report pack: the period's trial balance, income statement and balance sheet as one ZIP",
+        description:
+          'Answers 202 with the job to watch. The pack holds each statement in every format asked for (pdf, xlsx, csv) and a manifest.json with each file’s SHA-256 and the statements’ checks (balanced, ties to the journal). `to` is the balance date; `from` starts the income statement (default: the fiscal year’s first day). Download it from the job result’s `links.archive`.',
+        tags: ['reports', 'jobs'],
+        security: tenantSecurity,
+        params: EntityParams,
+        headers: IdempotencyHeaders,
+        body: PackRequest,
+        response: { 202: JobAccepted, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const principal = requirePrincipal(request);
+      const entityId = pathId('entity', request.params.entityId, 'ENTITY_NOT_FOUND');
+      const body = request.body;
+      const result = await packs.queue(
+        principal.tenant,
+        principal.userId,
+        {
+          entityId,
+          from: body.from === undefined ? null : checkDate(body.from, 'from'),
+          to: checkDate(body.to, 'to'),
+          formats: body.formats,
+          requestedBy: principal.tenant.origin?.actor.id ?? formatId('user', principal.userId),
+        },
+        {
+          key: request.headers['idempotency-key'],
+          route: `POST /v1/entities/${entityId}/report-packs`,
+          body,
+        },
+      );
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.code(result.status).header('location', result.body.links.job).send(result.body);
+    },
+  );
+
+  app.get(
+    '/v1/entities/:entityId/report-packs/:packId/archive',
+    {
+      config: { routeClass: 'read', ...requirePermission('ledger.reports.read') },
+      schema: {
+        summary: 'Download a report pack (application/zip)',
+        tags: ['reports'],
+        security: tenantSecurity,
+        params: Type.Object({ entityId: Type.String({ maxLength: 100 }), packId: Type.String({ maxLength: 100 }) }),
+        response: { 200: Type.Unknown({ description: 'The ZIP archive.' }), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const principal = requirePrincipal(request);
+      const entityId = pathId('entity', request.params.entityId, 'ENTITY_NOT_FOUND');
+      const packId = pathId('job', request.params.packId, 'REPORT_PACK_NOT_FOUND');
+      const pack = await packs.archive(principal.tenant, entityId, packId);
+      return reply
+        .type('application/zip')
+        .header('content-disposition', `attachment; filename="report-pack-${pack.to}.zip"`)
+        .send(pack.archive);
+    },
+  );
+}
