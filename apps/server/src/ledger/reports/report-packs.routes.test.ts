@@ -164,4 +164,38 @@ describe('report packs', () => {
     });
     expect(problemOf(misplaced)).toMatchObject({ status: 404, body: { code: 'REPORT_PACK_NOT_FOUND' } });
   });
+
+  it('lists the entity’s packs newest first, a page at a time, and only the firm’s own', async () => {
+    const list = (query: string, auth: Record<string, string> = firm.auth) =>
+      stack.app.inject({ method: 'GET', url: `/v1/entities/${books.entityId}/report-packs?${query}`, headers: auth });
+    const all = (await list('limit=100')).json<{ items: Array<PackResult & { id: string; createdAt: string }> }>();
+    // The packs the tests above made, the latest (to 2026-01-31, csv) first.
+    expect(all.items.length).toBeGreaterThanOrEqual(4);
+    expect(all.items[0]).toMatchObject({ to: '2026-01-31', files: [{ name: 'trial-balance.csv' }, {}, {}] });
+    const times = all.items.map((item) => Date.parse(item.createdAt));
+    expect(times).toEqual([...times].sort((left, right) => right - left));
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const response = await list(`limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: { items: Array<{ id: string }>; nextCursor: string | null } = response.json();
+      paged.push(...page.items.map((item) => item.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(paged).toEqual(all.items.map((item) => item.id));
+    // Each listed archive is the one downloaded.
+    const [latest] = all.items;
+    const download = await stack.app.inject({ method: 'GET', url: latest?.links.archive ?? '', headers: firm.auth });
+    expect(createHash('sha256').update(download.rawPayload).digest('hex')).toBe(latest?.sha256);
+
+    expect(problemOf(await list('cursor=bm90LWpzb24'))).toMatchObject({
+      status: 400,
+      body: { code: 'PAGINATION_CURSOR_INVALID' },
+    });
+    const other = await createTenant(stack.app, 'Lister firm');
+    expect(problemOf(await list('limit=10', other.auth))).toMatchObject({
+      status: 404,
+      body: { code: 'ENTITY_NOT_FOUND' },
+    });
+  });
 });

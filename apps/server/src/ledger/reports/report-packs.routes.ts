@@ -4,9 +4,10 @@ import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import { JobAccepted } from '../../jobs/jobs.accepted.ts';
 import type { App } from '../../platform/http/http-types.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
-import { formatId } from '../../platform/ids.ts';
+import { formatId, idPattern } from '../../platform/ids.ts';
 import { checkDate } from '../dates.ts';
-import { DateSchema, EntityParams, pathId } from '../ledger.http.ts';
+import { DateSchema, decodeCursor, EntityParams, encodeCursor, pathId, uuidPattern } from '../ledger.http.ts';
+import { ledgerLimits } from '../ledger.limits.ts';
 import { packFormats, type ReportPacksService } from './report-packs.ts';
 
 const PackRequest = Type.Object(
@@ -21,6 +22,18 @@ const PackRequest = Type.Object(
   },
   { additionalProperties: false },
 );
+
+const PackSummarySchema = Type.Object({
+  id: Type.String({ pattern: idPattern('job'), description: 'The id of the job that made the pack.' }),
+  from: Type.String(),
+  to: Type.String(),
+  files: Type.Array(Type.Object({ name: Type.String(), bytes: Type.Integer(), sha256: Type.String() })),
+  sizeBytes: Type.Integer(),
+  sha256: Type.String({ description: 'SHA-256 of the ZIP archive, hex.' }),
+  requestedBy: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  links: Type.Object({ archive: Type.String(), job: Type.String() }),
+});
 
 export async function reportPackRoutes(app: App, options: { packs: ReportPacksService }): Promise<void> {
   const { packs } = options;
@@ -65,6 +78,64 @@ export async function reportPackRoutes(app: App, options: { packs: ReportPacksSe
       );
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       return reply.code(result.status).header('location', result.body.links.job).send(result.body);
+    },
+  );
+
+  app.get(
+    '/v1/entities/:entityId/report-packs',
+    {
+      config: { routeClass: 'read', ...requirePermission('ledger.reports.read') },
+      schema: {
+        summary: "The entity's report packs, newest first (without their archives)",
+        tags: ['reports'],
+        security: tenantSecurity,
+        params: EntityParams,
+        querystring: Type.Object(
+          {
+            limit: Type.Integer({
+              minimum: 1,
+              maximum: ledgerLimits.pageSizeMax,
+              default: ledgerLimits.pageSizeDefault,
+            }),
+            cursor: Type.Optional(Type.String({ maxLength: 400 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            items: Type.Array(PackSummarySchema),
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipal(request);
+      const entityId = pathId('entity', request.params.entityId, 'ENTITY_NOT_FOUND');
+      const after = decodeCursor(request.query.cursor, (value) =>
+        typeof value.createdAt === 'string' &&
+        value.createdAt.length <= 40 &&
+        !Number.isNaN(Date.parse(value.createdAt)) &&
+        typeof value.id === 'string' &&
+        uuidPattern.test(value.id)
+          ? { createdAt: value.createdAt, id: value.id }
+          : null,
+      );
+      const page = await packs.list(principal.tenant, entityId, after, request.query.limit);
+      const entity = formatId('entity', entityId);
+      return {
+        items: page.items.map((pack) => {
+          const id = formatId('job', pack.id);
+          return {
+            ...pack,
+            id,
+            createdAt: pack.createdAt.toISOString(),
+            links: { archive: `/v1/entities/${entity}/report-packs/${id}/archive`, job: `/v1/jobs/${id}` },
+          };
+        }),
+        nextCursor: encodeCursor(page.next),
+      };
     },
   );
 

@@ -219,7 +219,35 @@ export const reportPackJob: JobKind<ReportPackPayload> = {
   },
 };
 
-/** Queues packs and hands out their archives, each in the caller's own tenant scope. */
+export interface PackSummary {
+  id: string;
+  from: string;
+  to: string;
+  files: PackFile[];
+  sizeBytes: number;
+  sha256: string;
+  requestedBy: string;
+  createdAt: Date;
+}
+
+export interface PackPosition {
+  createdAt: string;
+  id: string;
+}
+
+interface PackRow {
+  id: string;
+  period_from: string;
+  period_to: string;
+  files: PackFile[];
+  size_bytes: number;
+  sha256: string;
+  requested_by: string;
+  created_at: Date;
+  position: string;
+}
+
+/** Queues packs, lists them and hands out their archives, each in the caller's own tenant scope. */
 export class ReportPacksService {
   readonly #scopes: TenantScopes;
   readonly #jobs: JobsService;
@@ -251,6 +279,47 @@ export class ReportPacksService {
       { key: idempotency.key, route: idempotency.route, request: idempotency.body },
       renderAccepted,
     );
+  }
+
+  /**
+   * The entity's packs, newest first, without their archives, a page at a time. Errors:
+   * ENTITY_NOT_FOUND (also for an entity the caller may not see).
+   */
+  async list(
+    tenant: TenantContext,
+    entityId: string,
+    after: PackPosition | null,
+    limit: number,
+  ): Promise<{ items: PackSummary[]; next: PackPosition | null }> {
+    const rows = await this.#scopes.run(tenant, async (db) => {
+      await loadBooks(db, entityId);
+      const { rows } = await db.query<PackRow>(
+        `select id, period_from::text as period_from, period_to::text as period_to, files,
+                octet_length(archive) as size_bytes, encode(archive_sha256, 'hex') as sha256, requested_by,
+                created_at, created_at::text as position
+           from report_packs
+          where entity_id = $1 and ($2::timestamptz is null or (created_at, id) < ($2::timestamptz, $3::uuid))
+          order by created_at desc, id desc
+          limit $4`,
+        [entityId, after?.createdAt ?? null, after?.id ?? null, limit + 1],
+      );
+      return rows;
+    });
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      items: page.map((row) => ({
+        id: row.id,
+        from: row.period_from,
+        to: row.period_to,
+        files: row.files,
+        sizeBytes: row.size_bytes,
+        sha256: row.sha256,
+        requestedBy: row.requested_by,
+        createdAt: row.created_at,
+      })),
+      next: rows.length > limit && last ? { createdAt: last.position, id: last.id } : null,
+    };
   }
 
   /** The pack's archive. Errors: REPORT_PACK_NOT_FOUND (not made yet, another entity's, another firm's). */
