@@ -328,7 +328,14 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       );
       log.info({ issuers: oidcIssuers.map((issuer) => issuer.issuer) }, 'external OIDC issuers configured');
     }
-    placementDatabases = new OwnerPlacementDatabases(ownerPool, clusters, tenancyStore, placementPools, log);
+    placementDatabases = new OwnerPlacementDatabases(
+      ownerPool,
+      clusters,
+      tenancyStore,
+      placementPools,
+      log,
+      config.batchBackendNice,
+    );
     const tenantData = new TenantDataService({
       store: new TenantDataStore(ownerPool),
       databases: placementDatabases,

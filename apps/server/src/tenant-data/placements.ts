@@ -12,6 +12,12 @@ export interface PlacementDatabases {
   readonly control: pg.Pool;
   /** The owner pool of the database a placement names (the control pool for the shared pool). */
   ownerPoolFor(placement: TenantPlacement): Promise<pg.Pool>;
+  /**
+   * A new one-connection owner pool on the placement's database whose backend runs at batch
+   * CPU priority (platform/database/backend-priority.ts), for long reads such as exports; null
+   * when the server is not on this machine or batch priority is off. The caller ends it.
+   */
+  batchOwnerPool(placement: TenantPlacement): Promise<pg.Pool | null>;
   /** Whether this deployment can place tenants under an isolation model at all. */
   supports(model: TenantPlacement['model']): boolean;
   /**
@@ -46,6 +52,9 @@ export function sharedPoolOnly(control: pg.Pool): PlacementDatabases {
         throw new Error(`no owner pool serves placement ${placement.model}/${placement.cluster}/${placement.database}`);
       }
       return control;
+    },
+    async batchOwnerPool() {
+      return null;
     },
     supports(model) {
       return model === 'pool';

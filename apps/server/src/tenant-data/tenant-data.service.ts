@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { insertJobs } from '../jobs/jobs.store.ts';
 import type { JsonValue } from '../jobs/jobs.types.ts';
@@ -7,7 +8,7 @@ import { queryOn, type TenantDb, type TenantPlacement } from '../platform/databa
 import { AppError } from '../platform/errors.ts';
 import { newUuid } from '../platform/ids.ts';
 import type { TenancyService } from '../tenancy/tenancy.service.ts';
-import type { TierCatalogue } from '../tenancy/tiers.ts';
+import { sharedPoolPlacement, type TierCatalogue } from '../tenancy/tiers.ts';
 import type { ExportSource } from './export-archive.ts';
 import { assertMaintenancePermitted, inTenantMaintenance } from './maintenance.ts';
 import { type MoveOptions, type MoveResult, moveTenantRows } from './move-engine.ts';
@@ -117,21 +118,50 @@ export class TenantDataService {
     return this.#deps.home;
   }
 
-  /** The databases and tables an export of this tenant reads. */
-  async exportSources(tenantId: string): Promise<ExportSource[]> {
+  /**
+   * Runs `work` on the databases and tables an export of this tenant reads. Each is read on a
+   * connection of its own whose backend runs at batch CPU priority where the server is on this
+   * machine (docs/limits.md, "Batch connections"): an export is the firm's biggest read, and
+   * other firms' requests go first. The connections close when `work` ends.
+   */
+  async withExportSources<T>(tenantId: string, work: (sources: ExportSource[]) => Promise<T>): Promise<T> {
     const lifecycle = await this.#existing(tenantId);
-    return await this.#sources(lifecycle, () => true);
+    const sources = await this.#sources(lifecycle, () => true);
+    const opened: pg.Pool[] = [];
+    try {
+      const batched = await Promise.all(
+        sources.map(async (source) => {
+          const pool = await this.#deps.databases.batchOwnerPool(source.placement);
+          if (pool === null) return source;
+          opened.push(pool);
+          return { ...source, pool };
+        }),
+      );
+      return await work(batched);
+    } finally {
+      await Promise.all(opened.map((pool) => pool.end()));
+    }
   }
 
-  async #sources(lifecycle: TenantLifecycle, keep: (table: TenantTable) => boolean): Promise<ExportSource[]> {
+  async #sources(
+    lifecycle: TenantLifecycle,
+    keep: (table: TenantTable) => boolean,
+  ): Promise<Array<ExportSource & { placement: TenantPlacement }>> {
     const { control } = this.#deps.databases;
     const placementPool = await this.#deps.databases.ownerPoolFor(lifecycle.placement);
     const controlAll = (await discoverTenantTables(control)).filter(keep);
-    if (placementPool === control) return [{ label: 'control', pool: control, tables: controlAll }];
+    if (placementPool === control) {
+      return [{ label: 'control', pool: control, tables: controlAll, placement: sharedPoolPlacement }];
+    }
     const placementAll = (await discoverTenantTables(placementPool)).filter(keep);
     return [
-      { label: 'control', pool: control, tables: controlTables(controlAll) },
-      { label: lifecycle.placement.database, pool: placementPool, tables: placementTables(placementAll) },
+      { label: 'control', pool: control, tables: controlTables(controlAll), placement: sharedPoolPlacement },
+      {
+        label: lifecycle.placement.database,
+        pool: placementPool,
+        tables: placementTables(placementAll),
+        placement: lifecycle.placement,
+      },
     ];
   }
 

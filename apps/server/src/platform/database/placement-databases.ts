@@ -4,6 +4,7 @@ import type { TenancyStore } from '../../tenancy/tenancy.store.ts';
 import { sharedPoolPlacement } from '../../tenancy/tiers.ts';
 import type { PlacementDatabases } from '../../tenant-data/placements.ts';
 import { assert } from '../assert.ts';
+import { lowerBackendPriority } from './backend-priority.ts';
 import type { ClusterDirectory } from './clusters.ts';
 import { type PlacementPools, placementKey } from './placement-pools.ts';
 import { logConnectionErrors } from './pool-errors.ts';
@@ -31,6 +32,7 @@ export class OwnerPlacementDatabases implements PlacementDatabases {
   readonly #tenants: Pick<TenancyStore, 'countByCluster'>;
   readonly #runtimePools: Pick<PlacementPools, 'closePlacement'>;
   readonly #log: Logger;
+  readonly #batchNice: number;
   readonly #pools = new Map<string, pg.Pool>();
 
   constructor(
@@ -39,12 +41,34 @@ export class OwnerPlacementDatabases implements PlacementDatabases {
     tenants: Pick<TenancyStore, 'countByCluster'>,
     runtimePools: Pick<PlacementPools, 'closePlacement'>,
     log: Logger,
+    /** The nice value of batch work's backends (COUNTINGHOUSE_BATCH_BACKEND_NICE); 0: none. */
+    batchNice = 0,
   ) {
     this.control = control;
     this.#clusters = clusters;
     this.#tenants = tenants;
     this.#runtimePools = runtimePools;
     this.#log = log;
+    this.#batchNice = batchNice;
+  }
+
+  async batchOwnerPool(placement: TenantPlacement): Promise<pg.Pool | null> {
+    if (this.#batchNice === 0 || !this.#clusters.isOnThisMachine(placement.cluster)) return null;
+    const url =
+      placement.model === 'pool'
+        ? (this.control.options as { connectionString?: string }).connectionString
+        : await this.#clusters.ownerUrlFor(placement);
+    if (url === undefined) return null;
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 1,
+      idleTimeoutMillis: placementDatabaseLimits.ownerPoolIdleMs,
+      connectionTimeoutMillis: placementDatabaseLimits.connectionTimeoutMs,
+      application_name: 'countinghouse-placement-batch',
+    });
+    logConnectionErrors(pool, this.#log, { placement: placementKey(placement), pool: 'owner-batch' });
+    lowerBackendPriority(pool, this.#batchNice, this.#log);
+    return pool;
   }
 
   async ownerPoolFor(placement: TenantPlacement): Promise<pg.Pool> {

@@ -290,4 +290,35 @@ describe('batch work on a server on this machine', () => {
       expect(interactive.priority, tenant.name).not.toBe(9);
     }
   });
+
+  it("reads a firm's export on owner connections of lower CPU priority, closed when the export ends", async () => {
+    const tenants = [
+      await createTenant(stack.app, 'Export Pool Firm', 'starter'),
+      await createTenant(stack.app, 'Export Bridge Firm', 'professional'),
+    ];
+    created.push(...tenants.map((tenant) => tenant.id));
+    for (const tenant of tenants) {
+      const tenantId = parseId('tenant', tenant.id) ?? '';
+      let read: pg.Pool[] = [];
+      const seen = await stack.platform.tenantData.withExportSources(tenantId, async (sources) => {
+        read = sources.map((source) => source.pool);
+        return await Promise.all(
+          sources.map(async (source) => {
+            const { rows } = await source.pool.query<{ pid: number; database: string }>(
+              'select pg_backend_pid() as pid, current_database()::text as database',
+            );
+            return { label: source.label, priority: os.getPriority(rows[0]?.pid ?? 0), database: rows[0]?.database };
+          }),
+        );
+      });
+      // The pooled firm's rows are all in the shared database; the bridge firm's export also
+      // reads its own database.
+      expect(seen.length, tenant.name).toBe(tenant.name.includes('Pool') ? 1 : 2);
+      for (const source of seen) expect(source.priority, `${tenant.name} ${source.label}`).toBe(9);
+      expect(new Set(seen.map((source) => source.database)).size).toBe(seen.length);
+      // The export's own connections, not the shared owner pools, and ended with it.
+      expect(read).not.toContain(stack.platform.tenantData.databases.control);
+      for (const pool of read) await expect(pool.query('select 1')).rejects.toThrow(/after calling end/);
+    }
+  });
 });

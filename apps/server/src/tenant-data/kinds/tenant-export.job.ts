@@ -37,14 +37,16 @@ export function tenantExportJob(service: TenantDataService): JobKind<ExportPaylo
       await service.store.exportStarted(exportId);
       try {
         const fileName = service.exportFileName(tenantId, exportId);
-        const written = await writeTenantExport({
-          sources: await service.exportSources(tenantId),
-          tenantId,
-          exportId,
-          archivePath: path.join(service.home, fileName),
-          signal: context.signal,
-          onTable: (done, total) => context.progress(Math.floor((done / total) * 99), `${done} of ${total} tables`),
-        });
+        const written = await service.withExportSources(tenantId, (sources) =>
+          writeTenantExport({
+            sources,
+            tenantId,
+            exportId,
+            archivePath: path.join(service.home, fileName),
+            signal: context.signal,
+            onTable: (done, total) => context.progress(Math.floor((done / total) * 99), `${done} of ${total} tables`),
+          }),
+        );
         await service.store.exportSucceeded(exportId, { fileName, ...written });
         const rows = written.manifest.tables.reduce((sum, table) => sum + table.rows, 0);
         context.log.info({ exportId, rows, sizeBytes: written.sizeBytes }, 'tenant export written');
