@@ -15,7 +15,7 @@
  * starved server (a busy machine) from a slow one, and per phase the server's event-loop
  * delay, GC pauses and PostgreSQL's non-idle backends by wait event (noisy-neighbour.diagnostics.ts).
  *
- *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10] [--imports 4] [--entries 200] [--rounds 1]
+ *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10] [--imports 4] [--entries 200] [--rounds 3]
  *
  * --rounds N repeats the pair of phases (alone, then flood with fresh imports) N times, waiting
  * between rounds until the imports are done, and judges the goal on every round's requests
@@ -61,7 +61,7 @@ const { values: flags } = parseArgs({
     'quiet-rps': { type: 'string', default: '10' },
     imports: { type: 'string', default: '4' },
     entries: { type: 'string', default: '200' },
-    rounds: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '3' },
     // Internal: the flood runs in its own process so that it cannot slow the quiet tenants' clock.
     'flood-worker': { type: 'string' },
   },
