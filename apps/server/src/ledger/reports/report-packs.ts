@@ -3,7 +3,7 @@ import { strToU8, zipSync } from 'fflate';
 import { recordAuditEvent } from '../../audit/audit.service.ts';
 import { renderAccepted } from '../../jobs/jobs.accepted.ts';
 import type { JobsService } from '../../jobs/jobs.service.ts';
-import type { JobKind, JsonValue } from '../../jobs/jobs.types.ts';
+import type { JobContext, JobKind, JsonValue } from '../../jobs/jobs.types.ts';
 import { assert } from '../../platform/assert.ts';
 import type { TenantContext, TenantScopes } from '../../platform/database/tenant-scope.ts';
 import { AppError } from '../../platform/errors.ts';
@@ -83,11 +83,7 @@ const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).dige
 
 /** Renders the pack's files and its archive; the manifest lists every other file with its digest. */
 async function renderPack(
-  context: {
-    tenant: TenantContext;
-    scopes: Pick<TenantScopes, 'run'>;
-    progress(percent: number, message?: string): void;
-  },
+  context: Pick<JobContext<ReportPackPayload>, 'tenant' | 'scopes' | 'progress'>,
   payload: ReportPackPayload,
 ) {
   const reports = new ReportsService(context.scopes);
