@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUnthrottledTenant, startTestStack, type TestStack, type TestTenant } from '../../test/harness.ts';
 import { createBooks, post, type TestBooks, twoLine } from '../ledger/ledger.test-support.ts';
-import { prepareDatabase } from '../platform/database/database-setup.ts';
+import { prepareDatabase, runtimeRoleFor } from '../platform/database/database-setup.ts';
 import { newUuid, parseId } from '../platform/ids.ts';
 import { createLogger } from '../platform/logger.ts';
 import { inTenantMaintenance } from './maintenance.ts';
@@ -46,6 +46,8 @@ afterAll(async () => {
   await client.connect();
   try {
     await client.query(`drop database if exists ${secondName} with (force)`);
+    // prepareDatabase made the database's runtime role; roles outlive their database.
+    await client.query(`drop role if exists ${runtimeRoleFor(secondName)}`);
   } finally {
     await client.end();
   }
