@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import type { TestStack, TestTenant } from '../../test/harness.ts';
 import { insertUser, replaceAssignments } from '../identity/users.store.ts';
+import { contextOf } from '../jobs/jobs.test-support.ts';
 import type { ClaimedJob } from '../jobs/jobs.types.ts';
-import type { TenantContext } from '../platform/database/tenant-scope.ts';
 import { formatId, newUuid, parseId } from '../platform/ids.ts';
 import { tenantContextOf } from '../tenancy/tenancy.service.ts';
 import { reportPackJob } from './reports/report-packs.ts';
@@ -174,10 +174,4 @@ export async function seedLedgerCanary(stack: TestStack, tenant: TestTenant): Pr
     saveCheckpoint: async () => {},
     log: pino({ level: 'silent' }),
   });
-}
-
-async function contextOf(stack: TestStack, tenant: TestTenant): Promise<TenantContext> {
-  const record = await stack.platform.tenancy.getTenant(parseId('tenant', tenant.id) ?? '');
-  if (record === null) throw new Error('tenant not in the registry');
-  return tenantContextOf(record);
 }

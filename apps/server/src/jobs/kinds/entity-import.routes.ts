@@ -3,6 +3,7 @@ import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import { AppError } from '../../platform/errors.ts';
 import type { App } from '../../platform/http/http-types.ts';
+import { sendIdempotent } from '../../platform/http/idempotent-reply.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
 import { JobAccepted, renderAccepted } from '../jobs.accepted.ts';
 import type { JobsService } from '../jobs.service.ts';
@@ -78,8 +79,7 @@ export async function entityImportRoutes(app: App, options: { jobs: JobsService 
         { key: request.headers['idempotency-key'], route: 'POST /v1/entities/imports', request: { source, rows } },
         renderAccepted,
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(result.status).header('location', result.body.links.job).send(result.body);
+      return sendIdempotent(reply, result, (body) => body.links.job);
     },
   );
 }

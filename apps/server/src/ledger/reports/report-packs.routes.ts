@@ -3,6 +3,7 @@ import { requirePermission } from '../../identity/access.ts';
 import { requirePrincipal } from '../../identity/auth.plugin.ts';
 import { JobAccepted } from '../../jobs/jobs.accepted.ts';
 import type { App } from '../../platform/http/http-types.ts';
+import { sendIdempotent } from '../../platform/http/idempotent-reply.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../../platform/http/schemas.ts';
 import { formatId, idPattern } from '../../platform/ids.ts';
 import { checkDate } from '../dates.ts';
@@ -76,8 +77,7 @@ export async function reportPackRoutes(app: App, options: { packs: ReportPacksSe
           body,
         },
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(result.status).header('location', result.body.links.job).send(result.body);
+      return sendIdempotent(reply, result, (body) => body.links.job);
     },
   );
 

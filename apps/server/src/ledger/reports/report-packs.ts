@@ -41,11 +41,12 @@ export interface ReportPackPayload {
   requestedBy: string;
 }
 
-export interface PackFile {
+/** A type, not an interface, so a list of them is a JSON value as it stands. */
+export type PackFile = {
   name: string;
   bytes: number;
   sha256: string;
-}
+};
 
 export interface ReportPack {
   id: string;
@@ -144,9 +145,9 @@ async function renderPack(
     generatedAt: new Date().toISOString(),
     requestedBy: payload.requestedBy,
     checks: {
-      trialBalance: trialBalance.checks,
-      incomeStatement: incomeStatement.checks,
-      balanceSheet: balanceSheet.checks,
+      trialBalance: checksJson(trialBalance.checks),
+      incomeStatement: checksJson(incomeStatement.checks),
+      balanceSheet: checksJson(balanceSheet.checks),
     },
     files,
   };
@@ -201,14 +202,10 @@ export const reportPackJob: JobKind<ReportPackPayload> = {
       packId,
       from: pack.from,
       to: payload.to,
-      files: pack.files.map((file) => ({ ...file })),
+      files: pack.files,
       sizeBytes: pack.archive.length,
       sha256: pack.sha256,
-      checks: {
-        trialBalance: checksJson(pack.checks.trialBalance),
-        incomeStatement: checksJson(pack.checks.incomeStatement),
-        balanceSheet: checksJson(pack.checks.balanceSheet),
-      },
+      checks: pack.checks,
       links: { archive: `/v1/entities/${entity}/report-packs/${packId}/archive` },
     };
     return result;

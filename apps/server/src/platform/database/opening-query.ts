@@ -39,7 +39,7 @@ const QueryBase = pg.Query as unknown as new (config: pg.QueryConfig) => QueryIn
 /** The replies of `begin` and of the settings statement, each ended by its CommandComplete. */
 const openingStatements = 2;
 
-export class ScopeOpeningQuery extends QueryBase {
+class ScopeOpeningQuery extends QueryBase {
   readonly #settings: ScopeSettings;
   #openingLeft = openingStatements;
   #settingReturned: string | null = null;
@@ -89,4 +89,16 @@ export class ScopeOpeningQuery extends QueryBase {
       super.handleReadyForQuery(connection);
     }
   }
+}
+
+/** Runs `query` behind the scope's opening, in one round trip, and resolves to its result. */
+export function queryOpening<Row extends pg.QueryResultRow>(
+  client: pg.ClientBase,
+  settings: ScopeSettings,
+  query: pg.QueryConfig,
+): Promise<pg.QueryResult<Row>> {
+  return new Promise((resolve, reject) => {
+    const callback = (error: Error | null, result: pg.QueryResult<Row>) => (error ? reject(error) : resolve(result));
+    client.query(new ScopeOpeningQuery(settings, { ...query, callback } as pg.QueryConfig));
+  });
 }

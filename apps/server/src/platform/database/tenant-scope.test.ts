@@ -95,7 +95,15 @@ describe("a tenant scope's opening", () => {
       const query = client.query.bind(client) as (...args: unknown[]) => unknown;
       (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
         const [first] = args;
-        sent.push(typeof first === 'string' ? first : (first as { constructor: { name: string } }).constructor.name);
+        // Text, a query config's text, or the kind of a submittable query.
+        const sentQuery = first as { text?: string; constructor: { name: string } };
+        sent.push(
+          typeof first === 'string'
+            ? first
+            : sentQuery.constructor === Object
+              ? (sentQuery.text ?? '')
+              : sentQuery.constructor.name,
+        );
         return query(...args);
       };
     });

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { assert } from '../assert.ts';
 import { AppError } from '../errors.ts';
-import { ScopeOpeningQuery, type ScopeSettings } from './opening-query.ts';
+import { queryOpening, type ScopeSettings } from './opening-query.ts';
 
 /**
  * Token vending (ARCHITECTURE.md 5): the only path from application code to tenant rows.
@@ -82,15 +82,18 @@ export interface TenantDb {
   ): Promise<pg.QueryResult<Row>>;
 }
 
+/** Text or a named statement with its parameters, as node-postgres takes a query. */
+export function queryConfig(sql: string | NamedStatement, params?: unknown[]): pg.QueryConfig {
+  return typeof sql === 'string' ? { text: sql, values: params } : { name: sql.name, text: sql.text, values: params };
+}
+
 /** Runs text or a named statement on a connection. */
 export function queryOn<Row extends pg.QueryResultRow>(
   client: pg.ClientBase,
   sql: string | NamedStatement,
   params?: unknown[],
 ): Promise<pg.QueryResult<Row>> {
-  return typeof sql === 'string'
-    ? client.query<Row>(sql, params)
-    : client.query<Row>({ name: sql.name, text: sql.text, values: params });
+  return client.query<Row>(queryConfig(sql, params));
 }
 
 /** Resolves a placement to the runtime-role pool that serves it. */
@@ -197,14 +200,7 @@ export class TenantScopes {
         query: <Row extends pg.QueryResultRow>(sql: string | NamedStatement, params?: unknown[]) => {
           if (opened) return queryOn<Row>(client, sql, params);
           opened = true;
-          return new Promise<pg.QueryResult<Row>>((resolve, reject) => {
-            const query = {
-              ...(typeof sql === 'string' ? { text: sql } : { name: sql.name, text: sql.text }),
-              values: params,
-              callback: (error: Error | null, result: pg.QueryResult<Row>) => (error ? reject(error) : resolve(result)),
-            };
-            client.query(new ScopeOpeningQuery(settings, query as pg.QueryConfig));
-          });
+          return queryOpening<Row>(client, settings, queryConfig(sql, params));
         },
       };
       const result = await work(db);
