@@ -18,6 +18,6 @@ export async function ledgerRoutes(app: App, options: { ledger: LedgerServices }
   await app.register(journalRoutes, { journal: ledger.journal });
   await app.register(periodsRoutes, { periods: ledger.periods });
   await app.register(adjustmentsRoutes, { adjustments: ledger.adjustments });
-  await app.register(reportsRoutes, { reports: ledger.reports });
+  await app.register(reportsRoutes, { reports: ledger.reports, renderer: ledger.renderer });
   await app.register(exchangeRatesRoutes, { rates: ledger.rates });
 }

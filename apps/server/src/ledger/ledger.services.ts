@@ -5,6 +5,7 @@ import { chartTemplates } from './accounts/chart-templates.ts';
 import { JournalService } from './journal/journal.service.ts';
 import { PeriodsService } from './periods/periods.service.ts';
 import { ExchangeRatesService } from './rates/exchange-rates.service.ts';
+import type { ReportRenderer } from './reports/report-renderer.ts';
 import { ReportsService } from './reports/reports.service.ts';
 import { AdjustmentsService } from './signoff/adjustments.service.ts';
 
@@ -15,13 +16,16 @@ export interface LedgerServices {
   periods: PeriodsService;
   adjustments: AdjustmentsService;
   reports: ReportsService;
+  /** Statement PDFs and XLSX, and report-pack archives, rendered off the event loop. */
+  renderer: ReportRenderer;
   rates: ExchangeRatesService;
   /** Lets a new client entity start from a chart template in its own transaction. */
   charts: ChartSeeder;
 }
 
-export function createLedgerServices(scopes: TenantScopes): LedgerServices {
+export function createLedgerServices(scopes: TenantScopes, renderer: ReportRenderer): LedgerServices {
   return {
+    renderer,
     accounts: new AccountsService(scopes),
     journal: new JournalService(scopes),
     periods: new PeriodsService(scopes),

@@ -158,7 +158,7 @@ export async function seedLedgerCanary(stack: TestStack, tenant: TestTenant): Pr
     if (response.statusCode >= 300) throw new Error(`canary seeding ${step.url} failed: ${response.body}`);
   }
   // A report pack (report_packs), made by the job's handler as a worker runs it.
-  await reportPackJob.run({
+  await reportPackJob(stack.platform.ledger.renderer).run({
     job: { id: newUuid(), checkpoint: null } as unknown as ClaimedJob,
     payload: {
       entityId: parseId('entity', books.entityId) ?? '',

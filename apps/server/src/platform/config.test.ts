@@ -30,6 +30,9 @@ describe('loadConfig', () => {
       connectionShareBudget: defaultConnectionShareBudget(),
       batchSharePercent: 10,
       batchBackendNice: 19,
+      renderThreads: 1,
+      renderNice: 10,
+      renderQueueMax: 64,
       databaseLocal: false,
       metricsTopTenants: 20,
       metricsEmf: false,
@@ -69,6 +72,9 @@ describe('loadConfig', () => {
       COUNTINGHOUSE_BATCH_SHARE_PERCENT: '100',
       COUNTINGHOUSE_BATCH_BACKEND_NICE: '0',
       COUNTINGHOUSE_DATABASE_LOCAL: 'on',
+      COUNTINGHOUSE_RENDER_THREADS: '3',
+      COUNTINGHOUSE_RENDER_NICE: '0',
+      COUNTINGHOUSE_RENDER_QUEUE_MAX: '5',
     });
     expect(config).toMatchObject({
       jobWorkerSlots: 0,
@@ -89,6 +95,9 @@ describe('loadConfig', () => {
       batchSharePercent: 100,
       batchBackendNice: 0,
       databaseLocal: true,
+      renderThreads: 3,
+      renderNice: 0,
+      renderQueueMax: 5,
     });
   });
 
@@ -106,6 +115,13 @@ describe('loadConfig', () => {
     },
     { title: 'a nice value above 19', env: { COUNTINGHOUSE_BATCH_BACKEND_NICE: '20' }, message: /BACKEND_NICE/ },
     { title: 'a negative nice value', env: { COUNTINGHOUSE_BATCH_BACKEND_NICE: '-5' }, message: /BACKEND_NICE/ },
+    { title: 'no rendering threads', env: { COUNTINGHOUSE_RENDER_THREADS: '0' }, message: /RENDER_THREADS/ },
+    { title: 'a render nice value above 19', env: { COUNTINGHOUSE_RENDER_NICE: '20' }, message: /RENDER_NICE/ },
+    {
+      title: 'no room to wait for a render',
+      env: { COUNTINGHOUSE_RENDER_QUEUE_MAX: '0' },
+      message: /RENDER_QUEUE_MAX/,
+    },
     {
       title: 'a database locality not on/off',
       env: { COUNTINGHOUSE_DATABASE_LOCAL: 'yes' },

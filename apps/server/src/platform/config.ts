@@ -45,6 +45,10 @@ export interface Config {
    * this machine — the embedded clusters, or DATABASE_URL's with `databaseLocal` (limits.md).
    */
   batchBackendNice: number;
+  /** Threads that render statement PDFs, XLSX and report-pack archives, their nice value (0: off), and how many renders may wait. */
+  renderThreads: number;
+  renderNice: number;
+  renderQueueMax: number;
   /** DATABASE_URL's server runs on this machine and its backends' process ids are this process's to see (single-box installs). */
   databaseLocal: boolean;
   /** Metering: cost model file, top-N tenants on /metrics, CloudWatch EMF lines, storage sampling period. */
@@ -86,6 +90,8 @@ export const configLimits = {
   runtimePoolMaxUpper: 200,
   jobWorkerSlotsMax: 64,
   niceMax: 19,
+  renderThreadsMax: 16,
+  renderQueueMaxUpper: 10_000,
   jobPollMsMax: 60_000,
   requestsInFlightMaxUpper: 100_000,
   percentMax: 100,
@@ -243,6 +249,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ),
     batchSharePercent: positive(env, 'COUNTINGHOUSE_BATCH_SHARE_PERCENT', 10, configLimits.percentMax),
     batchBackendNice: integerFrom(env, 'COUNTINGHOUSE_BATCH_BACKEND_NICE', 19, configLimits.niceMax),
+    renderThreads: positive(env, 'COUNTINGHOUSE_RENDER_THREADS', 1, configLimits.renderThreadsMax),
+    renderNice: integerFrom(env, 'COUNTINGHOUSE_RENDER_NICE', 10, configLimits.niceMax),
+    renderQueueMax: positive(env, 'COUNTINGHOUSE_RENDER_QUEUE_MAX', 64, configLimits.renderQueueMaxUpper),
     databaseLocal: booleanFrom(env, 'COUNTINGHOUSE_DATABASE_LOCAL'),
     costsFile: nonEmpty(env.COUNTINGHOUSE_COSTS_FILE),
     metricsTopTenants: integerFrom(env, 'COUNTINGHOUSE_METRICS_TOP_TENANTS', 20, configLimits.metricsTopTenantsMax),

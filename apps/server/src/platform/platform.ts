@@ -24,6 +24,7 @@ import { JobsService } from '../jobs/jobs.service.ts';
 import { entityImportJob } from '../jobs/kinds/entity-import.ts';
 import { createLedgerServices, type LedgerServices } from '../ledger/ledger.services.ts';
 import { ReportPacksService, reportPackJob } from '../ledger/reports/report-packs.ts';
+import { ReportRenderer } from '../ledger/reports/report-renderer.ts';
 import { type Clock, LimitsService } from '../limits/limits.service.ts';
 import { PgPlanStore } from '../limits/limits.store.ts';
 import { RedisRateLimitStore } from '../limits/rate-limit.redis.ts';
@@ -209,6 +210,11 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
   let clusters: ClusterDirectory | null = null;
   let placementPools: PlacementPools | null = null;
   let placementDatabases: OwnerPlacementDatabases | null = null;
+  const renderer = new ReportRenderer({
+    threads: config.renderThreads,
+    nice: config.renderNice,
+    queueMax: config.renderQueueMax,
+  });
   try {
     const prepared = await prepareDatabase(ownerUrl, log);
     const ownerPool = makePool(ownerUrl, ownerPoolMax, ownerPoolMax, 'countinghouse-control', log);
@@ -291,7 +297,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
     metering.start(new TenantScopes(placementPools), usageStore);
     const sealer = new Sealer(masterKey);
     const tokens = new TokenService(await loadSigningKeys(ownerPool, sealer), () => loadSigningKeys(ownerPool, sealer));
-    const ledger = createLedgerServices(scopes);
+    const ledger = createLedgerServices(scopes, renderer);
     const passwords = new PasswordPolicy(
       config.passwordLengthMin,
       loadBreachedPasswords(config.breachedPasswordsFile ?? defaultBreachedPasswordsFile),
@@ -348,7 +354,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       .register(entityImportJob)
       .register(tenantExportJob(tenantData))
       .register(tierChangeJob(tenantData))
-      .register(reportPackJob);
+      .register(reportPackJob(renderer));
     const jobDispatcher = new JobDispatcher(ownerPool, tiers);
     const operatorKey = new OperatorKey(operatorSecret.value);
     // Queued and running jobs come from the queue table, so the operator view is cluster-wide.
@@ -427,6 +433,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
         await Promise.all(pools.map((pool) => pool.end()));
         await clusters?.close();
         await cluster?.stop();
+        await renderer.close();
       },
     };
   } catch (error) {
@@ -436,6 +443,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
     await Promise.all(pools.map((pool) => pool.end()));
     await clusters?.close();
     await cluster?.stop();
+    await renderer.close();
     throw error;
   }
 }

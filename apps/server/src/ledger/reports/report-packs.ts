@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { strToU8, zipSync } from 'fflate';
+import { strToU8 } from 'fflate';
 import { recordAuditEvent } from '../../audit/audit.service.ts';
 import { renderAccepted } from '../../jobs/jobs.accepted.ts';
 import type { JobsService } from '../../jobs/jobs.service.ts';
@@ -9,9 +9,9 @@ import type { TenantContext, TenantScopes } from '../../platform/database/tenant
 import { AppError } from '../../platform/errors.ts';
 import { formatId } from '../../platform/ids.ts';
 import { loadBooks } from '../books.store.ts';
+import type { ReportRenderer } from './report-renderer.ts';
 import { balanceSheetSections, incomeStatementSections, statementCsv, trialBalanceCsv } from './reports.render.ts';
 import { type ReportChecks, ReportsService } from './reports.service.ts';
-import { statementPdf, statementXlsx } from './statement-files.ts';
 import { balanceSheetTable, incomeStatementTable, trialBalanceTable } from './statement-table.ts';
 
 /**
@@ -85,6 +85,7 @@ const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).dige
 /** Renders the pack's files and its archive; the manifest lists every other file with its digest. */
 async function renderPack(
   context: Pick<JobContext<ReportPackPayload>, 'tenant' | 'scopes' | 'progress'>,
+  renderer: ReportRenderer,
   payload: ReportPackPayload,
 ) {
   const reports = new ReportsService(context.scopes);
@@ -128,8 +129,8 @@ async function renderPack(
     for (const format of payload.formats) {
       const name = `${statement.name}.${format}`;
       if (format === 'csv') contents[name] = strToU8(statement.csv());
-      else if (format === 'xlsx') contents[name] = await statementXlsx(statement.table());
-      else contents[name] = await statementPdf(statement.table());
+      else if (format === 'xlsx') contents[name] = await renderer.xlsx(statement.table());
+      else contents[name] = await renderer.pdf(statement.table());
     }
   }
   const files: PackFile[] = Object.entries(contents).map(([name, bytes]) => ({
@@ -152,13 +153,15 @@ async function renderPack(
     files,
   };
   contents['manifest.json'] = strToU8(`${JSON.stringify(manifest, null, 2)}\n`);
-  // Statements compress well; PDFs and XLSX are compressed already, so their level matters little.
-  const archive = Buffer.from(zipSync(contents, { level: 6, mtime: new Date() }));
+  const archive = await renderer.zip(contents, new Date());
   return { from: incomeStatement.from, files, archive, sha256: sha256Hex(archive), checks: manifest.checks };
 }
 
-/** The `reports.pack` job: renders the pack and stores it with an audit event, once. */
-export const reportPackJob: JobKind<ReportPackPayload> = {
+/**
+ * The `reports.pack` job: renders the pack (its files on the renderer's threads) and stores it
+ * with an audit event, once.
+ */
+export const reportPackJob = (renderer: ReportRenderer): JobKind<ReportPackPayload> => ({
   kind: reportPackKind,
   parsePayload,
   maxAttempts: reportPackLimits.maxAttempts,
@@ -166,7 +169,7 @@ export const reportPackJob: JobKind<ReportPackPayload> = {
   async run(context): Promise<JsonValue> {
     const { payload, job } = context;
     context.signal.throwIfAborted();
-    const pack = await renderPack(context, payload);
+    const pack = await renderPack(context, renderer, payload);
     context.signal.throwIfAborted();
     await context.scopes.run(context.tenant, async (db) => {
       // A retried attempt after a committed one finds its pack there and writes nothing.
@@ -210,7 +213,7 @@ export const reportPackJob: JobKind<ReportPackPayload> = {
     };
     return result;
   },
-};
+});
 
 export interface PackSummary {
   id: string;

@@ -16,6 +16,7 @@ import {
 } from '../ledger.http.ts';
 import { ledgerLimits } from '../ledger.limits.ts';
 import { taxForms } from '../ledger.types.ts';
+import type { ReportRenderer } from './report-renderer.ts';
 import {
   balanceSheetJson,
   balanceSheetSections,
@@ -29,7 +30,6 @@ import {
 } from './reports.render.ts';
 import { BalanceSheetBody, GeneralLedgerBody, IncomeStatementBody, TrialBalanceBody } from './reports.schemas.ts';
 import type { ReportsService } from './reports.service.ts';
-import { statementPdf, statementXlsx } from './statement-files.ts';
 import { balanceSheetTable, incomeStatementTable, trialBalanceTable } from './statement-table.ts';
 
 const statementFormats: readonly ReportFormat[] = ['json', 'csv', 'xlsx', 'pdf'];
@@ -61,8 +61,11 @@ function optionalDate(value: string | undefined, name: string): string | undefin
   return value === undefined ? undefined : checkDate(value, name);
 }
 
-export async function reportsRoutes(app: App, options: { reports: ReportsService }): Promise<void> {
-  const { reports } = options;
+export async function reportsRoutes(
+  app: App,
+  options: { reports: ReportsService; renderer: ReportRenderer },
+): Promise<void> {
+  const { reports, renderer } = options;
 
   app.get(
     '/v1/entities/:entityId/reports/trial-balance',
@@ -107,8 +110,8 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
         {
           json: () => trialBalanceJson(entityId, report),
           csv: () => trialBalanceCsv(report),
-          xlsx: () => statementXlsx(trialBalanceTable(entityId, report)),
-          pdf: () => statementPdf(trialBalanceTable(entityId, report)),
+          xlsx: () => renderer.xlsx(trialBalanceTable(entityId, report)),
+          pdf: () => renderer.pdf(trialBalanceTable(entityId, report)),
         },
       );
     },
@@ -157,8 +160,8 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
         {
           json: () => incomeStatementJson(entityId, report),
           csv: () => statementCsv(incomeStatementSections(report)),
-          xlsx: () => statementXlsx(incomeStatementTable(entityId, report)),
-          pdf: () => statementPdf(incomeStatementTable(entityId, report)),
+          xlsx: () => renderer.xlsx(incomeStatementTable(entityId, report)),
+          pdf: () => renderer.pdf(incomeStatementTable(entityId, report)),
         },
       );
     },
@@ -203,8 +206,8 @@ export async function reportsRoutes(app: App, options: { reports: ReportsService
         {
           json: () => balanceSheetJson(entityId, report),
           csv: () => statementCsv(balanceSheetSections(report)),
-          xlsx: () => statementXlsx(balanceSheetTable(entityId, report)),
-          pdf: () => statementPdf(balanceSheetTable(entityId, report)),
+          xlsx: () => renderer.xlsx(balanceSheetTable(entityId, report)),
+          pdf: () => renderer.pdf(balanceSheetTable(entityId, report)),
         },
       );
     },
