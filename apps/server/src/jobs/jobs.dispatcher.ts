@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { TierCatalogue } from '../tenancy/tiers.ts';
 import { jobLimits } from './jobs.limits.ts';
 import { claimedJobFromRow, type JobRow, jobColumns } from './jobs.store.ts';
-import type { ClaimedJob, JsonValue, TenantJobCounts } from './jobs.types.ts';
+import type { ClaimedJob, JobProgress, JsonValue, TenantJobCounts } from './jobs.types.ts';
 
 /**
  * The dispatcher's side of the queue: claims across tenants, leases, progress, outcomes and
@@ -87,11 +87,29 @@ export class JobDispatcher {
     return new Map(rows.map((row) => [row.id, row.cancel_requested]));
   }
 
-  /** Writes progress while the attempt still holds the job; returns false when it does not. */
-  async writeProgress(job: ClaimedJob, percent: number, message: string | null): Promise<boolean> {
-    const result = await this.#pool.query(
-      `update jobs set progress_percent = $5, progress_message = $6, updated_at = clock_timestamp()
-        where tenant_id = $1 and id = $2 and status = 'running' and lease_owner = $3 and attempts = $4`,
+  /**
+   * Writes progress while the attempt still holds the job. A pooled firm's handler writes its
+   * checkpoints to the same row inside its own (batch-priority) transactions, so the row can be
+   * locked for as long as one of those runs; progress is advice, so rather than hold one of
+   * the control pool's few connections waiting for it, a locked row is skipped: `busy`, to be
+   * written again later. `lost` when the attempt no longer holds the job.
+   */
+  async writeProgress(job: ClaimedJob, percent: number, message: string | null): Promise<'written' | 'busy' | 'lost'> {
+    const { rows } = await this.#pool.query<{ written: boolean; held: boolean }>(
+      `with target as (
+         select tenant_id, id from jobs
+          where tenant_id = $1 and id = $2 and status = 'running' and lease_owner = $3 and attempts = $4
+            for no key update skip locked
+       ), written as (
+         update jobs j set progress_percent = $5, progress_message = $6, updated_at = clock_timestamp()
+           from target t
+          where j.tenant_id = t.tenant_id and j.id = t.id
+         returning j.id
+       )
+       select exists (select 1 from written) as written,
+              exists (select 1 from jobs
+                       where tenant_id = $1 and id = $2 and status = 'running' and lease_owner = $3
+                         and attempts = $4) as held`,
       [
         job.tenantId,
         job.id,
@@ -101,14 +119,16 @@ export class JobDispatcher {
         message === null ? null : clip(message, jobLimits.progressMessageLengthMax),
       ],
     );
-    return result.rowCount === 1;
+    const row = rows[0];
+    if (row?.written) return 'written';
+    return row?.held ? 'busy' : 'lost';
   }
 
   /**
    * Records how an attempt ended, in one statement (the job and its attempt row together);
    * false when the attempt had already lost the job.
    */
-  async finish(job: ClaimedJob, outcome: AttemptOutcome): Promise<boolean> {
+  async finish(job: ClaimedJob, outcome: AttemptOutcome, progress: JobProgress | null = null): Promise<boolean> {
     const error = 'error' in outcome && outcome.error !== null ? clip(outcome.error, jobLimits.errorLengthMax) : null;
     const { rows } = await this.#pool.query<{ status: string }>(
       `with done as (
@@ -121,7 +141,10 @@ export class JobDispatcher {
                 max_attempts = case when $5::text = 'released' then least(max_attempts + 1, 100) else max_attempts end,
                 run_after = case when $5::text = 'failed' then clock_timestamp() + $8 * interval '1 millisecond'
                                  else clock_timestamp() end,
-                progress_percent = case when $5::text = 'succeeded' then 100 else progress_percent end,
+                -- Progress the attempt set but could not write while it ran (writeProgress: busy).
+                progress_percent = case when $5::text = 'succeeded' then 100
+                                        else coalesce($10::integer, progress_percent) end,
+                progress_message = case when $10::integer is null then progress_message else $11::text end,
                 lease_owner = null,
                 lease_expires_at = null,
                 updated_at = clock_timestamp()
@@ -143,6 +166,8 @@ export class JobDispatcher {
         error,
         outcome.kind === 'failed' ? outcome.retryDelayMs : 0,
         outcome.kind === 'dead' ? 'failed' : outcome.kind,
+        progress?.percent ?? null,
+        progress?.message == null ? null : clip(progress.message, jobLimits.progressMessageLengthMax),
       ],
     );
     return rows.length === 1;

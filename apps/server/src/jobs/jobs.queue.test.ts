@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, startTestStack, type TestStack, type TestTenant } from '../../test/harness.ts';
 import { parseId } from '../platform/ids.ts';
@@ -75,6 +76,22 @@ async function statusCounts(tenantId: string): Promise<Record<string, number>> {
     [tenantId],
   );
   return Object.fromEntries(rows.map((row) => [row.status, row.count]));
+}
+
+/** Control-pool statements starting with `statement` that wait for a lock, seen from a connection of its own. */
+async function lockWaiters(statement: string): Promise<number> {
+  const client = new pg.Client({ connectionString: stack.platform.ownerPool.options.connectionString });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ waiting: number }>(
+      `select count(*)::integer as waiting from pg_stat_activity
+        where wait_event_type = 'Lock' and starts_with(query, $1)`,
+      [statement],
+    );
+    return rows[0]?.waiting ?? 0;
+  } finally {
+    await client.end();
+  }
 }
 
 /** Cancels what a test leaves queued, so the operator counts of other tests stay meaningful. */
@@ -477,6 +494,48 @@ describe('cancellation, progress and timeouts', () => {
     });
     expect(aborted.has(job?.id ?? '')).toBe(true);
     expect(final.history.map((attempt) => attempt.outcome)).toEqual(['cancelled']);
+  });
+
+  it("skips progress while the job's own transaction holds its row, and writes it once that ends", async () => {
+    // A pooled firm's checkpoint locks its job row until the handler's transaction ends; a
+    // progress write on the control pool must not wait for it, but must not be lost either.
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    let probe: string | undefined;
+    let renewalsWaiting = -1;
+    const kind: JobKind<unknown> = {
+      kind: uniqueKind('chunky'),
+      parsePayload: (payload) => payload,
+      run: async ({ job, tenant, scopes, saveCheckpoint, progress }) => {
+        await scopes.run(tenant, async (db) => {
+          await saveCheckpoint(db, { chunk: 1 });
+          progress(40, 'inside a long chunk');
+          probe = await Promise.race([
+            queue.dispatcher.writeProgress(job, 30, 'probe'),
+            pause(5_000).then(() => 'waited'),
+          ]);
+          // Longer than the flush interval and several heartbeats, so both meet the locked row.
+          await pause(700);
+          renewalsWaiting = await lockWaiters('update jobs set lease_expires_at');
+        });
+        return null;
+      },
+    };
+    const queue = testQueue(stack, catalogueWith(stack, {}), [kind]);
+    queues.push(queue);
+    const firm = await createTenant(stack.app, 'Chunky');
+    const [job] = await queue.jobs.submit(await contextOf(stack, firm), [{ kind: kind.kind, payload: null }]);
+    queue.startWorkers(1);
+    const final = await eventually(async () => {
+      const { rows } = await stack.platform.ownerPool.query<{ status: string; progress_message: string | null }>(
+        'select status, progress_message from jobs where id = $1',
+        [job?.id],
+      );
+      return rows[0]?.status === 'succeeded' ? rows[0] : undefined;
+    });
+    expect(probe).toBe('busy');
+    expect(final.progress_message).toBe('inside a long chunk');
+    // Seven heartbeat ticks passed while the row was locked; one renewal waited, not one per tick.
+    expect(renewalsWaiting).toBe(1);
   });
 
   it('aborts a handler that runs past its time limit and counts the attempt as failed', async () => {

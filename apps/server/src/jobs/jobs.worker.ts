@@ -11,7 +11,14 @@ import { type AttemptOutcome, backoffMs, type JobDispatcher } from './jobs.dispa
 import { jobLimits } from './jobs.limits.ts';
 import type { JobRegistry } from './jobs.registry.ts';
 import { readTenantCheckpoint, writeCheckpoint, writeTenantCheckpoint } from './jobs.store.ts';
-import { type ClaimedJob, type JobKind, JobLeaseLostError, type JsonValue, PermanentJobError } from './jobs.types.ts';
+import {
+  type ClaimedJob,
+  type JobKind,
+  JobLeaseLostError,
+  type JobProgress,
+  type JsonValue,
+  PermanentJobError,
+} from './jobs.types.ts';
 
 /**
  * A worker: a fixed number of slots in one process. It claims jobs of the kinds it knows
@@ -83,8 +90,16 @@ export class JobWorker {
   start(): void {
     assert(!this.#started, 'a worker starts once');
     this.#started = true;
-    const heartbeat = setInterval(() => void this.#heartbeat(), this.#options.heartbeatMs ?? jobLimits.heartbeatMs);
-    const recovery = setInterval(() => void this.#recover(), this.#options.recoveryMs ?? jobLimits.recoveryMs);
+    // A renewal can wait on a row a pooled firm's running transaction holds (its checkpoint), so
+    // a tick that finds the last one still waiting skips rather than take another connection.
+    const heartbeat = setInterval(
+      nonOverlapping(() => this.#heartbeat()),
+      this.#options.heartbeatMs ?? jobLimits.heartbeatMs,
+    );
+    const recovery = setInterval(
+      nonOverlapping(() => this.#recover()),
+      this.#options.recoveryMs ?? jobLimits.recoveryMs,
+    );
     this.#timers.push(heartbeat, recovery);
     this.#log.info({ slots: this.#slots, kinds: this.#kinds }, 'job worker started');
     void this.#recover();
@@ -154,17 +169,18 @@ export class JobWorker {
     );
     const progress = new ProgressWriter(this.#options.dispatcher, job, log);
     let outcome: AttemptOutcome;
+    let lastProgress: JobProgress | null;
     try {
       outcome = await this.#attempt(entry, kind, progress, log);
     } finally {
       clearTimeout(timeout);
-      await progress.close();
+      lastProgress = await progress.close();
     }
     if (entry.reason === 'lease_lost') {
       log.warn('the job was recovered by another worker while this attempt ran; its outcome is dropped');
       return;
     }
-    const recorded = await this.#options.dispatcher.finish(job, outcome);
+    const recorded = await this.#options.dispatcher.finish(job, outcome, lastProgress);
     if (!recorded) log.warn({ outcome: outcome.kind }, 'the attempt no longer held the job; outcome dropped');
     else log.info({ outcome: outcome.kind }, 'job attempt ended');
   }
@@ -304,15 +320,33 @@ export class JobWorker {
   }
 }
 
-/** Progress writes, at most one per flush interval per job, the last one always written. */
+/** Runs `work` unless its previous run is still going. */
+function nonOverlapping(work: () => Promise<void>): () => void {
+  let running = false;
+  return () => {
+    if (running) return;
+    running = true;
+    void work().finally(() => {
+      running = false;
+    });
+  };
+}
+
+/**
+ * Progress writes while the attempt runs, at most one per flush interval per job. A write that
+ * finds the job's row locked by the job's own transaction (`busy`) is put back and tried at the
+ * next interval, unless newer progress came in meanwhile; whatever is still unwritten at the
+ * end goes with the attempt's outcome (`close`), so the last progress is never lost.
+ */
 class ProgressWriter {
   readonly #dispatcher: JobDispatcher;
   readonly #job: ClaimedJob;
   readonly #log: Logger;
-  #pending: { percent: number; message: string | null } | null = null;
+  #pending: JobProgress | null = null;
   #timer: NodeJS.Timeout | null = null;
   #lastWriteMs = 0;
   #writes: Promise<void> = Promise.resolve();
+  #closed = false;
 
   constructor(dispatcher: JobDispatcher, job: ClaimedJob, log: Logger) {
     this.#dispatcher = dispatcher;
@@ -323,7 +357,11 @@ class ProgressWriter {
   set(percent: number, message: string | null): void {
     assert(Number.isFinite(percent), 'progress percent must be a number');
     this.#pending = { percent: Math.max(0, Math.min(100, Math.floor(percent))), message };
-    if (this.#timer) return;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#timer || this.#closed) return;
     const waitMs = Math.max(0, this.#lastWriteMs + jobLimits.progressFlushMs - Date.now());
     this.#timer = setTimeout(() => this.#flush(), waitMs);
   }
@@ -336,16 +374,23 @@ class ProgressWriter {
     this.#lastWriteMs = Date.now();
     this.#writes = this.#writes.then(() =>
       this.#dispatcher.writeProgress(this.#job, pending.percent, pending.message).then(
-        () => undefined,
+        (outcome) => {
+          if (outcome !== 'busy' || this.#pending !== null) return;
+          this.#pending = pending;
+          this.#schedule();
+        },
         (error: unknown) => this.#log.warn({ err: error }, 'writing job progress failed'),
       ),
     );
   }
 
-  async close(): Promise<void> {
+  /** Stops writing and returns the progress not yet written, for the attempt's outcome to carry. */
+  async close(): Promise<JobProgress | null> {
+    this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#flush();
+    this.#timer = null;
     await this.#writes;
+    return this.#pending;
   }
 }
 
