@@ -250,7 +250,10 @@ export async function billingRoutes(
         tags: ['operator'],
         security: operatorSecurity,
         body: Type.Object({ month: monthLabel }, { additionalProperties: false }),
-        response: { 200: Looseobject('{ month, newlyIssued, items: Invoice[] }'), ...problemResponses },
+        response: {
+          200: Looseobject('{ month, newlyIssued, items: Invoice[], auditsPending: { invoiceId, tenantId }[] }'),
+          ...problemResponses,
+        },
       },
     },
     async (request) => {
@@ -258,7 +261,7 @@ export async function billingRoutes(
       // Each firm's log gets its own invoice, after the registry commits them; an event that
       // fails stays pending and is written when the month is issued again (migration 0025).
       const origin = requestOrigin(request, requireOperator(request));
-      await billing.appendPendingAudits(request.body.month, result.items, (invoice) =>
+      const auditsPending = await billing.appendPendingAudits(request.body.month, result.items, (invoice) =>
         operatorAudit.appendOnce(invoice.tenantId, origin, {
           action: 'invoice.issue',
           resource: { type: 'invoice', id: invoice.id },
@@ -267,7 +270,16 @@ export async function billingRoutes(
         }),
       );
       const newlyIssued = result.newlyIssued.length;
-      return { month: request.body.month, newlyIssued, items: result.items.map(renderInvoice) };
+      return {
+        month: request.body.month,
+        newlyIssued,
+        items: result.items.map(renderInvoice),
+        // Issued all the same; their events are written when the month is issued again.
+        auditsPending: auditsPending.map((pending) => ({
+          invoiceId: pending.invoiceId,
+          tenantId: tenantRef(pending.tenantId),
+        })),
+      };
     },
   );
 

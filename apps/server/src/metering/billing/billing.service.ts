@@ -5,7 +5,7 @@ import { formatId } from '../../platform/ids.ts';
 import type { TierCatalogue } from '../../tenancy/tiers.ts';
 import { meteringLimits } from '../metering.limits.ts';
 import type { MeteredTenant, UsageStore } from '../metering.store.ts';
-import type { BillingStore, IssuedInvoice } from './billing.store.ts';
+import type { BillingStore, IssuedInvoice, PendingInvoiceAudit } from './billing.store.ts';
 import type { BillingMonth, CostReport, Invoice, InvoiceLine, MonthUsage } from './billing.types.ts';
 import { zeroUsage } from './billing.types.ts';
 import {
@@ -376,15 +376,17 @@ export class BillingService {
   /**
    * Hands `append` each issued invoice of the month whose audit event is still pending: those
    * `issue` just issued, and any whose event failed on an earlier call (the outbox, migration
-   * 0025). Every pending invoice is tried; then the first failure is thrown, so the operator
-   * sees it, and issuing the month again writes what is left. `items` are the month's issued
-   * invoices, as `issue` returns them. Errors: METERING_MONTH_INVALID, or what `append` throws.
+   * 0025). Every pending invoice is tried; those whose append failed (the firm's database is
+   * unreachable, say) stay pending, are logged, and are returned, so the caller can say so
+   * beside invoices that were issued all the same; issuing the month again writes them.
+   * `items` are the month's issued invoices, as `issue` returns them.
+   * Errors: METERING_MONTH_INVALID.
    */
   async appendPendingAudits(
     label: string,
     items: readonly BilledInvoice[],
     append: (invoice: BilledInvoice) => Promise<void>,
-  ): Promise<void> {
+  ): Promise<PendingInvoiceAudit[]> {
     const month = this.month(label);
     const byId = new Map(items.map((invoice) => [invoice.id, invoice]));
     const failures = await this.#store.drainInvoiceAudits(month.label, async ({ invoiceId }) => {
@@ -392,7 +394,13 @@ export class BillingService {
       assert(invoice !== undefined, `pending audit of invoice ${invoiceId} is not among the month's issued invoices`);
       await append(invoice);
     });
-    if (failures.length > 0) throw failures[0];
+    for (const failure of failures) {
+      this.#log.error(
+        { err: failure.error, invoiceId: failure.invoiceId, tenantId: failure.tenantId, month: month.label },
+        "an issued invoice's audit event could not be written to its firm's log; it stays pending",
+      );
+    }
+    return failures.map(({ invoiceId, tenantId }) => ({ invoiceId, tenantId }));
   }
 
   /**

@@ -29,17 +29,23 @@ export interface BillingStore {
   /**
    * Hands each invoice of the month whose audit event is pending, and not being written by
    * another issuer, to `append`; an invoice whose append resolves is no longer pending, nor is
-   * one of a purged firm (it has no log). Every pending invoice is tried; returns the failures
-   * of those whose append threw.
+   * one of a purged firm (it has no log). Every pending invoice is tried; returns those whose
+   * append threw, each with its error.
    */
   drainInvoiceAudits(
     month: string,
-    append: (pending: { invoiceId: string; tenantId: string }) => Promise<void>,
-  ): Promise<unknown[]>;
+    append: (pending: PendingInvoiceAudit) => Promise<void>,
+  ): Promise<Array<PendingInvoiceAudit & { error: unknown }>>;
   /** Issued invoices of a month (all tenants, or one). */
   issuedInvoices(month: string, tenantId?: string): Promise<IssuedInvoice[]>;
   /** Issued invoices of `firstMonth` and every later month (all tenants, or one), by tenant and month. */
   issuedInvoicesFrom(firstMonth: string, tenantId?: string): Promise<IssuedInvoice[]>;
+}
+
+/** An issued invoice whose audit event is not yet in its firm's log. */
+export interface PendingInvoiceAudit {
+  invoiceId: string;
+  tenantId: string;
 }
 
 /** An invoice as it was issued: its content frozen, with the time it was issued. */
@@ -152,8 +158,8 @@ export class PgBillingStore implements BillingStore {
 
   async drainInvoiceAudits(
     month: string,
-    append: (pending: { invoiceId: string; tenantId: string }) => Promise<void>,
-  ): Promise<unknown[]> {
+    append: (pending: PendingInvoiceAudit) => Promise<void>,
+  ): Promise<Array<PendingInvoiceAudit & { error: unknown }>> {
     return await inTransaction(this.#pool, async (client) => {
       // A purged firm's log is gone with its data: its pending events go too.
       await client.query(
@@ -169,12 +175,13 @@ export class PgBillingStore implements BillingStore {
           for update skip locked`,
         [month],
       );
-      const failures: unknown[] = [];
+      const failures: Array<PendingInvoiceAudit & { error: unknown }> = [];
       for (const row of rows) {
+        const pending = { invoiceId: row.invoice_id, tenantId: row.tenant };
         try {
-          await append({ invoiceId: row.invoice_id, tenantId: row.tenant });
+          await append(pending);
         } catch (error) {
-          failures.push(error);
+          failures.push({ ...pending, error });
           continue;
         }
         await client.query('delete from issued_invoice_audits_pending where invoice_id = $1', [row.invoice_id]);
