@@ -50,7 +50,7 @@ import { TenantDataService } from '../tenant-data/tenant-data.service.ts';
 import { TenantDataStore } from '../tenant-data/tenant-data.store.ts';
 import type { Config } from './config.ts';
 import { lowerBackendPriority } from './database/backend-priority.ts';
-import { ClusterDirectory } from './database/clusters.ts';
+import { ClusterDirectory, sharedClusterName } from './database/clusters.ts';
 import { bootstrapOwnerDatabase, prepareDatabase, verifyRuntimeRole } from './database/database-setup.ts';
 import { type EmbeddedCluster, startEmbeddedCluster } from './database/embedded-cluster.ts';
 import { OwnerPlacementDatabases } from './database/placement-databases.ts';
@@ -245,10 +245,10 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       log,
       ...(options.clock ? { clock: options.clock } : {}),
     });
-    const sharedOnThisMachine = cluster !== null || config.databaseLocal;
     clusters = new ClusterDirectory({
       sharedOwnerUrl: ownerUrl,
-      sharedOnThisMachine,
+      sharedOnThisMachine: cluster !== null || config.databaseLocal,
+      batchBackendNice: config.batchBackendNice,
       runtimeRole: prepared.runtimeRole,
       runtimePassword: decodeURIComponent(new URL(prepared.runtimeUrl).password),
       silos: config.siloClusters,
@@ -259,9 +259,10 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
     // pools of their own sized to this process's job slots (backend-priority.ts).
     const batchPoolMax = Math.max(1, config.jobWorkerSlots);
     let sharedBatchPool: pg.Pool | null = null;
-    if (config.batchBackendNice > 0 && sharedOnThisMachine) {
+    const sharedBatchNice = clusters.batchNiceFor(sharedClusterName);
+    if (sharedBatchNice > 0) {
       sharedBatchPool = makePool(prepared.runtimeUrl, batchPoolMax, 0, 'countinghouse-batch', log);
-      lowerBackendPriority(sharedBatchPool, config.batchBackendNice, log);
+      lowerBackendPriority(sharedBatchPool, sharedBatchNice, log);
       pools.push(sharedBatchPool);
     }
     placementPools = new PlacementPools(
@@ -272,7 +273,6 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
         poolsMax: config.dedicatedPoolsMax,
         idleCloseMs: config.dedicatedPoolIdleMs,
         connectionTimeoutMs,
-        batchNice: config.batchBackendNice,
         batchPoolMax,
       },
       log,
@@ -334,14 +334,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       );
       log.info({ issuers: oidcIssuers.map((issuer) => issuer.issuer) }, 'external OIDC issuers configured');
     }
-    placementDatabases = new OwnerPlacementDatabases(
-      ownerPool,
-      clusters,
-      tenancyStore,
-      placementPools,
-      log,
-      config.batchBackendNice,
-    );
+    placementDatabases = new OwnerPlacementDatabases(ownerPool, clusters, tenancyStore, placementPools, log);
     const tenantData = new TenantDataService({
       store: new TenantDataStore(ownerPool),
       databases: placementDatabases,

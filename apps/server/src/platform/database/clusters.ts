@@ -48,6 +48,8 @@ export interface ClusterDirectoryOptions {
   sharedOwnerUrl: string;
   /** The shared cluster's server runs on this machine: the embedded one, or DATABASE_URL's with COUNTINGHOUSE_DATABASE_LOCAL. */
   sharedOnThisMachine: boolean;
+  /** Nice value of batch work's backends on servers on this machine (COUNTINGHOUSE_BATCH_BACKEND_NICE); 0: none. */
+  batchBackendNice: number;
   runtimeRole: string;
   runtimePassword: string;
   silos: readonly SiloClusterSetting[];
@@ -144,10 +146,15 @@ export class ClusterDirectory {
     return cluster === sharedClusterName || this.#silos.has(cluster);
   }
 
-  /** True for a cluster whose server runs on this machine: an embedded silo, or the shared one when it does. */
-  isOnThisMachine(cluster: string): boolean {
-    if (cluster === sharedClusterName) return this.#options.sharedOnThisMachine;
-    return this.#silos.get(cluster)?.url === null;
+  /**
+   * The nice value batch work's connections to this cluster get, or 0 when they share its
+   * interactive pools (backend-priority.ts). The one rule: only a server on this machine (an
+   * embedded silo, or the shared one when it runs here), whose backends' process ids are ours.
+   */
+  batchNiceFor(cluster: string): number {
+    const onThisMachine =
+      cluster === sharedClusterName ? this.#options.sharedOnThisMachine : this.#silos.get(cluster)?.url === null;
+    return onThisMachine ? this.#options.batchBackendNice : 0;
   }
 
   /** The database a dedicated tenant gets: named after the deployment, the model and the tenant. */

@@ -32,7 +32,6 @@ export class OwnerPlacementDatabases implements PlacementDatabases {
   readonly #tenants: Pick<TenancyStore, 'countByCluster'>;
   readonly #runtimePools: Pick<PlacementPools, 'closePlacement'>;
   readonly #log: Logger;
-  readonly #batchNice: number;
   readonly #pools = new Map<string, pg.Pool>();
 
   constructor(
@@ -41,19 +40,17 @@ export class OwnerPlacementDatabases implements PlacementDatabases {
     tenants: Pick<TenancyStore, 'countByCluster'>,
     runtimePools: Pick<PlacementPools, 'closePlacement'>,
     log: Logger,
-    /** The nice value of batch work's backends (COUNTINGHOUSE_BATCH_BACKEND_NICE); 0: none. */
-    batchNice = 0,
   ) {
     this.control = control;
     this.#clusters = clusters;
     this.#tenants = tenants;
     this.#runtimePools = runtimePools;
     this.#log = log;
-    this.#batchNice = batchNice;
   }
 
   async batchOwnerPool(placement: TenantPlacement): Promise<pg.Pool | null> {
-    if (this.#batchNice === 0 || !this.#clusters.isOnThisMachine(placement.cluster)) return null;
+    const batchNice = this.#clusters.batchNiceFor(placement.cluster);
+    if (batchNice === 0) return null;
     const url =
       placement.model === 'pool'
         ? (this.control.options as { connectionString?: string }).connectionString
@@ -67,7 +64,7 @@ export class OwnerPlacementDatabases implements PlacementDatabases {
       application_name: 'countinghouse-placement-batch',
     });
     logConnectionErrors(pool, this.#log, { placement: placementKey(placement), pool: 'owner-batch' });
-    lowerBackendPriority(pool, this.#batchNice, this.#log);
+    lowerBackendPriority(pool, batchNice, this.#log);
     return pool;
   }
 

@@ -22,10 +22,11 @@ import type { RuntimePools, TenantPlacement } from './tenant-scope.ts';
  * new client or a waiting request; so a pool is never closed under its caller, and one with
  * nothing checked out may be closed to make room the moment another placement needs it.
  *
- * Batch work (job handlers) reaches placements through `batch`: on a server on this machine
- * (`isOnThisMachine`) each placement has a second small pool whose backends run at a lower CPU
- * priority (backend-priority.ts), opened, evicted and closed together with the first; elsewhere
- * batch work shares the placement's one pool.
+ * Batch work (job handlers) reaches placements through `batch`: where the cluster directory
+ * gives batch work a nice value (`batchNiceFor`: a server on this machine) each placement has a
+ * second small pool whose backends run at that lower CPU priority (backend-priority.ts),
+ * opened, evicted and closed together with the first; elsewhere batch work shares the
+ * placement's one pool.
  */
 export interface PlacementPoolSettings {
   /** Connections per dedicated-database pool. */
@@ -35,17 +36,15 @@ export interface PlacementPoolSettings {
   /** A pool unused for this long is closed by the sweeper. */
   idleCloseMs: number;
   connectionTimeoutMs: number;
-  /** Nice value of batch connections' backends (0: batch work shares the placement's pool). */
-  batchNice: number;
   /** Connections in one placement's batch pool: the job slots of this process. */
   batchPoolMax: number;
 }
 
-/** Resolves a dedicated placement to its runtime-role URL and says where its server runs (the cluster directory). */
+/** Resolves a dedicated placement to its runtime-role URL, and its batch work's priority (the cluster directory). */
 export interface PlacementUrls {
   runtimeUrlFor(placement: TenantPlacement): string;
-  /** True when the cluster's server runs on this machine and its backends' process ids are ours to see. */
-  isOnThisMachine(cluster: string): boolean;
+  /** Nice value of batch connections' backends on this cluster; 0: batch work shares the placement's pool. */
+  batchNiceFor(cluster: string): number;
 }
 
 /** The shared database's pools: the platform's runtime pool, and its batch twin when there is one. */
@@ -125,11 +124,12 @@ export class PlacementPools implements RuntimePools {
     // Connections go first, the pool object after idleCloseMs (the sweeper).
     const pool = this.#newPool(key, url, this.#settings.poolMax, 10_000, 'countinghouse-runtime');
     let batch: pg.Pool | null = null;
-    if (this.#settings.batchNice > 0 && this.#urls.isOnThisMachine(placement.cluster)) {
+    const batchNice = this.#urls.batchNiceFor(placement.cluster);
+    if (batchNice > 0) {
       // An idle batch connection goes sooner: a paced job's next turn comes within about 2 s,
       // and batch connections left behind by jobs of many placements should not add up.
       batch = this.#newPool(key, url, this.#settings.batchPoolMax, 3_000, 'countinghouse-batch');
-      lowerBackendPriority(batch, this.#settings.batchNice, this.#log);
+      lowerBackendPriority(batch, batchNice, this.#log);
     }
     const entry = { pool, batch, lastUsedMs: nowMs };
     this.#open.set(key, entry);

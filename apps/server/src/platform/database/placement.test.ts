@@ -14,7 +14,7 @@ import {
 } from '../../../test/harness.ts';
 import { tenantContextOf } from '../../tenancy/tenancy.service.ts';
 import { parseId } from '../ids.ts';
-import { sharedClusterName } from './clusters.ts';
+import { ClusterDirectory, sharedClusterName } from './clusters.ts';
 import { PlacementPools } from './placement-pools.ts';
 import type { TenantContext, TenantScopes } from './tenant-scope.ts';
 
@@ -108,8 +108,8 @@ describe('bridge and silo placement on a configured cluster URL', () => {
     const runtimeUrl = stack.platform.runtimePool.options.connectionString ?? '';
     const pools = new PlacementPools(
       { pool: stack.platform.runtimePool, batch: null },
-      { runtimeUrlFor: () => runtimeUrl, isOnThisMachine: () => false },
-      { poolMax: 1, poolsMax: 1, idleCloseMs: 60_000, connectionTimeoutMs: 5_000, batchNice: 0, batchPoolMax: 1 },
+      { runtimeUrlFor: () => runtimeUrl, batchNiceFor: () => 0 },
+      { poolMax: 1, poolsMax: 1, idleCloseMs: 60_000, connectionTimeoutMs: 5_000, batchPoolMax: 1 },
       pino({ level: 'silent' }),
     );
     const placement = (database: string) => ({ model: 'bridge' as const, cluster: sharedClusterName, database });
@@ -137,8 +137,8 @@ describe('bridge and silo placement on a configured cluster URL', () => {
     const sharedBatch = new pg.Pool({ connectionString: runtimeUrl, max: 1 });
     const pools = new PlacementPools(
       { pool: stack.platform.runtimePool, batch: sharedBatch },
-      { runtimeUrlFor: () => runtimeUrl, isOnThisMachine: () => onThisMachine },
-      { ...settings, batchNice: 7 },
+      { runtimeUrlFor: () => runtimeUrl, batchNiceFor: () => (onThisMachine ? 7 : 0) },
+      settings,
       pino({ level: 'silent' }),
     );
     const backendPid = async (pool: pg.Pool) =>
@@ -169,8 +169,8 @@ describe('bridge and silo placement on a configured cluster URL', () => {
     // With the setting off, batch work shares the placement's pool wherever the server is.
     const unniced = new PlacementPools(
       { pool: stack.platform.runtimePool, batch: null },
-      { runtimeUrlFor: () => runtimeUrl, isOnThisMachine: () => true },
-      { ...settings, batchNice: 0 },
+      { runtimeUrlFor: () => runtimeUrl, batchNiceFor: () => 0 },
+      settings,
       pino({ level: 'silent' }),
     );
     try {
@@ -253,6 +253,35 @@ describe('silo placement on an embedded second cluster', () => {
     }
     // An initdb and two platform starts: minutes on a loaded machine, not the default 30 s.
   }, 240_000);
+});
+
+describe('where batch work runs at lower priority', () => {
+  it('is decided by the cluster directory: servers on this machine, when a nice value is set', () => {
+    const directory = (sharedOnThisMachine: boolean, batchBackendNice: number) =>
+      new ClusterDirectory({
+        sharedOwnerUrl: 'postgres://owner@127.0.0.1:5432/countinghouse',
+        sharedOnThisMachine,
+        batchBackendNice,
+        runtimeRole: 'runtime',
+        runtimePassword: 'unused',
+        silos: [
+          { name: 'embedded-silo', url: null },
+          { name: 'remote-silo', url: 'postgres://owner@db.internal:5432/postgres' },
+        ],
+        home: os.tmpdir(),
+        log: pino({ level: 'silent' }),
+      });
+    const local = directory(true, 9);
+    expect(['shared', 'embedded-silo', 'remote-silo', 'unknown'].map((name) => local.batchNiceFor(name))).toEqual([
+      9, 9, 0, 0,
+    ]);
+    // The shared server elsewhere (RDS, another host): only embedded silos are ours.
+    expect(directory(false, 9).batchNiceFor(sharedClusterName)).toBe(0);
+    expect(directory(false, 9).batchNiceFor('embedded-silo')).toBe(9);
+    // The setting off: nowhere.
+    expect(directory(true, 0).batchNiceFor(sharedClusterName)).toBe(0);
+    expect(directory(true, 0).batchNiceFor('embedded-silo')).toBe(0);
+  });
 });
 
 describe('batch work on a server on this machine', () => {
