@@ -3,6 +3,7 @@ import { requirePermission } from '../identity/access.ts';
 import { requirePrincipal } from '../identity/auth.plugin.ts';
 import { AppError } from '../platform/errors.ts';
 import type { App } from '../platform/http/http-types.ts';
+import { sendIdempotent } from '../platform/http/idempotent-reply.ts';
 import { IdempotencyHeaders, problemResponses, tenantSecurity } from '../platform/http/schemas.ts';
 import { formatId, idPattern, parseId } from '../platform/ids.ts';
 import { entityLimits } from './entities.limits.ts';
@@ -129,8 +130,7 @@ export async function entitiesRoutes(app: App, options: { entities: EntitiesServ
         request.headers['idempotency-key'],
         renderEntity,
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(result.status).header('location', `/v1/entities/${result.body.id}`).send(result.body);
+      return sendIdempotent(reply, result, (body) => `/v1/entities/${body.id}`);
     },
   );
 
