@@ -4,7 +4,9 @@
  * workload of reads (one entity), list pages (100 entities) and trial balances (of an entity
  * with --entries posted journal entries on the US chart); then a noisy tenant on the
  * same plan floods list pages at 20 × its plan rate while its large entity imports run as
- * batch jobs (--imports of 5,000 rows each, queued as the flood starts). Prints each quiet
+ * batch jobs (--imports of 5,000 rows each, queued as the flood starts), and with --packs N, N
+ * report packs of its books (trial balance, income statement and balance sheet as PDF, XLSX and
+ * CSV; batch jobs that render files) queued beside them. Prints each quiet
  * tenant's p50 and p99 alone and under the flood, the p99 ratio (goal ≤ 1.25), and the
  * noisy tenant's accepted rate against its plan (goal within ±5 %). Bounded: setup, a
  * warm-up, two phases of --seconds each, and a hard deadline.
@@ -15,7 +17,7 @@
  * starved server (a busy machine) from a slow one, and per phase the server's event-loop
  * delay, GC pauses and PostgreSQL's non-idle backends by wait event (noisy-neighbour.diagnostics.ts).
  *
- *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10] [--imports 4] [--entries 200] [--rounds 3]
+ *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10] [--imports 4] [--packs 0] [--entries 200] [--rounds 3]
  *
  * --rounds N repeats the pair of phases (alone, then flood with fresh imports) N times, waiting
  * between rounds until the imports are done, and judges the goal on every round's requests
@@ -60,6 +62,7 @@ const { values: flags } = parseArgs({
     quiet: { type: 'string', default: '3' },
     'quiet-rps': { type: 'string', default: '10' },
     imports: { type: 'string', default: '4' },
+    packs: { type: 'string', default: '0' },
     entries: { type: 'string', default: '200' },
     rounds: { type: 'string', default: '3' },
     // Internal: the flood runs in its own process so that it cannot slow the quiet tenants' clock.
@@ -70,6 +73,7 @@ const phaseMs = Number(flags.seconds) * 1_000;
 const quietCount = intFlag(flags, 'quiet', 1, 10);
 const quietRps = Number(flags['quiet-rps']);
 const importCount = intFlag(flags, 'imports', 0, 20);
+const packCount = intFlag(flags, 'packs', 0, 200);
 // One journal batch at most.
 const ledgerEntries = intFlag(flags, 'entries', 1, 1_000);
 if (!(phaseMs >= 5_000 && phaseMs <= 120_000)) throw new Error('--seconds must be 5..120');
@@ -338,6 +342,7 @@ interface FloodResult {
   statuses: Record<string, number>;
   acceptedAfterBurst: number;
   importsAccepted: number;
+  packsAccepted: number;
   /** The flood process's own CPU over its run (user + system), in milliseconds. */
   cpuMs: number;
 }
@@ -349,6 +354,7 @@ async function flood(
   ratePerSecond: number,
   durationMs: number,
   imports: number,
+  packs: number,
   round: number,
 ): Promise<FloodResult> {
   const result: FloodResult = {
@@ -357,6 +363,7 @@ async function flood(
     statuses: {},
     acceptedAfterBurst: 0,
     importsAccepted: 0,
+    packsAccepted: 0,
     cpuMs: 0,
   };
   // The historical import: several maximum-size entity imports queued at once as batch jobs.
@@ -365,6 +372,17 @@ async function flood(
     const rows = Array.from({ length: importRows }, (_, row) => ({ name: `Imported ${round}-${batch}-${row}` }));
     const submitted = await client.request('POST', '/v1/entities/imports', tenant.token, rows);
     if (submitted.status === 202) result.importsAccepted += 1;
+  }
+  // Month-end packages: each renders three statements in three formats on the server.
+  for (let pack = 0; pack < packs; pack += 1) {
+    const submitted = await client.request(
+      'POST',
+      `/v1/entities/${tenant.booksEntityId}/report-packs`,
+      tenant.token,
+      { to: booksAsOf },
+      { 'idempotency-key': `pack-${round}-${pack}-${process.pid}` },
+    );
+    if (submitted.status === 202) result.packsAccepted += 1;
   }
   const tickMs = 10;
   const perTick = (ratePerSecond * tickMs) / 1_000;
@@ -409,6 +427,8 @@ interface FloodOrder {
   ratePerSecond: number;
   durationMs: number;
   imports: number;
+  packs: number;
+  booksEntityId: string;
   round: number;
 }
 
@@ -575,6 +595,8 @@ async function main(): Promise<void> {
         ratePerSecond: floodRate,
         durationMs: phaseMs,
         imports: importCount,
+        packs: packCount,
+        booksEntityId: noisy.booksEntityId,
         round,
       });
       const loudRun = await measured(pid, () => phase(quietClient, quiet, phaseMs, flooder));
@@ -625,9 +647,11 @@ async function main(): Promise<void> {
       console.log(
         `${label}noisy tenant: sent ${floodResult.sent} (${(floodResult.sent / (phaseMs / 1000)).toFixed(0)}/s, ${floodResult.skipped} not sent at ${floodOutstandingMax} outstanding), ${statuses}`,
       );
-      const jobs = await noisyJobs(setup, noisy.token);
+      const jobs = await noisyJobs(setup, noisy.token, importCount + packCount);
       console.log(
-        `${label}noisy tenant's imports (${importRows} entities each): ${floodResult.importsAccepted} of ${importCount} accepted; at the end of the phase: ${jobs.states}`,
+        `${label}noisy tenant's imports (${importRows} entities each): ${floodResult.importsAccepted} of ${importCount} accepted` +
+          (packCount > 0 ? `, report packs: ${floodResult.packsAccepted} of ${packCount} accepted` : '') +
+          `; newest jobs at the end of the phase: ${jobs.states}`,
       );
       console.log(`${label}worst quiet p99 ratio ${ratio.toFixed(2)}`);
       // The next quiet-alone phase starts once this round's imports are done.
@@ -683,10 +707,11 @@ if (flags['flood-worker'] !== undefined) {
   const cpuBefore = process.cpuUsage();
   const result = await flood(
     client,
-    { id: '', token: order.token, entityIds: [], booksEntityId: '' },
+    { id: '', token: order.token, entityIds: [], booksEntityId: order.booksEntityId },
     order.ratePerSecond,
     order.durationMs,
     order.imports,
+    order.packs,
     order.round,
   );
   client.close();

@@ -5,6 +5,7 @@
 // starved process or a slow database.
 import fs from 'node:fs';
 import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { isMainThread } from 'node:worker_threads';
 
 const file = process.env.BENCH_PROBE_FILE;
 const intervalMs = 100;
@@ -15,7 +16,9 @@ const gcKinds = {
   [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
 };
 
-if (file) {
+// `--import` loads this into the server's worker threads too (report rendering); only the main
+// thread's event loop serves requests. CPU time is the whole process's, threads included.
+if (file && isMainThread) {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   let gcMs = 0;
