@@ -4,6 +4,15 @@ import { AppError } from '../../platform/errors.ts';
 import type { RenderTask } from './report-renderer.thread.ts';
 import type { StatementTable } from './statement-table.ts';
 
+export interface ReportRendererOptions {
+  threads: number;
+  /** Nice increment of the rendering threads (Linux: per thread); 0 for none. */
+  nice: number;
+  queueMax: number;
+}
+
+const idleTimeoutMs = 60_000;
+
 /**
  * Renders statement files (PDF, XLSX) and report-pack archives on worker threads, off the
  * event loop. A trial balance's PDF takes about 20 ms of CPU for sixty accounts and 250 ms
@@ -16,15 +25,6 @@ import type { StatementTable } from './statement-table.ts';
  * Threads start on first use and stop after a minute idle. At most `queueMax` renders wait;
  * past that a request is refused with 503 SERVICE_OVERLOADED (a report-pack job retries).
  */
-export interface ReportRendererOptions {
-  threads: number;
-  /** Nice increment of the rendering threads (Linux: per thread); 0 for none. */
-  nice: number;
-  queueMax: number;
-}
-
-const idleTimeoutMs = 60_000;
-
 export class ReportRenderer {
   readonly #pool: Piscina<RenderTask, Uint8Array>;
   readonly #queueMax: number;

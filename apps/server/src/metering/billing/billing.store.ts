@@ -35,7 +35,7 @@ export interface BillingStore {
   drainInvoiceAudits(
     month: string,
     append: (pending: PendingInvoiceAudit) => Promise<void>,
-  ): Promise<Array<PendingInvoiceAudit & { error: unknown }>>;
+  ): Promise<FailedInvoiceAudit[]>;
   /** Issued invoices of a month (all tenants, or one). */
   issuedInvoices(month: string, tenantId?: string): Promise<IssuedInvoice[]>;
   /** Issued invoices of `firstMonth` and every later month (all tenants, or one), by tenant and month. */
@@ -47,6 +47,9 @@ export interface PendingInvoiceAudit {
   invoiceId: string;
   tenantId: string;
 }
+
+/** A pending event whose append failed, with why. */
+export type FailedInvoiceAudit = PendingInvoiceAudit & { error: unknown };
 
 /** An invoice as it was issued: its content frozen, with the time it was issued. */
 export interface IssuedInvoice {
@@ -159,7 +162,7 @@ export class PgBillingStore implements BillingStore {
   async drainInvoiceAudits(
     month: string,
     append: (pending: PendingInvoiceAudit) => Promise<void>,
-  ): Promise<Array<PendingInvoiceAudit & { error: unknown }>> {
+  ): Promise<FailedInvoiceAudit[]> {
     return await inTransaction(this.#pool, async (client) => {
       // A purged firm's log is gone with its data: its pending events go too.
       await client.query(
@@ -175,7 +178,7 @@ export class PgBillingStore implements BillingStore {
           for update skip locked`,
         [month],
       );
-      const failures: Array<PendingInvoiceAudit & { error: unknown }> = [];
+      const failures: FailedInvoiceAudit[] = [];
       for (const row of rows) {
         const pending = { invoiceId: row.invoice_id, tenantId: row.tenant };
         try {
