@@ -43,16 +43,18 @@ export class Histogram {
     this.#buckets = buckets;
   }
 
+  /** Counts one observation; runs on every request, so the series key is not the escaped label text. */
   observe(labels: Labels, value: number): void {
-    const key = labelText(labels);
+    let key = '';
+    for (const name in labels) key += `${name}\u0000${labels[name]}\u0001`;
     let series = this.#series.get(key);
     if (series === undefined) {
       series = { labels, counts: this.#buckets.map(() => 0), sum: 0, count: 0 };
       this.#series.set(key, series);
     }
-    this.#buckets.forEach((bound, index) => {
-      if (value <= bound && series) series.counts[index] = (series.counts[index] ?? 0) + 1;
-    });
+    for (let index = 0; index < this.#buckets.length; index++) {
+      if (value <= (this.#buckets[index] as number)) series.counts[index] = (series.counts[index] ?? 0) + 1;
+    }
     series.sum += value;
     series.count++;
   }

@@ -20,7 +20,7 @@ import { requestMeteringPlugin } from '../../metering/request-metering.plugin.ts
 import { operatorsRoutes } from '../../operators/operators.routes.ts';
 import { tenancyRoutes } from '../../tenancy/tenancy.routes.ts';
 import { tenantDataRoutes } from '../../tenant-data/tenant-data.routes.ts';
-import { formatId, newUuid } from '../ids.ts';
+import { newPublicId } from '../ids.ts';
 import type { Platform } from '../platform.ts';
 import { installErrorHandling } from './error-handling.ts';
 import { healthRoutes } from './health.routes.ts';
@@ -47,7 +47,7 @@ export async function buildHttpApp(platform: Platform, log: Logger): Promise<App
     requestIdHeader: false,
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
-      return typeof given === 'string' && incomingRequestId.test(given) ? given : formatId('request', newUuid());
+      return typeof given === 'string' && incomingRequestId.test(given) ? given : newPublicId('request');
     },
     schemaController: { compilersFactory: { buildValidator } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;

@@ -13,13 +13,23 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
+const typeUris = new Map<ErrorCode, string>();
+
 export function problemTypeUri(code: ErrorCode): string {
-  return `https://countinghouse.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`;
+  let uri = typeUris.get(code);
+  if (uri === undefined) {
+    uri = `https://countinghouse.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`;
+    typeUris.set(code, uri);
+  }
+  return uri;
 }
 
+/**
+ * The problem document of an error. Built field by field: a refusal is the one answer a flood
+ * gets, hundreds a second, and spreading the extensions in cost more than the rest of it.
+ */
 export function toProblem(error: AppError, request: FastifyRequest): Problem {
   const problem: Problem = {
-    ...error.extensions,
     type: problemTypeUri(error.code),
     title: errorCatalogue[error.code].title,
     status: error.status,
@@ -27,6 +37,8 @@ export function toProblem(error: AppError, request: FastifyRequest): Problem {
     instance: request.url,
     requestId: request.id,
   };
+  // Extensions never replace the standard members.
+  for (const [name, value] of Object.entries(error.extensions)) if (!(name in problem)) problem[name] = value;
   if (error.detail !== undefined) problem.detail = error.detail;
   return problem;
 }
