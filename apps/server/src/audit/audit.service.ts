@@ -129,7 +129,7 @@ export class AuditService {
     limit: number,
   ): Promise<AuditEventPage> {
     assert(limit >= 1 && limit <= auditLimits.exportPageSize, 'audit page size is bounded');
-    const items = await this.#scopes.run(tenant, (db) => listAuditEvents(db, filter, after, limit + 1));
+    const items = await this.#scopes.runOne(tenant, (db) => listAuditEvents(db, filter, after, limit + 1));
     const more = items.length > limit;
     const page = more ? items.slice(0, limit) : items;
     const last = page.at(-1);

@@ -117,12 +117,12 @@ export class EntitiesService {
 
   /** Errors: ENTITY_NOT_FOUND (also for another tenant's entity, so existence is not revealed). */
   async get(tenant: TenantContext, id: string): Promise<Entity> {
-    const entity = await this.#scopes.run(tenant, (db) => findEntity(db, id));
+    const entity = await this.#scopes.runOne(tenant, (db) => findEntity(db, id));
     if (!entity) throw new AppError('ENTITY_NOT_FOUND');
     return entity;
   }
 
   async list(tenant: TenantContext, afterId: string | null, limit: number): Promise<EntityPage> {
-    return await this.#scopes.run(tenant, (db) => listEntities(db, afterId, limit));
+    return await this.#scopes.runOne(tenant, (db) => listEntities(db, afterId, limit));
   }
 }

@@ -88,7 +88,7 @@ export class IdentityService {
     const tenant = await this.activeTenant(tenantId);
     const normalised = email.trim().toLowerCase();
     const context = tenant ? tenantContextOf(tenant) : null;
-    const user = context ? await this.#deps.scopes.run(context, (db) => findUserByEmail(db, normalised)) : null;
+    const user = context ? await this.#deps.scopes.runOne(context, (db) => findUserByEmail(db, normalised)) : null;
     const accountKey = `${tenantId}:${normalised}`;
     const lockedMs = user?.lockedUntil
       ? user.lockedUntil.getTime() - this.#now()

@@ -116,7 +116,7 @@ export class JobsService {
 
   /** The job without its payload, for event streams. Errors: JOB_NOT_FOUND. */
   async getSummary(tenant: TenantContext, id: string): Promise<Job> {
-    const job = await this.#scopes.run(tenant, (db) => findJobSummary(db, id));
+    const job = await this.#scopes.runOne(tenant, (db) => findJobSummary(db, id));
     if (!job) throw new AppError('JOB_NOT_FOUND');
     return job;
   }
@@ -127,7 +127,7 @@ export class JobsService {
     status: JobStatus | null,
     limit: number,
   ): Promise<JobPage> {
-    return await this.#scopes.run(tenant, (db) => listJobs(db, beforeId, status, limit));
+    return await this.#scopes.runOne(tenant, (db) => listJobs(db, beforeId, status, limit));
   }
 
   /**

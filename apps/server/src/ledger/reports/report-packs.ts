@@ -267,7 +267,7 @@ export class ReportPacksService {
       throw new AppError('REPORT_RANGE_INVALID', '"from" must not be after "to".');
     }
     // Refused now rather than by the job: the entity must be one the caller may see.
-    await this.#scopes.run(tenant, (db) => loadBooks(db, request.entityId));
+    await this.#scopes.runOne(tenant, (db) => loadBooks(db, request.entityId));
     const payload: ReportPackPayload = { ...request, formats: [...new Set(request.formats)] };
     return await this.#jobs.submitIdempotent(
       tenant,

@@ -22,16 +22,19 @@ type Connection = {
   parse(message: { text: string; name?: string; types?: unknown[] }): void;
   bind(message: { values: unknown[] }): void;
   execute(message: { portal?: string; rows?: number }): void;
+  sync(): void;
   parsedStatements: Record<string, string>;
 };
 
 type QueryInternals = {
   prepare(connection: Connection): void;
+  _getRows(connection: Connection, rows: number | undefined): void;
   handleDataRow(message: { fields: (string | null)[] }): void;
   handleCommandComplete(message: unknown, connection: Connection): void;
   handleError(error: Error, connection: Connection): void;
   handleReadyForQuery(connection: Connection): void;
   name?: string;
+  portal?: string;
 };
 
 const QueryBase = pg.Query as unknown as new (config: pg.QueryConfig) => QueryInternals & pg.Submittable;
@@ -41,14 +44,18 @@ const openingStatements = 2;
 
 class ScopeOpeningQuery extends QueryBase {
   readonly #settings: ScopeSettings;
+  /** Whether a `commit` follows the query before the Sync: the scope's one and only statement. */
+  readonly #closing: boolean;
   #openingLeft = openingStatements;
+  #queryCompleted = false;
   #settingReturned: string | null = null;
   #parsedHere = false;
 
-  constructor(settings: ScopeSettings, query: pg.QueryConfig) {
+  constructor(settings: ScopeSettings, query: pg.QueryConfig, closing: boolean) {
     // Extended protocol always, even for a query without parameters, so all of it goes before one Sync.
     super({ ...query, queryMode: 'extended' } as pg.QueryConfig);
     this.#settings = settings;
+    this.#closing = closing;
   }
 
   override prepare(connection: Connection): void {
@@ -62,6 +69,20 @@ class ScopeOpeningQuery extends QueryBase {
     super.prepare(connection);
   }
 
+  // node-postgres sends the query's Execute and then the Sync here; a closing query puts its
+  // commit between the two.
+  override _getRows(connection: Connection, rows: number | undefined): void {
+    if (!this.#closing) {
+      super._getRows(connection, rows);
+      return;
+    }
+    connection.execute({ portal: this.portal, rows });
+    connection.parse({ text: 'commit' });
+    connection.bind({ values: [] });
+    connection.execute({});
+    connection.sync();
+  }
+
   override handleDataRow(message: { fields: (string | null)[] }): void {
     if (this.#openingLeft === 0) super.handleDataRow(message);
     else if (this.#openingLeft === 1) this.#settingReturned = message.fields[0] ?? null;
@@ -72,6 +93,9 @@ class ScopeOpeningQuery extends QueryBase {
       this.#openingLeft -= 1;
       return;
     }
+    // A closing query's second completion is its commit's.
+    if (this.#queryCompleted) return;
+    this.#queryCompleted = true;
     super.handleCommandComplete(message, connection);
   }
 
@@ -91,14 +115,20 @@ class ScopeOpeningQuery extends QueryBase {
   }
 }
 
-/** Runs `query` behind the scope's opening, in one round trip, and resolves to its result. */
+/**
+ * Runs `query` behind the scope's opening, in one round trip, and resolves to its result. With
+ * `closing`, the transaction's commit goes in the same round trip, after the query: for a scope
+ * whose one statement is this query. If the query fails, PostgreSQL skips the commit with the
+ * rest up to the Sync, and the transaction is left failed for the scope to roll back.
+ */
 export function queryOpening<Row extends pg.QueryResultRow>(
   client: pg.ClientBase,
   settings: ScopeSettings,
   query: pg.QueryConfig,
+  closing = false,
 ): Promise<pg.QueryResult<Row>> {
   return new Promise((resolve, reject) => {
     const callback = (error: Error | null, result: pg.QueryResult<Row>) => (error ? reject(error) : resolve(result));
-    client.query(new ScopeOpeningQuery(settings, { ...query, callback } as pg.QueryConfig));
+    client.query(new ScopeOpeningQuery(settings, { ...query, callback } as pg.QueryConfig, closing));
   });
 }

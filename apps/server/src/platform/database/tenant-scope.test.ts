@@ -150,6 +150,48 @@ describe("a tenant scope's opening", () => {
     expect(rows[0]?.open).toBe(false);
   });
 
+  it('runs a runOne scope, commit included, in one round trip, with the settings applied to its statement', async () => {
+    sent = [];
+    const { rows } = await scopesWithTimeout(4_321).runOne(context, (db) =>
+      db.query<{ tenant: string; timeout: string; xact: string }>(
+        `select current_setting('app.tenant_id') as tenant, current_setting('statement_timeout') as timeout,
+                txid_current()::text as xact`,
+      ),
+    );
+    expect(rows[0]).toMatchObject({ tenant: context.tenantId, timeout: '4321ms' });
+    expect(sent).toEqual(['ScopeOpeningQuery']);
+    // Committed, and the session is back outside any transaction, with no setting left.
+    const status = await pool.query<{ status: string }>('select txid_status($1::bigint) as status', [rows[0]?.xact]);
+    expect(status.rows[0]?.status).toBe('committed');
+    const after = await pool.query<{ tenant: string | null; open: boolean }>(
+      `select current_setting('app.tenant_id', true) as tenant, now() <> statement_timestamp() as open`,
+    );
+    expect(after.rows[0]).toEqual({ tenant: '', open: false });
+  });
+
+  it('rolls back a runOne scope whose statement fails, and refuses a second statement', async () => {
+    sent = [];
+    await expect(scopesWithTimeout(0).runOne(context, (db) => db.query('select 1 / 0'))).rejects.toThrow(/division/);
+    expect(sent).toEqual(['ScopeOpeningQuery', 'rollback']);
+    const { rows } = await pool.query<{ open: boolean }>(`select now() <> statement_timestamp() as open`);
+    expect(rows[0]?.open).toBe(false);
+    const twice = scopesWithTimeout(0).runOne(context, async (db) => {
+      await db.query('select 1');
+      await db.query('select 2');
+    });
+    await expect(twice).rejects.toThrow(/runs one statement/);
+  });
+
+  it('reuses a named statement across runOne scopes on one connection', async () => {
+    const statement = { name: `run_one_test_${Date.now()}`, text: `select current_setting('app.tenant_id') as tenant` };
+    for (let run = 0; run < 3; run++) {
+      sent = [];
+      const { rows } = await scopesWithTimeout(0).runOne(context, (db) => db.query<{ tenant: string }>(statement));
+      expect(rows[0]?.tenant).toBe(context.tenantId);
+      expect(sent).toEqual(['ScopeOpeningQuery']);
+    }
+  });
+
   it('keeps a named first statement usable when the opening itself failed before the statement was parsed', async () => {
     const statement = { name: `opening_test_${Date.now()}`, text: `select current_setting('app.tenant_id') as tenant` };
     // A statement timeout beyond PostgreSQL's range makes the settings statement fail, so
@@ -162,5 +204,33 @@ describe("a tenant scope's opening", () => {
       const { rows } = await scopesWithTimeout(0).run(context, (db) => db.query<{ tenant: string }>(statement));
       expect(rows[0]?.tenant).toBe(context.tenantId);
     }
+  });
+});
+
+describe('a runOne scope', () => {
+  it("sees its own firm's rows and never another's", async () => {
+    const firmA = await createTenant(stack.app, 'Run one A');
+    const firmB = await createTenant(stack.app, 'Run one B');
+    const created = await stack.app.inject({
+      method: 'POST',
+      url: '/v1/entities',
+      headers: { authorization: `Bearer ${firmA.token}`, 'idempotency-key': `run-one-${Date.now()}` },
+      payload: { name: 'Only in A' },
+    });
+    expect(created.statusCode).toBe(201);
+    const contextOf = async (id: string) => {
+      const record = await stack.platform.tenancy.getTenant(parseId('tenant', id) ?? '');
+      if (record === null) throw new Error('no tenant');
+      return tenantContextOf(record);
+    };
+    const names = async (context: TenantContext) =>
+      (
+        await stack.platform.scopes.runOne(context, (db) =>
+          db.query<{ name: string; tenant: string }>('select name, tenant_id::text as tenant from entities'),
+        )
+      ).rows;
+    const contextA = await contextOf(firmA.id);
+    expect(await names(contextA)).toEqual([{ name: 'Only in A', tenant: contextA.tenantId }]);
+    expect(await names(await contextOf(firmB.id))).toEqual([]);
   });
 });
