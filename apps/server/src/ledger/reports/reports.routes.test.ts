@@ -201,6 +201,34 @@ describe('statements', () => {
   });
 });
 
+describe('an entity created empty, without a chart', () => {
+  it('reports no rows, balanced, rather than a missing entity', async () => {
+    const created = await stack.app.inject({
+      method: 'POST',
+      url: '/v1/entities',
+      headers: firm.auth,
+      payload: { name: `Empty books ${randomUUID()}` },
+    });
+    expect(created.statusCode).toBe(201);
+    const entityId = created.json<{ id: string }>().id;
+    for (const name of [
+      'trial-balance?asOf=2026-01-31',
+      'income-statement?to=2026-01-31',
+      'balance-sheet?asOf=2026-01-31',
+    ]) {
+      const response = await stack.app.inject({
+        method: 'GET',
+        url: `/v1/entities/${entityId}/reports/${name}`,
+        headers: firm.auth,
+      });
+      expect(response.statusCode, name).toBe(200);
+      const body = response.json<{ currencies: unknown[]; checks: { balanced: boolean } }>();
+      expect(body.currencies, name).toEqual([]);
+      expect(body.checks.balanced, name).toBe(true);
+    }
+  });
+});
+
 describe('security', () => {
   it('gives another firm a 404 on every report, and refuses a report without a token', async () => {
     for (const name of [

@@ -1,7 +1,6 @@
 import type { TenantContext, TenantDb, TenantScopes } from '../../platform/database/tenant-scope.ts';
 import { AppError } from '../../platform/errors.ts';
 import { taxLineLabel } from '../accounts/chart-templates.ts';
-import { loadBooks } from '../books.store.ts';
 import { addDays, addMonths, fiscalPosition, fiscalYearStart, lastDayOfMonth, monthOf } from '../dates.ts';
 import type { EntryClass, TaxForm } from '../ledger.types.ts';
 import { exponentOf, toBaseMinor } from '../money.ts';
@@ -16,7 +15,7 @@ import {
   type LedgerLine,
   type LinePosition,
   type ReportAccount,
-  reportAccounts,
+  reportBooks,
   transactionView,
 } from './reports.store.ts';
 
@@ -187,9 +186,8 @@ export class ReportsService {
   ): Promise<TrialBalance> {
     const compareAsOf = options.compareAsOf ?? lastDayOfMonth(addMonths(monthOf(options.asOf), -1));
     return await this.#scopes.run(tenant, async (db) => {
-      const books = await loadBooks(db, entityId);
+      const { books, accounts } = await reportBooks(db, entityId);
       const view = viewOf(options.view, books.baseCurrency);
-      const accounts = await reportAccounts(db, entityId);
       const [current = [], prior = []] = await balancesAsOfDates(db, entityId, [options.asOf, compareAsOf], null, view);
       const adjustedClasses = options.basis === 'post-closing' ? allClasses : preClosing;
       const unadjusted = netsOf(current, ['unadjusted']);
@@ -251,7 +249,7 @@ export class ReportsService {
     },
   ): Promise<IncomeStatement> {
     return await this.#scopes.run(tenant, async (db) => {
-      const books = await loadBooks(db, entityId);
+      const { books, accounts } = await reportBooks(db, entityId);
       const view = viewOf(options.view, books.baseCurrency);
       const from =
         options.from ??
@@ -259,7 +257,6 @@ export class ReportsService {
       const compareFrom = options.compareFrom ?? shiftYear(from, -1);
       const compareTo = options.compareTo ?? shiftYear(options.to, -1);
       if (from > options.to || compareFrom > compareTo) throw new AppError('REPORT_RANGE_INVALID');
-      const accounts = await reportAccounts(db, entityId);
       const current = await activity(db, entityId, from, options.to, view);
       const prior = await activity(db, entityId, compareFrom, compareTo, view);
       const currencies = currenciesOf(current, prior).map((currency) => {
@@ -308,9 +305,8 @@ export class ReportsService {
   ): Promise<BalanceSheet> {
     const compareAsOf = options.compareAsOf ?? shiftYear(options.asOf, -1);
     return await this.#scopes.run(tenant, async (db) => {
-      const books = await loadBooks(db, entityId);
+      const { books, accounts } = await reportBooks(db, entityId);
       const view = viewOf(options.view, books.baseCurrency);
-      const accounts = await reportAccounts(db, entityId);
       const [currentRows = [], priorRows = []] = await balancesAsOfDates(
         db,
         entityId,
@@ -378,8 +374,8 @@ export class ReportsService {
     },
   ): Promise<GeneralLedgerPage> {
     return await this.#scopes.run(tenant, async (db) => {
-      const books = await loadBooks(db, entityId);
-      const account = (await reportAccounts(db, entityId)).get(options.accountId);
+      const { books, accounts } = await reportBooks(db, entityId);
+      const account = accounts.get(options.accountId);
       if (!account) throw new AppError('ACCOUNT_NOT_FOUND');
       const currency = options.currency ?? books.baseCurrency;
       const from =

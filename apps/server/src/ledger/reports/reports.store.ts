@@ -1,4 +1,6 @@
 import type { NamedStatement, TenantDb } from '../../platform/database/tenant-scope.ts';
+import { AppError } from '../../platform/errors.ts';
+import type { Books } from '../books.store.ts';
 import { addDays, lastDayOfMonth, monthOf } from '../dates.ts';
 import type { Account, EntryClass } from '../ledger.types.ts';
 
@@ -176,33 +178,60 @@ export interface ReportAccount {
   taxLines: Account['taxLines'];
 }
 
-const reportAccountsStatement: NamedStatement = {
-  name: 'ledger_report_accounts',
-  text: 'select id, number, name, account_type, normal_balance, tax_lines from accounts where entity_id = $1',
+/**
+ * Every report reads the entity's books and then its accounts; one statement reads both, a
+ * round trip less on each report. An entity without accounts is one row of nulls beside it.
+ */
+const reportBooksStatement: NamedStatement = {
+  name: 'ledger_report_books',
+  text: `select e.base_currency, e.fiscal_year_end, e.status,
+                a.id, a.number, a.name, a.account_type, a.normal_balance, a.tax_lines
+           from entities e
+           left join accounts a on a.entity_id = e.id
+          where e.id = $1`,
 };
 
-export async function reportAccounts(db: TenantDb, entityId: string): Promise<Map<string, ReportAccount>> {
+/**
+ * The entity's books (as loadBooks reads them) and its accounts by id. Row-level security
+ * applies to both tables, so another firm's entity or one out of the caller's scope is the
+ * same 404 as a missing one. Errors: ENTITY_NOT_FOUND.
+ */
+export async function reportBooks(
+  db: TenantDb,
+  entityId: string,
+): Promise<{ books: Books; accounts: Map<string, ReportAccount> }> {
   const { rows } = await db.query<{
-    id: string;
+    base_currency: string;
+    fiscal_year_end: string;
+    status: Books['status'];
+    id: string | null;
     number: string;
     name: string;
     account_type: Account['type'];
     normal_balance: Account['normalBalance'];
     tax_lines: Account['taxLines'];
-  }>(reportAccountsStatement, [entityId]);
-  return new Map(
-    rows.map((row) => [
-      row.id,
-      {
-        id: row.id,
-        number: row.number,
-        name: row.name,
-        type: row.account_type,
-        normalBalance: row.normal_balance,
-        taxLines: row.tax_lines,
-      },
-    ]),
-  );
+  }>(reportBooksStatement, [entityId]);
+  const first = rows[0];
+  if (!first) throw new AppError('ENTITY_NOT_FOUND');
+  const books: Books = {
+    entityId,
+    baseCurrency: first.base_currency,
+    fiscalYearEnd: first.fiscal_year_end,
+    status: first.status,
+  };
+  const accounts = new Map<string, ReportAccount>();
+  for (const row of rows) {
+    if (row.id === null) continue;
+    accounts.set(row.id, {
+      id: row.id,
+      number: row.number,
+      name: row.name,
+      type: row.account_type,
+      normalBalance: row.normal_balance,
+      taxLines: row.tax_lines,
+    });
+  }
+  return { books, accounts };
 }
 
 export interface LedgerLine {
