@@ -21,11 +21,19 @@ const loadBooksStatement: NamedStatement = {
  * Errors: ENTITY_NOT_FOUND.
  */
 export async function loadBooks(db: TenantDb, entityId: string): Promise<Books> {
-  const { rows } = await db.query<{ base_currency: string; fiscal_year_end: string; status: Books['status'] }>(
-    loadBooksStatement,
-    [entityId],
-  );
-  const row = rows[0];
+  const { rows } = await db.query<BooksRow>(loadBooksStatement, [entityId]);
+  return booksOf(entityId, rows[0]);
+}
+
+/** The entity's columns a query selects for its books (loadBooks, and reports with their accounts). */
+export interface BooksRow {
+  base_currency: string;
+  fiscal_year_end: string;
+  status: Books['status'];
+}
+
+/** The books of a row as BooksRow selects them; no row is a missing entity. Errors: ENTITY_NOT_FOUND. */
+export function booksOf(entityId: string, row: BooksRow | undefined): Books {
   if (!row) throw new AppError('ENTITY_NOT_FOUND');
   return { entityId, baseCurrency: row.base_currency, fiscalYearEnd: row.fiscal_year_end, status: row.status };
 }

@@ -1,6 +1,5 @@
 import type { NamedStatement, TenantDb } from '../../platform/database/tenant-scope.ts';
-import { AppError } from '../../platform/errors.ts';
-import type { Books } from '../books.store.ts';
+import { type Books, type BooksRow, booksOf } from '../books.store.ts';
 import { addDays, lastDayOfMonth, monthOf } from '../dates.ts';
 import type { Account, EntryClass } from '../ledger.types.ts';
 
@@ -200,25 +199,17 @@ export async function reportBooks(
   db: TenantDb,
   entityId: string,
 ): Promise<{ books: Books; accounts: Map<string, ReportAccount> }> {
-  const { rows } = await db.query<{
-    base_currency: string;
-    fiscal_year_end: string;
-    status: Books['status'];
-    id: string | null;
-    number: string;
-    name: string;
-    account_type: Account['type'];
-    normal_balance: Account['normalBalance'];
-    tax_lines: Account['taxLines'];
-  }>(reportBooksStatement, [entityId]);
-  const first = rows[0];
-  if (!first) throw new AppError('ENTITY_NOT_FOUND');
-  const books: Books = {
-    entityId,
-    baseCurrency: first.base_currency,
-    fiscalYearEnd: first.fiscal_year_end,
-    status: first.status,
-  };
+  const { rows } = await db.query<
+    BooksRow & {
+      id: string | null;
+      number: string;
+      name: string;
+      account_type: Account['type'];
+      normal_balance: Account['normalBalance'];
+      tax_lines: Account['taxLines'];
+    }
+  >(reportBooksStatement, [entityId]);
+  const books = booksOf(entityId, rows[0]);
   const accounts = new Map<string, ReportAccount>();
   for (const row of rows) {
     if (row.id === null) continue;
