@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,6 +57,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   const platform = await openPlatform(config, log, {
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.provisioningFaults ? { provisioningFaults: options.provisioningFaults } : {}),
+    interactiveChannel: options.interactiveChannel ?? `test_interactive_${randomBytes(6).toString('hex')}`,
   });
   const app = await buildHttpApp(platform, log);
   return {

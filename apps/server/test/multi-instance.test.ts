@@ -1,16 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, startTestStack, type TestStack } from './harness.ts';
+import { createTenant, operatorKey, startTestStack, type TestStack } from './harness.ts';
 
 /**
  * Stateless instances: two servers on one database (as several app instances on one
  * PostgreSQL server would be) share the registry, signing keys and tenant data, so a token
- * from one is honoured by the other and each sees what the other wrote.
+ * from one is honoured by the other and each sees what the other wrote; and each tells the
+ * other when firms are using it, so batch work on either gives way to firms on both.
  */
 let first: TestStack;
 let second: TestStack;
 
 beforeAll(async () => {
-  [first, second] = await Promise.all([startTestStack(), startTestStack()]);
+  // One deployment: one interactive-load channel (the harness gives every other stack its own).
+  const interactiveChannel = `test_interactive_${Date.now()}_${process.pid}`;
+  [first, second] = await Promise.all([startTestStack({ interactiveChannel }), startTestStack({ interactiveChannel })]);
 });
 
 afterAll(async () => {
@@ -39,5 +42,32 @@ describe('two instances on one database', () => {
     expect(read.statusCode).toBe(200);
     const hidden = await first.app.inject({ method: 'GET', url: `/v1/entities/${id}`, headers: other.auth });
     expect(hidden.statusCode).toBe(404);
+  });
+
+  it('tell each other when firms use them, for a second, so batch work on the other is paced too', async () => {
+    const outsider = await startTestStack();
+    try {
+      const firm = await createTenant(first.app, 'Busy Firm');
+      const busyElsewhere = async (stack: TestStack) => {
+        const report = await stack.app.inject({
+          method: 'GET',
+          url: '/v1/admin/limits',
+          headers: { authorization: `Bearer ${operatorKey}` },
+        });
+        return report.json<{ instance: { firmsBusyElsewhere: boolean } }>().instance.firmsBusyElsewhere;
+      };
+      // Quiet: a second after the last request on either, neither is busy elsewhere.
+      await expect.poll(() => busyElsewhere(second), { timeout: 5_000 }).toBe(false);
+      await expect.poll(() => busyElsewhere(first), { timeout: 5_000 }).toBe(false);
+      const read = await first.app.inject({ method: 'GET', url: '/v1/entities', headers: firm.auth });
+      expect(read.statusCode).toBe(200);
+      await expect.poll(() => busyElsewhere(second), { timeout: 5_000 }).toBe(true);
+      // Its own requests are not "elsewhere", and another deployment never hears of them.
+      expect(await busyElsewhere(first)).toBe(false);
+      expect(await busyElsewhere(outsider)).toBe(false);
+      await expect.poll(() => busyElsewhere(second), { timeout: 5_000 }).toBe(false);
+    } finally {
+      await outsider.close();
+    }
   });
 });

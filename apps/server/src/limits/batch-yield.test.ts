@@ -9,8 +9,13 @@ import { BatchYield } from './batch-yield.ts';
  */
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function batchYield(batchSharePercent: number, paceWaitMsMax = 10_000) {
-  return new BatchYield({ batchSharePercent, busyWindowMs: 200, paceWaitMsMax });
+function batchYield(batchSharePercent: number, paceWaitMsMax = 10_000, busyElsewhere?: () => boolean) {
+  return new BatchYield({
+    batchSharePercent,
+    busyWindowMs: 200,
+    paceWaitMsMax,
+    ...(busyElsewhere ? { busyElsewhere } : {}),
+  });
 }
 
 describe('batch share', () => {
@@ -100,6 +105,26 @@ describe('batch share', () => {
     (await batch.turn(1_000))();
     expect(performance.now() - startedMs).toBeLessThan(15);
     expect(batch.counts()).toMatchObject({ batchPaced: 0, batchWaits: 1 });
+  });
+
+  it('paces batch work while firms use another instance, without waiting for lulls there, and stops when they leave', async () => {
+    let elsewhere = true;
+    const batch = batchYield(50, 10_000, () => elsewhere);
+    expect(batch.counts().firmsBusyElsewhere).toBe(true);
+    const endFirst = await batch.turn(1_000);
+    await sleep(60);
+    endFirst();
+    let startedMs = performance.now();
+    const endSecond = await batch.turn(1_000);
+    expect(performance.now() - startedMs).toBeGreaterThanOrEqual(55);
+    endSecond();
+    expect(batch.counts()).toMatchObject({ batchPaced: 1, batchWaits: 0 });
+    elsewhere = false;
+    expect(batch.counts().firmsBusyElsewhere).toBe(false);
+    startedMs = performance.now();
+    (await batch.turn(1_000))();
+    expect(performance.now() - startedMs).toBeLessThan(20);
+    expect(batch.counts().batchPaced).toBe(1);
   });
 
   it('refuses a share outside 1..100', () => {

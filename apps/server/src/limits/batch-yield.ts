@@ -15,6 +15,8 @@ export interface BatchYieldCounts {
   batchPaced: number;
   /** Their total pacing wait, in milliseconds. */
   batchPacedMs: number;
+  /** Firms are using another instance now (or the signal that tells is lost): batch work here is paced too. */
+  firmsBusyElsewhere: boolean;
 }
 
 export interface BatchYieldSettings {
@@ -27,12 +29,18 @@ export interface BatchYieldSettings {
   busyWindowMs: number;
   /** A pacing wait is at most this long, however long the last batch transaction took. */
   paceWaitMsMax: number;
+  /**
+   * Whether firms used another instance within the window (interactive-signal.ts): batch work
+   * here is then paced by the share as well. Lulls stay this instance's own.
+   */
+  busyElsewhere?: (windowMs: number) => boolean;
 }
 
 /**
- * Batch work gives way to interactive requests on one instance. Two mechanisms, both only
- * while firms are using the instance (a request in flight, or one within `busyWindowMs`),
- * so batch work runs flat out on a quiet instance and in a separate worker process. Both
+ * Batch work gives way to interactive requests. Two mechanisms, both only while firms are
+ * using the instance (a request in flight, or one within `busyWindowMs`) or, as another
+ * instance announced, the deployment (`busyElsewhere`), so batch work runs flat out when
+ * nobody is there and a separate worker process paces itself while firms use the API. Both
  * happen in `turn`, which the job worker's scope gate takes before each job transaction:
  *
  * - **Lulls**: a batch transaction starts at a moment with no interactive request
@@ -80,9 +88,17 @@ export class BatchYield {
     };
   }
 
-  /** True while firms are using the instance: a request in flight, or one within the busy window. */
+  /** True while firms are using the instance (a request in flight, or one within the busy window) or another one. */
   #busy(): boolean {
-    return this.#interactiveInFlight > 0 || performance.now() - this.#lastInteractiveMs <= this.#settings.busyWindowMs;
+    return (
+      this.#interactiveInFlight > 0 ||
+      performance.now() - this.#lastInteractiveMs <= this.#settings.busyWindowMs ||
+      this.#busyElsewhere()
+    );
+  }
+
+  #busyElsewhere(): boolean {
+    return this.#settings.busyElsewhere?.(this.#settings.busyWindowMs) ?? false;
   }
 
   /**
@@ -146,6 +162,10 @@ export class BatchYield {
   }
 
   counts(): BatchYieldCounts {
-    return { interactiveInFlight: this.#interactiveInFlight, ...this.#counts };
+    return {
+      interactiveInFlight: this.#interactiveInFlight,
+      ...this.#counts,
+      firmsBusyElsewhere: this.#busyElsewhere(),
+    };
   }
 }

@@ -17,6 +17,10 @@ export const limitsLimits = {
   batchBusyWindowMs: 1_000,
   /** Longest pacing wait of one batch transaction, however long the one before took. */
   batchPaceWaitMsMax: 2_000,
+  /** An instance firms are using tells the others at most this often (interactive-signal.ts). */
+  interactiveAnnounceEveryMs: 250,
+  /** The longest wait before the interactive signal's connection is retried. */
+  interactiveSignalReconnectMsMax: 30_000,
   /** Callers remembered as certain to be refused (penalty-box.ts). */
   penaltyEntriesMax: 10_000,
   /** Retry-After for bulkhead and shedding refusals. */
@@ -38,4 +42,8 @@ export const limitsLimits = {
 assert(
   limitsLimits.redisCommandTimeoutMs < limitsLimits.connectionWaitMsMax,
   'a Redis call must be shorter than a wait',
+);
+assert(
+  limitsLimits.interactiveAnnounceEveryMs * 2 <= limitsLimits.batchBusyWindowMs,
+  'a busy instance announces itself at least twice per busy window',
 );

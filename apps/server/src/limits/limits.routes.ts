@@ -56,6 +56,10 @@ const LimitsReportSchema = Type.Object({
     batchSharePercent: Count,
     batchPaced: Count,
     batchPacedMs: Count,
+    firmsBusyElsewhere: Type.Boolean({
+      description:
+        'Another instance announced firms using it within the last second (or the signal is lost): batch work here is paced too.',
+    }),
   }),
   store: Type.Object({
     kind: Type.Union([Type.Literal('memory'), Type.Literal('redis')]),

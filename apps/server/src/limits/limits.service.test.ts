@@ -4,7 +4,7 @@ import { allEntities, type TenantContext } from '../platform/database/tenant-sco
 import { newUuid } from '../platform/ids.ts';
 import { sharedPoolPlacement, TierCatalogue } from '../tenancy/tiers.ts';
 import { TenantSemaphores } from './bulkhead.ts';
-import { LimitsService } from './limits.service.ts';
+import { LimitsService, type LimitsServiceOptions } from './limits.service.ts';
 import type { PlanStore } from './limits.store.ts';
 import type { RouteClass } from './limits.types.ts';
 import { MemoryRateLimitStore } from './rate-limit.store.ts';
@@ -25,7 +25,7 @@ function tenant(): TenantContext {
   return { tenantId: newUuid(), tier: 'starter', placement: sharedPoolPlacement, entityScope: allEntities };
 }
 
-function service() {
+function service(signal?: LimitsServiceOptions['signal']) {
   return new LimitsService({
     tiers,
     plans,
@@ -39,6 +39,7 @@ function service() {
     },
     log: pino({ level: 'silent' }),
     clock: () => 0,
+    ...(signal ? { signal } : {}),
   });
 }
 
@@ -207,5 +208,32 @@ describe('batch work yields to interactive requests', () => {
     const { instance } = await limits.snapshot();
     expect(instance).toMatchObject({ interactiveInFlight: 1, batchWaits: 1, batchWaitsTimedOut: 1 });
     expect(instance.batchWaitMs).toBeGreaterThanOrEqual(25);
+  });
+
+  it('tells other instances of interactive requests (never of batch ones), and shows a lost signal as an alert', async () => {
+    const announced: string[] = [];
+    let lost = false;
+    const limits = service({
+      announce: () => announced.push('announce'),
+      busyElsewhere: () => lost,
+      alerts: () => (lost ? [{ code: 'INTERACTIVE_SIGNAL_LOST', message: 'lost', since: new Date(0) }] : []),
+      close: async () => {},
+    });
+    const firm = tenant();
+    const batch = await limits.admit(firm, 'batch');
+    if (batch.outcome !== 'admitted') throw new Error('not admitted');
+    batch.release();
+    expect(announced).toEqual([]);
+    for (const routeClass of ['read', 'write', 'report'] as const) {
+      const admission = await limits.admit(firm, routeClass);
+      if (admission.outcome !== 'admitted') throw new Error('not admitted');
+      admission.release();
+    }
+    expect(announced).toHaveLength(3);
+    expect((await limits.snapshot()).alerts).toEqual([]);
+    lost = true;
+    const snapshot = await limits.snapshot();
+    expect(snapshot.alerts.map((alert) => alert.code)).toEqual(['INTERACTIVE_SIGNAL_LOST']);
+    expect(snapshot.instance.firmsBusyElsewhere).toBe(true);
   });
 });

@@ -5,6 +5,7 @@ import { AppError } from '../platform/errors.ts';
 import type { TierCatalogue } from '../tenancy/tiers.ts';
 import { BatchYield, type BatchYieldCounts } from './batch-yield.ts';
 import { TenantSemaphores } from './bulkhead.ts';
+import type { InteractiveSignal } from './interactive-signal.ts';
 import { limitsLimits } from './limits.limits.ts';
 import type { PlanStore } from './limits.store.ts';
 import type {
@@ -50,6 +51,8 @@ export interface LimitsServiceOptions {
   log: Logger;
   /** The limiter's clock in milliseconds; tests inject one to step time exactly. */
   clock?: Clock;
+  /** Interactive load across instances (interactive-signal.ts); without it, batch work sees this instance only. */
+  signal?: Pick<InteractiveSignal, 'announce' | 'busyElsewhere' | 'alerts' | 'close'>;
 }
 
 /** The outcome of admitting one request: data, rendered by the HTTP layer. */
@@ -112,6 +115,7 @@ export class LimitsService implements TenantScopeGate {
   #requestsInFlight = 0;
   /** Admitted requests of every class but batch are what batch work gives way to. */
   readonly #batch: BatchYield;
+  readonly #signal: LimitsServiceOptions['signal'];
   #jobCounts: JobCountsSource | null = null;
   readonly #active = new ActiveTenants(limitsLimits.activeTenantWindowMs);
 
@@ -122,10 +126,13 @@ export class LimitsService implements TenantScopeGate {
     this.#shedding = options.shedding;
     this.#log = options.log;
     this.#clock = options.clock ?? Date.now;
+    this.#signal = options.signal;
+    const signal = options.signal;
     this.#batch = new BatchYield({
       batchSharePercent: options.shedding.batchSharePercent,
       busyWindowMs: limitsLimits.batchBusyWindowMs,
       paceWaitMsMax: limitsLimits.batchPaceWaitMsMax,
+      ...(signal ? { busyElsewhere: (windowMs: number) => signal.busyElsewhere(windowMs) } : {}),
     });
     for (const tier of options.tiers.list()) {
       const problems = planProblems(effectivePlanOf(tier, {}));
@@ -254,6 +261,7 @@ export class LimitsService implements TenantScopeGate {
   #releaser(tenantId: string | null, interactive: boolean): () => void {
     let released = false;
     const interactiveEnded = interactive ? this.#batch.interactiveStarted() : null;
+    if (interactive) this.#signal?.announce();
     return () => {
       if (released) return;
       released = true;
@@ -391,7 +399,7 @@ export class LimitsService implements TenantScopeGate {
         ...this.#batch.counts(),
       },
       store,
-      alerts: store.alerts,
+      alerts: [...store.alerts, ...(this.#signal?.alerts() ?? [])],
       tenants: [...tenantIds].map((tenantId) => ({
         tenantId,
         counts: { ...(this.#counts.get(tenantId) ?? zeroCounts()) },
@@ -410,6 +418,7 @@ export class LimitsService implements TenantScopeGate {
   }
 
   async close(): Promise<void> {
+    await this.#signal?.close();
     await this.#rates.close();
   }
 }

@@ -73,7 +73,7 @@ export type StoreState = 'healthy' | 'degraded';
 
 /** An operator-visible alert raised by the limits domain. */
 export interface LimitsAlert {
-  code: 'RATE_LIMIT_STORE_UNREACHABLE';
+  code: 'RATE_LIMIT_STORE_UNREACHABLE' | 'INTERACTIVE_SIGNAL_LOST';
   message: string;
   since: Date;
 }

@@ -25,6 +25,8 @@ import { entityImportJob } from '../jobs/kinds/entity-import.ts';
 import { createLedgerServices, type LedgerServices } from '../ledger/ledger.services.ts';
 import { ReportPacksService, reportPackJob } from '../ledger/reports/report-packs.ts';
 import { ReportRenderer } from '../ledger/reports/report-renderer.ts';
+import { InteractiveSignal } from '../limits/interactive-signal.ts';
+import { limitsLimits } from '../limits/limits.limits.ts';
 import { type Clock, LimitsService } from '../limits/limits.service.ts';
 import { PgPlanStore } from '../limits/limits.store.ts';
 import { RedisRateLimitStore } from '../limits/rate-limit.redis.ts';
@@ -186,6 +188,11 @@ export interface PlatformOptions {
   clock?: Clock;
   /** Tests: crash onboarding at a chosen step (provisioning.service.ts). */
   provisioningFaults?: FaultInjector;
+  /**
+   * Tests: the interactive-load channel (interactive-signal.ts). Test files share one database
+   * but are not one deployment, so each stack gets a channel of its own unless a test joins two.
+   */
+  interactiveChannel?: string;
 }
 
 async function openRateLimitStore(config: Config, log: Logger): Promise<RateLimitStore> {
@@ -207,6 +214,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
   const { ownerUrl, cluster } = await resolveOwnerUrl(config, log);
   const pools: pg.Pool[] = [];
   let rates: RateLimitStore | null = null;
+  let signal: InteractiveSignal | null = null;
   let clusters: ClusterDirectory | null = null;
   let placementPools: PlacementPools | null = null;
   let placementDatabases: OwnerPlacementDatabases | null = null;
@@ -231,6 +239,16 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       : await readOrCreateSecret(config.home, 'operator.key', () => `chop_${randomToken(32)}`);
 
     rates = await openRateLimitStore(config, log);
+    signal = new InteractiveSignal({
+      connectionString: ownerUrl,
+      announcer: ownerPool,
+      instanceId: randomBytes(8).toString('hex'),
+      log,
+      announceEveryMs: limitsLimits.interactiveAnnounceEveryMs,
+      reconnectMsMax: limitsLimits.interactiveSignalReconnectMsMax,
+      ...(options.interactiveChannel ? { channel: options.interactiveChannel } : {}),
+    });
+    await signal.start();
     const limits = new LimitsService({
       tiers,
       plans: new PgPlanStore(ownerPool),
@@ -243,6 +261,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
         batchSharePercent: config.batchSharePercent,
       },
       log,
+      signal,
       ...(options.clock ? { clock: options.clock } : {}),
     });
     clusters = new ClusterDirectory({
@@ -430,6 +449,7 @@ export async function openPlatform(config: Config, log: Logger, options: Platfor
       },
     };
   } catch (error) {
+    await signal?.close();
     await rates?.close();
     await placementPools?.close();
     await placementDatabases?.close();
