@@ -75,13 +75,25 @@ export class JobDispatcher {
   /**
    * Renews the leases this worker holds. Returns, per job id still held, whether a cancel was
    * requested; a job missing from the answer was lost (recovered after its lease expired).
+   * A row another transaction holds — a pooled firm's job writing its checkpoint in its own
+   * tenant transaction — is not waited for: it is still held (as last committed) and its
+   * checkpoint write renews the lease (writeCheckpoint), so one long chunk never delays the
+   * renewals and cancel checks of the worker's other jobs.
    */
   async heartbeat(worker: string, jobIds: readonly string[], leaseMs: number): Promise<Map<string, boolean>> {
     if (jobIds.length === 0) return new Map();
     const { rows } = await this.#pool.query<{ id: string; cancel_requested: boolean }>(
-      `update jobs set lease_expires_at = clock_timestamp() + $3 * interval '1 millisecond'
-        where id = any($2::uuid[]) and status = 'running' and lease_owner = $1
-        returning id, cancel_requested_at is not null as cancel_requested`,
+      `with renewable as (
+         select tenant_id, id from jobs
+          where id = any($2::uuid[]) and status = 'running' and lease_owner = $1
+            for no key update skip locked
+       ), renewed as (
+         update jobs j set lease_expires_at = clock_timestamp() + $3 * interval '1 millisecond'
+           from renewable r
+          where j.tenant_id = r.tenant_id and j.id = r.id
+       )
+       select id, cancel_requested_at is not null as cancel_requested from jobs
+        where id = any($2::uuid[]) and status = 'running' and lease_owner = $1`,
       [worker, jobIds, leaseMs],
     );
     return new Map(rows.map((row) => [row.id, row.cancel_requested]));
@@ -176,13 +188,19 @@ export class JobDispatcher {
   /**
    * Recovers jobs whose worker stopped heartbeating: the lease expired, so the attempt is
    * recorded as lost and the job goes back to the queue after its backoff (or to the dead
-   * letters when it has used its attempts, or to cancelled when a cancel was asked for).
+   * letters when it has used its attempts, or to cancelled when a cancel was asked for). A row
+   * a transaction holds is skipped: a dead worker's transactions end with its connections, so
+   * it is a live attempt writing its checkpoint, which renews the lease when it commits.
    */
   async recoverExpired(backoffBaseMs: number = jobLimits.backoffBaseMs): Promise<number> {
     const error = 'the worker holding this job stopped renewing its lease (lease expired)';
     const { rows } = await this.#pool.query<{ id: string }>(
-      `with lost as (
-         update jobs
+      `with expired as (
+         select tenant_id, id from jobs
+          where status = 'running' and lease_expires_at < clock_timestamp()
+            for no key update skip locked
+       ), lost as (
+         update jobs j
             set status = case when cancel_requested_at is not null then 'cancelled'
                               when attempts >= max_attempts then 'dead'
                               else 'queued' end,
@@ -194,8 +212,9 @@ export class JobDispatcher {
                 lease_owner = null,
                 lease_expires_at = null,
                 updated_at = clock_timestamp()
-          where status = 'running' and lease_expires_at < clock_timestamp()
-          returning tenant_id, id, attempts
+           from expired e
+          where j.tenant_id = e.tenant_id and j.id = e.id
+          returning j.tenant_id, j.id, j.attempts
        )
        update job_attempts a
           set ended_at = clock_timestamp(), outcome = 'lost', error = $3

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, startTestStack, type TestStack, type TestTenant } from '../../test/harness.ts';
 import { parseId } from '../platform/ids.ts';
+import { writeCheckpoint } from './jobs.store.ts';
 import {
   catalogueWith,
   contextOf,
@@ -515,7 +516,7 @@ describe('cancellation, progress and timeouts', () => {
           ]);
           // Longer than the flush interval and several heartbeats, so both meet the locked row.
           await pause(700);
-          renewalsWaiting = await lockWaiters('update jobs set lease_expires_at');
+          renewalsWaiting = await lockWaiters('with renewable as');
         });
         return null;
       },
@@ -534,8 +535,99 @@ describe('cancellation, progress and timeouts', () => {
     });
     expect(probe).toBe('busy');
     expect(final.progress_message).toBe('inside a long chunk');
-    // Seven heartbeat ticks passed while the row was locked; one renewal waited, not one per tick.
-    expect(renewalsWaiting).toBe(1);
+    // Seven heartbeat ticks passed while the row was locked; none waited for it.
+    expect(renewalsWaiting).toBe(0);
+  });
+
+  it('leaves a job whose transaction holds its row to that transaction, whose checkpoint renews the lease', async () => {
+    const kind = sleepKind(60_000);
+    const queue = testQueue(stack, catalogueWith(stack, {}), [kind]);
+    queues.push(queue);
+    const firm = await createTenant(stack.app, 'Held Row');
+    const context = await contextOf(stack, firm);
+    const [submitted] = await queue.jobs.submit(context, [{ kind: kind.kind, payload: null }]);
+    const claimed = await queue.dispatcher.claim('test-worker', [kind.kind], 2_000);
+    expect(claimed?.id).toBe(submitted?.id);
+    if (!claimed) throw new Error('not claimed');
+    const expire = () =>
+      stack.platform.ownerPool.query(
+        "update jobs set lease_expires_at = clock_timestamp() - interval '1 second' where id = $1",
+        [claimed.id],
+      );
+    const state = async () =>
+      (
+        await stack.platform.ownerPool.query<{ status: string; left_ms: number | null }>(
+          `select status, (extract(epoch from lease_expires_at - clock_timestamp()) * 1000)::float8 as left_ms
+             from jobs where id = $1`,
+          [claimed.id],
+        )
+      ).rows[0];
+    await expire();
+    await stack.platform.scopes.run(context, async (db) => {
+      expect(await writeCheckpoint(db, claimed.id, claimed.attempts, { chunk: 1 }, 60_000)).toBe(true);
+      // The sweep meets the row while this transaction holds it: it skips it rather than wait.
+      await queue.dispatcher.recoverExpired();
+      expect((await state())?.status).toBe('running');
+    });
+    const renewed = await state();
+    expect(renewed?.status).toBe('running');
+    expect(renewed?.left_ms).toBeGreaterThan(50_000);
+    // Once nobody holds it and the lease has run out, the sweep recovers it.
+    await expire();
+    await queue.dispatcher.recoverExpired();
+    expect((await state())?.status).toBe('queued');
+  });
+
+  it("renews a worker's other jobs and sees their cancel while one job's transaction holds its row", async () => {
+    // Firm A's job holds its row (checkpoint written) inside a chunk of 1.5 s, shorter than the
+    // 2-s lease; firm B's job, on the same worker, is cancelled meanwhile. The heartbeat must
+    // not wait on A's row: B sees its abort while A's chunk is still open, and A, its lease
+    // renewed by its checkpoint, finishes on its first attempt.
+    let holding = false;
+    let release = () => {};
+    let abortedWhileHeld: boolean | null = null;
+    const kind: JobKind<unknown> = {
+      kind: uniqueKind('holder'),
+      parsePayload: (payload) => payload,
+      run: async ({ payload, tenant, scopes, saveCheckpoint, signal }) => {
+        if (payload === 'hold') {
+          await scopes.run(tenant, async (db) => {
+            await saveCheckpoint(db, { chunk: 1 });
+            holding = true;
+            await new Promise<void>((resolve) => {
+              release = resolve;
+              setTimeout(resolve, 1_500);
+            });
+            holding = false;
+          });
+          return null;
+        }
+        await sleepUnlessAborted(60_000, signal).catch((error: unknown) => {
+          abortedWhileHeld = holding;
+          release();
+          throw error;
+        });
+        return null;
+      },
+    };
+    const queue = testQueue(stack, catalogueWith(stack, {}), [kind]);
+    queues.push(queue);
+    const [holder, waiter] = [await createTenant(stack.app, 'Holder'), await createTenant(stack.app, 'Waiter')];
+    const [held] = await queue.jobs.submit(await contextOf(stack, holder), [{ kind: kind.kind, payload: 'hold' }]);
+    const waiterContext = await contextOf(stack, waiter);
+    const [waiting] = await queue.jobs.submit(waiterContext, [{ kind: kind.kind, payload: 'wait' }]);
+    queue.startWorkers(1);
+    await eventually(async () => {
+      const counts = await statusCounts(uuidOf(waiter));
+      return holding && counts.running === 1 ? true : undefined;
+    });
+    await queue.jobs.cancel(waiterContext, waiting?.id ?? '');
+    await eventually(async () => (abortedWhileHeld === null ? undefined : true));
+    expect(abortedWhileHeld).toBe(true);
+    await eventually(async () => ((await statusCounts(uuidOf(holder))).succeeded === 1 ? true : undefined));
+    expect((await attemptsOf([uuidOf(holder)])).map((attempt) => [attempt.job_id, attempt.outcome])).toEqual([
+      [held?.id, 'succeeded'],
+    ]);
   });
 
   it('aborts a handler that runs past its time limit and counts the attempt as failed', async () => {

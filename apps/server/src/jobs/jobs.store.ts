@@ -173,17 +173,23 @@ export async function cancelJob(db: TenantDb, id: string): Promise<'cancelled' |
   return row.status === 'cancelled' ? 'cancelled' : 'requested';
 }
 
-/** Writes a handler's checkpoint in its tenant transaction; false when the attempt lost the job. */
+/**
+ * Writes a handler's checkpoint in its tenant transaction, and renews the attempt's lease with
+ * it: the heartbeat skips the row while this transaction holds it (migration 0027). False when
+ * the attempt lost the job.
+ */
 export async function writeCheckpoint(
   db: TenantDb,
   id: string,
   attempt: number,
   checkpoint: JsonValue,
+  leaseMs: number,
 ): Promise<boolean> {
   const result = await db.query(
-    `update jobs set checkpoint = $3, updated_at = clock_timestamp()
+    `update jobs set checkpoint = $3, updated_at = clock_timestamp(),
+            lease_expires_at = greatest(lease_expires_at, clock_timestamp() + $4 * interval '1 millisecond')
       where id = $1 and attempts = $2 and status = 'running'`,
-    [id, attempt, JSON.stringify(checkpoint)],
+    [id, attempt, JSON.stringify(checkpoint), leaseMs],
   );
   return result.rowCount === 1;
 }

@@ -90,8 +90,8 @@ export class JobWorker {
   start(): void {
     assert(!this.#started, 'a worker starts once');
     this.#started = true;
-    // A renewal can wait on a row a pooled firm's running transaction holds (its checkpoint), so
-    // a tick that finds the last one still waiting skips rather than take another connection.
+    // Renewals and sweeps skip rows a running transaction holds, so they do not wait on them; a
+    // tick that finds the last one still running (a slow database) skips rather than pile up.
     const heartbeat = setInterval(
       nonOverlapping(() => this.#heartbeat()),
       this.#options.heartbeatMs ?? jobLimits.heartbeatMs,
@@ -221,7 +221,8 @@ export class JobWorker {
           assert(db.tenantId === job.tenantId, 'checkpoint written from another tenant scope');
           // The lease of a dedicated tenant's job is checked by the heartbeat, not in this transaction.
           if (dedicated) await writeTenantCheckpoint(db, job.id, job.attempts, checkpoint);
-          else if (!(await writeCheckpoint(db, job.id, job.attempts, checkpoint))) throw new JobLeaseLostError(job.id);
+          else if (!(await writeCheckpoint(db, job.id, job.attempts, checkpoint, this.#leaseMs)))
+            throw new JobLeaseLostError(job.id);
         },
         log,
       });
