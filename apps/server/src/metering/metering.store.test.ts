@@ -121,6 +121,29 @@ describe('usage store', () => {
     expect(raw.get('requests')).toBe(requestSum);
   });
 
+  it("reads one tenant's month alone, with the same figures as the whole fleet's read", async () => {
+    const [mine, theirs] = [newUuid(), newUuid()];
+    // A month of its own (2024-02), so other tests' rollups do not enter the fleet's read.
+    const at = (day: number) => new Date(Date.UTC(2024, 1, day, 12));
+    const events = [mine, theirs].flatMap((tenantId, index) => [
+      makeEvent(tenantId, 'requests', 10 + index, at(3)),
+      makeEvent(tenantId, 'requests', 20 + index, at(4)),
+      makeEvent(tenantId, 'storage_bytes', 1_000 * (index + 1), at(3)),
+      makeEvent(tenantId, 'storage_bytes', 3_000 * (index + 1), at(5)),
+    ]);
+    expect(await stack.platform.usageStore.insertEvents(events)).toBe(8);
+    const [start, end] = [new Date('2024-02-01Z'), new Date('2024-03-01Z')];
+    const fleet = await stack.platform.usageStore.monthBuckets(start);
+    const alone = await stack.platform.usageStore.monthBuckets(start, mine);
+    expect(alone.map((bucket) => bucket.tenantId)).toEqual([mine, mine]);
+    expect(alone).toEqual(fleet.filter((bucket) => bucket.tenantId === mine));
+    expect(alone.find((bucket) => bucket.metric === 'requests')?.quantitySum).toBe(30n);
+    const fleetDays = await stack.platform.usageStore.gaugeDaySums('storage_bytes', start, end);
+    const aloneDays = await stack.platform.usageStore.gaugeDaySums('storage_bytes', start, end, mine);
+    expect([...aloneDays]).toEqual([[mine, 4_000n]]);
+    expect(fleetDays.get(theirs)).toBe(8_000n);
+  });
+
   it('counts each event once when two instances flush overlapping batches at the same time', async () => {
     const tenantId = newUuid();
     const events = spreadEvents(tenantId, 600);

@@ -15,10 +15,10 @@ export interface UsageStore {
   /** Inserts the events not yet stored and adds them to the rollups; returns how many were new. */
   insertEvents(events: readonly UsageEvent[]): Promise<number>;
   buckets(tenantId: string, granularity: Granularity, from: Date, to: Date): Promise<UsageBucket[]>;
-  /** Month rollups of every tenant for the month starting at `monthStart` (UTC). */
-  monthBuckets(monthStart: Date): Promise<Array<UsageBucket & { tenantId: string }>>;
-  /** Sum over days of the day's largest sample of a gauge, per tenant (for example byte-days). */
-  gaugeDaySums(metric: MetricCode, monthStart: Date, monthEnd: Date): Promise<Map<string, bigint>>;
+  /** Month rollups of every tenant (or of `tenantId` only) for the month starting at `monthStart` (UTC). */
+  monthBuckets(monthStart: Date, tenantId?: string): Promise<Array<UsageBucket & { tenantId: string }>>;
+  /** Sum over days of the day's largest sample of a gauge, per tenant (or of `tenantId` only; for example byte-days). */
+  gaugeDaySums(metric: MetricCode, monthStart: Date, monthEnd: Date, tenantId?: string): Promise<Map<string, bigint>>;
   /** Straight from the raw events, for reproducibility checks: sum per metric for one tenant. */
   rawSums(tenantId: string, from: Date, to: Date): Promise<Map<MetricCode, bigint>>;
   listTenants(): Promise<MeteredTenant[]>;
@@ -267,22 +267,30 @@ export class PgUsageStore implements UsageStore {
     return rows.map(bucketOf);
   }
 
-  async monthBuckets(monthStart: Date): Promise<Array<UsageBucket & { tenantId: string }>> {
+  // One tenant's rows are read by the primary key (tenant first); the fleet's, by scanning the month.
+  async monthBuckets(monthStart: Date, tenantId?: string): Promise<Array<UsageBucket & { tenantId: string }>> {
     const { rows } = await this.#pool.query<BucketRow>(
       `select tenant, metric, bucket_start, quantity_sum::text, quantity_max::text, event_count::text
          from usage_rollups where granularity = 'month' and bucket_start = $1
+          ${tenantId === undefined ? '' : 'and tenant = $2'}
         order by tenant, metric`,
-      [monthStart],
+      tenantId === undefined ? [monthStart] : [monthStart, tenantId],
     );
     return rows.map((row) => ({ ...bucketOf(row), tenantId: row.tenant }));
   }
 
-  async gaugeDaySums(metric: MetricCode, monthStart: Date, monthEnd: Date): Promise<Map<string, bigint>> {
+  async gaugeDaySums(
+    metric: MetricCode,
+    monthStart: Date,
+    monthEnd: Date,
+    tenantId?: string,
+  ): Promise<Map<string, bigint>> {
     const { rows } = await this.#pool.query<{ tenant: string; total: string }>(
       `select tenant, sum(quantity_max)::text as total from usage_rollups
         where granularity = 'day' and metric = $1 and bucket_start >= $2 and bucket_start < $3
+          ${tenantId === undefined ? '' : 'and tenant = $4'}
         group by tenant`,
-      [metric, monthStart, monthEnd],
+      tenantId === undefined ? [metric, monthStart, monthEnd] : [metric, monthStart, monthEnd, tenantId],
     );
     return new Map(rows.map((row) => [row.tenant, BigInt(row.total)]));
   }

@@ -120,14 +120,14 @@ export class BillingService {
   }
 
   /** Every tenant's usage for the month, from the month and day rollups. */
-  async monthUsage(month: BillingMonth): Promise<Map<string, MonthUsage>> {
+  async monthUsage(month: BillingMonth, tenantId?: string): Promise<Map<string, MonthUsage>> {
     const usage = new Map<string, MonthUsage>();
     const entry = (tenantId: string) => {
       const found = usage.get(tenantId) ?? { ...zeroUsage };
       usage.set(tenantId, found);
       return found;
     };
-    for (const bucket of await this.#usage.monthBuckets(month.start)) {
+    for (const bucket of await this.#usage.monthBuckets(month.start, tenantId)) {
       const tenant = entry(bucket.tenantId);
       if (bucket.metric === 'requests') tenant.requests = bucket.quantitySum;
       else if (bucket.metric === 'compute_us') tenant.computeUs = bucket.quantitySum;
@@ -136,9 +136,8 @@ export class BillingService {
       else if (bucket.metric === 'users') tenant.usersMax = bucket.quantityMax;
       else if (bucket.metric === 'entities') tenant.entitiesMax = bucket.quantityMax;
     }
-    for (const [tenantId, byteDays] of await this.#usage.gaugeDaySums('storage_bytes', month.start, month.end)) {
-      entry(tenantId).storageByteDays = byteDays;
-    }
+    const byteDays = await this.#usage.gaugeDaySums('storage_bytes', month.start, month.end, tenantId);
+    for (const [tenant, sum] of byteDays) entry(tenant).storageByteDays = sum;
     return usage;
   }
 
@@ -285,7 +284,9 @@ export class BillingService {
     }
     const earlier = [...new Set(issued.map(({ invoice }) => invoice.month).filter((label) => label < month.label))];
     const usageByMonth = new Map(
-      await Promise.all(earlier.map(async (label) => [label, await this.monthUsage(this.month(label))] as const)),
+      await Promise.all(
+        earlier.map(async (label) => [label, await this.monthUsage(this.month(label), tenantId)] as const),
+      ),
     );
     return { issuedByTenant, usageByMonth };
   }
@@ -306,8 +307,9 @@ export class BillingService {
     const month = this.month(label);
     const tenant = await this.#usage.findTenant(tenantId);
     if (!tenant) throw new AppError('TENANT_NOT_FOUND');
+    // One firm's usage only, this month and each earlier issued month late usage may adjust.
     const [usage, [issued], late] = await Promise.all([
-      this.monthUsage(month),
+      this.monthUsage(month, tenant.id),
       this.#store.issuedInvoices(month.label, tenant.id),
       this.#lateUsageInputs(month, tenant.id),
     ]);
