@@ -17,7 +17,12 @@
  * starved server (a busy machine) from a slow one, and per phase the server's event-loop
  * delay, GC pauses and PostgreSQL's non-idle backends by wait event (noisy-neighbour.diagnostics.ts).
  *
- *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10] [--imports 4] [--packs 0] [--entries 200] [--rounds 3]
+ *   npx tsx bench/noisy-neighbour.bench.ts [--seconds 20] [--quiet 3] [--quiet-rps 10] [--imports 4] [--packs 0] [--entries 200] [--rounds 3] [--worker-process]
+ *
+ * --worker-process runs the jobs the scaled-out way: the server with no in-process worker
+ * (COUNTINGHOUSE_JOB_WORKERS=0) and a `countinghouse worker` process of its own beside it, which
+ * paces its jobs by what the server announces (limits/interactive-signal.ts). A worker process
+ * needs DATABASE_URL (a PostgreSQL server both reach); both get the same fresh master key.
  *
  * --rounds N repeats the pair of phases (alone, then flood with fresh imports) N times, waiting
  * between rounds until the imports are done, and judges the goal on every round's requests
@@ -32,6 +37,7 @@
  * node with those flags, to compare runtime settings.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -65,6 +71,7 @@ const { values: flags } = parseArgs({
     packs: { type: 'string', default: '0' },
     entries: { type: 'string', default: '200' },
     rounds: { type: 'string', default: '3' },
+    'worker-process': { type: 'boolean', default: false },
     // Internal: the flood runs in its own process so that it cannot slow the quiet tenants' clock.
     'flood-worker': { type: 'string' },
   },
@@ -82,6 +89,12 @@ const importRows = 5_000;
 const rounds = intFlag(flags, 'rounds', 1, 10);
 /** Between rounds, the noisy tenant's imports get this long to finish before the next quiet-alone phase. */
 const settleMsMax = 180_000;
+const workerProcess = flags['worker-process'] === true;
+if (workerProcess && !process.env.DATABASE_URL) throw new Error('--worker-process needs DATABASE_URL');
+/** A worker process and the server must unseal the same keys. */
+const sharedEnv: NodeJS.ProcessEnv = workerProcess
+  ? { COUNTINGHOUSE_MASTER_KEY: process.env.COUNTINGHOUSE_MASTER_KEY ?? randomBytes(32).toString('hex') }
+  : {};
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -182,6 +195,8 @@ async function startServer(): Promise<Server> {
     PORT: String(port),
     COUNTINGHOUSE_OPERATOR_KEY: operatorKey,
     LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL ?? 'warn',
+    ...sharedEnv,
+    ...(workerProcess ? { COUNTINGHOUSE_JOB_WORKERS: '0' } : {}),
   };
   const profileDir = process.env.BENCH_SERVER_CPU_PROFILE;
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
@@ -218,6 +233,47 @@ async function startServer(): Promise<Server> {
     probe.close();
   }
   return { child, port, home, probeFile, output: () => output };
+}
+
+/** `countinghouse worker` on the same database, started (and migrated) before the server. */
+async function startWorker(): Promise<{ child: ChildProcess; home: string }> {
+  const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-noisy-worker-'));
+  const child = spawn(process.execPath, [binary, 'worker'], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      ...sharedEnv,
+      COUNTINGHOUSE_HOME: home,
+      COUNTINGHOUSE_OPERATOR_KEY: operatorKey,
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker not running in time: ${output}`)), startTimeoutMs);
+    const read = (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-8_000);
+      if (output.includes('is running')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', read);
+    child.stderr?.on('data', read);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited: ${output}`));
+    });
+  });
+  return { child, home };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
 }
 
 interface Tenant {
@@ -554,7 +610,11 @@ async function main(): Promise<void> {
     startTimeoutMs + rounds * (4 * phaseMs + settleMsMax) + 300_000,
   );
   hardDeadline.unref();
-  const server = await startServer();
+  const worker = workerProcess ? await startWorker() : null;
+  const server = await startServer().catch(async (error: unknown) => {
+    if (worker) await stopChild(worker.child);
+    throw error;
+  });
   const setup = new Client(server.port, 4);
   const quietClient = new Client(server.port, 32);
   const diagnostics = new Diagnostics(server.probeFile);
@@ -577,7 +637,8 @@ async function main(): Promise<void> {
       `noisy-neighbour: ${quietCount} quiet tenants × ${quietRps} req/s (one-entity read, 100-entity list page, trial balance of ${ledgerEntries} entries), ` +
         `noisy tenant floods list pages at ${floodRate} req/s (${floodMultiplier} × plan ${planRate}/s, burst ${plan.effective.usagePlan.burst}); ` +
         `${phaseMs / 1000} s per phase, ${rounds} round(s) of alone then flood; ${os.cpus().length} CPUs, load ${os.loadavg()[0]?.toFixed(2)}; ` +
-        `${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}, ${process.env.REDIS_URL ? 'Redis' : 'in-process'} limiter`,
+        `${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}, ${process.env.REDIS_URL ? 'Redis' : 'in-process'} limiter, ` +
+        `jobs ${workerProcess ? 'in a separate worker process' : 'in the server process'}`,
     );
     // Every round's samples are pooled per tenant and phase: a p99 over more requests, and
     // alternating phases, so neither phase always runs on a colder server.
@@ -692,10 +753,12 @@ async function main(): Promise<void> {
     await diagnostics.stop();
     setup.close();
     quietClient.close();
-    const exited = new Promise((resolve) => server.child.once('exit', resolve));
-    server.child.kill('SIGTERM');
-    await exited;
+    await stopChild(server.child);
     await fs.rm(server.home, { recursive: true, force: true });
+    if (worker) {
+      await stopChild(worker.child);
+      await fs.rm(worker.home, { recursive: true, force: true });
+    }
   }
 }
 
