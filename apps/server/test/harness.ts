@@ -34,6 +34,14 @@ export interface TestStackOptions extends PlatformOptions {
   logDestination?: DestinationStream;
 }
 
+/**
+ * A notification channel of its own (interactive-signal.ts): test files share one database but
+ * are not one deployment, so a stack hears only the stacks a test gives the same channel.
+ */
+export function uniqueInteractiveChannel(): string {
+  return `test_interactive_${randomBytes(6).toString('hex')}`;
+}
+
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), 'countinghouse-stack-'));
   const config: Config = {
@@ -57,7 +65,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   const platform = await openPlatform(config, log, {
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.provisioningFaults ? { provisioningFaults: options.provisioningFaults } : {}),
-    interactiveChannel: options.interactiveChannel ?? `test_interactive_${randomBytes(6).toString('hex')}`,
+    interactiveChannel: options.interactiveChannel ?? uniqueInteractiveChannel(),
   });
   const app = await buildHttpApp(platform, log);
   return {

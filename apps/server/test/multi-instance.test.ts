@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, operatorKey, startTestStack, type TestStack } from './harness.ts';
+import { createTenant, operatorKey, startTestStack, type TestStack, uniqueInteractiveChannel } from './harness.ts';
 
 /**
  * Stateless instances: two servers on one database (as several app instances on one
@@ -12,7 +12,7 @@ let second: TestStack;
 
 beforeAll(async () => {
   // One deployment: one interactive-load channel (the harness gives every other stack its own).
-  const interactiveChannel = `test_interactive_${Date.now()}_${process.pid}`;
+  const interactiveChannel = uniqueInteractiveChannel();
   [first, second] = await Promise.all([startTestStack({ interactiveChannel }), startTestStack({ interactiveChannel })]);
 });
 

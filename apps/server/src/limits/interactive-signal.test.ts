@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { uniqueInteractiveChannel } from '../../test/harness.ts';
 import { InteractiveSignal } from './interactive-signal.ts';
 
 /**
@@ -16,10 +17,6 @@ const log = pino({ level: 'silent' });
 const announcer = new pg.Pool({ connectionString: ownerUrl, max: 2 });
 const signals: InteractiveSignal[] = [];
 const windowMs = 1_000;
-
-function channel(): string {
-  return `test_interactive_${randomBytes(6).toString('hex')}`;
-}
 
 async function signal(onChannel: string, options: { announceEveryMs?: number; url?: string } = {}) {
   const made = new InteractiveSignal({
@@ -56,7 +53,7 @@ afterAll(async () => {
 
 describe('interactive load across instances', () => {
   it('makes the other instances busy for the window after an announcement, and never the announcer itself', async () => {
-    const name = channel();
+    const name = uniqueInteractiveChannel();
     const api = await signal(name);
     const worker = await signal(name);
     expect(worker.busyElsewhere(windowMs)).toBe(false);
@@ -70,7 +67,7 @@ describe('interactive load across instances', () => {
   });
 
   it('announces at most once per interval however many requests come in', async () => {
-    const name = channel();
+    const name = uniqueInteractiveChannel();
     const listener = await eavesdrop(name);
     try {
       const api = await signal(name, { announceEveryMs: 300 });
@@ -87,7 +84,7 @@ describe('interactive load across instances', () => {
   });
 
   it('counts a lost listening connection as busy, raises the alert, and recovers by itself', async () => {
-    const name = channel();
+    const name = uniqueInteractiveChannel();
     const worker = await signal(name);
     const api = await signal(name);
     expect(worker.busyElsewhere(windowMs)).toBe(false);
@@ -113,7 +110,7 @@ describe('interactive load across instances', () => {
   it('starts even when the database cannot be reached, busy and alerting, and stops retrying when closed', async () => {
     const closed = new URL(ownerUrl);
     closed.port = '1';
-    const unreachable = await signal(channel(), { url: closed.toString() });
+    const unreachable = await signal(uniqueInteractiveChannel(), { url: closed.toString() });
     expect(unreachable.busyElsewhere(windowMs)).toBe(true);
     expect(unreachable.alerts()).toMatchObject([{ code: 'INTERACTIVE_SIGNAL_LOST' }]);
     await unreachable.close();

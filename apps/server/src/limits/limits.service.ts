@@ -127,12 +127,11 @@ export class LimitsService implements TenantScopeGate {
     this.#log = options.log;
     this.#clock = options.clock ?? Date.now;
     this.#signal = options.signal;
-    const signal = options.signal;
     this.#batch = new BatchYield({
       batchSharePercent: options.shedding.batchSharePercent,
       busyWindowMs: limitsLimits.batchBusyWindowMs,
       paceWaitMsMax: limitsLimits.batchPaceWaitMsMax,
-      ...(signal ? { busyElsewhere: (windowMs: number) => signal.busyElsewhere(windowMs) } : {}),
+      busyElsewhere: (windowMs) => this.#signal?.busyElsewhere(windowMs) ?? false,
     });
     for (const tier of options.tiers.list()) {
       const problems = planProblems(effectivePlanOf(tier, {}));
