@@ -66,6 +66,20 @@ export async function insertEntity(
 }
 
 /**
+ * Brings the planner's statistics of the entities table up to date once `rowsAdded` (the rows
+ * a bulk load added since it last called this) reach autovacuum's threshold for the table
+ * (migration 0028); returns whether it analyzed. Without it a firm's entity list is planned
+ * for the table as the statistics last saw it, reading all of a large import's rows per page.
+ */
+export async function refreshEntityStatistics(db: TenantDb, rowsAdded: number): Promise<boolean> {
+  const { rows } = await db.query<{ analyzed: boolean }>(
+    `select refresh_table_statistics('entities', $1) as analyzed`,
+    [rowsAdded],
+  );
+  return rows[0]?.analyzed === true;
+}
+
+/**
  * Inserts many entities with one statement, in list order; returns the ids inserted. An entity
  * whose name is taken — by an entity already there or by one earlier in the list — is skipped,
  * as insertEntity reports `name_taken`. Imports use it: one round trip per batch, not per row.

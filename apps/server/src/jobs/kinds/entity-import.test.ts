@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, startTestStack, type TestStack } from '../../../test/harness.ts';
+import { createTenant, dropTenantDatabases, startTestStack, type TestStack } from '../../../test/harness.ts';
 import type { TenantContext } from '../../platform/database/tenant-scope.ts';
 import { newUuid } from '../../platform/ids.ts';
 import { contextOf } from '../jobs.test-support.ts';
@@ -14,12 +14,15 @@ import { entityImportJob, entityImportLimits, type ImportReport, type ImportRow 
  * before the row reports had their own table still counts the rows it carried.
  */
 let stack: TestStack;
+/** Firms with a database of their own, dropped at the end. */
+const dedicated: string[] = [];
 
 beforeAll(async () => {
   stack = await startTestStack();
 });
 
 afterAll(async () => {
+  if (stack) await dropTenantDatabases(stack.platform, dedicated);
   await stack?.close();
 });
 
@@ -190,5 +193,57 @@ describe('entity import handler', () => {
     expect(result.rows).toBe(rowCount);
     expect(result.report.map((entry) => entry.row)).toEqual(Array.from({ length: rowCount }, (_, index) => index + 1));
     expect(result.report[0]).toEqual(carried[0]);
+  });
+
+  it("refreshes the planner's statistics of the firm's entities as the import grows them, by autovacuum's rule", async () => {
+    // A firm with a database of its own, so the entities table holds this firm's rows only.
+    const firm = await createTenant(stack.app, 'Import statistics', 'enterprise');
+    dedicated.push(firm.id);
+    const tenant = await contextOf(stack, firm);
+    expect(tenant.placement.model).toBe('silo');
+    const statistics = () =>
+      stack.platform.scopes.run(tenant, async (db) => {
+        const { rows: found } = await db.query<{ analyzed: string; known: number; actual: string }>(
+          `select pg_stat_get_analyze_count('entities'::regclass) as analyzed,
+                  (select reltuples from pg_class where oid = 'entities'::regclass) as known,
+                  (select count(*) from entities) as actual`,
+        );
+        const [row] = found;
+        if (!row) throw new Error('no statistics row');
+        return { analyzed: Number(row.analyzed), known: Number(row.known), actual: Number(row.actual) };
+      });
+    const before = await statistics();
+    expect(before.known).toBeLessThan(50);
+
+    const result = await attempt(
+      tenant,
+      newUuid(),
+      { createdBy: await ownerId(tenant), source: 'json', rows: rows('Analyzed') },
+      null,
+      [],
+    );
+    expect(result.created).toBe(rowCount * 0.9);
+    const after = await statistics();
+    expect(after.actual).toBe(before.actual + rowCount * 0.9);
+    // 90 rows per batch on an (almost) empty table: past the threshold of 50 + 10 % at the
+    // second batch's start (90 known) and again at the third's (180), not at the end (45 more).
+    expect(after.analyzed).toBe(before.analyzed + 2);
+    // What the second of them counted (autovacuum, where it runs, may since have counted all).
+    expect(after.known).toBeGreaterThanOrEqual(before.actual + 2 * entityImportLimits.batchRows * 0.9);
+    expect(after.known).toBeLessThanOrEqual(after.actual);
+
+    // Below the threshold nothing runs; the runtime role reaches only the tables named, and on
+    // its own may not analyze (PostgreSQL skips the table with a warning).
+    await stack.platform.scopes.run(tenant, async (db) => {
+      const { rows: refreshed } = await db.query<{ analyzed: boolean }>(
+        `select refresh_table_statistics('entities', 10) as analyzed`,
+      );
+      expect(refreshed[0]?.analyzed).toBe(false);
+      await db.query('analyze entities');
+    });
+    expect((await statistics()).analyzed).toBe(after.analyzed);
+    await expect(
+      stack.platform.scopes.run(tenant, (db) => db.query(`select refresh_table_statistics('users', 1000000)`)),
+    ).rejects.toMatchObject({ code: '22023' });
   });
 });

@@ -1,7 +1,7 @@
 import { CsvError, parse } from 'csv-parse/sync';
 import { recordAuditEvent } from '../../audit/audit.service.ts';
 import { entityLimits } from '../../entities/entities.limits.ts';
-import { insertEntities } from '../../entities/entities.store.ts';
+import { insertEntities, refreshEntityStatistics } from '../../entities/entities.store.ts';
 import { type Entity, type EntityType, entityTypes } from '../../entities/entities.types.ts';
 import { assert } from '../../platform/assert.ts';
 import { AppError } from '../../platform/errors.ts';
@@ -179,14 +179,20 @@ async function runImport(context: JobContext<EntityImportPayload>): Promise<Json
   const total = payload.rows.length;
   const checkpoint = checkpointOf(context.job.checkpoint);
   let { nextRow } = checkpoint;
+  // Entities created since the planner's statistics were last refreshed (by this attempt).
+  let unanalyzed = 0;
   while (nextRow < total) {
     signal.throwIfAborted();
     const batchEnd = Math.min(nextRow + entityImportLimits.batchRows, total);
     const batch = payload.rows.slice(nextRow, batchEnd);
     const start = nextRow;
     // Entities and the checkpoint saying they are done commit together, or neither does.
-    await context.scopes.run(context.tenant, async (db) => {
+    const committed = await context.scopes.run(context.tenant, async (db) => {
+      // The earlier batches' entities are committed, so an ANALYZE here counts them (and
+      // commits, or rolls back, with this batch).
+      const analyzed = await refreshEntityStatistics(db, unanalyzed);
       const batchReport = await importRows(db, batch, start + 1, payload.createdBy);
+      const createdInBatch = batchReport.filter((entry) => entry.status === 'created').length;
       // Only this batch's rows are written: the checkpoint stays a few bytes however far in.
       await writeRowReports(
         db,
@@ -202,7 +208,7 @@ async function runImport(context: JobContext<EntityImportPayload>): Promise<Json
         summary: {
           fromRow: start + 1,
           toRow: batchEnd,
-          created: batchReport.filter((entry) => entry.status === 'created').length,
+          created: createdInBatch,
         },
         origin: {
           actor: { kind: 'user', id: formatId('user', payload.createdBy) },
@@ -210,11 +216,16 @@ async function runImport(context: JobContext<EntityImportPayload>): Promise<Json
           sourceAddress: null,
         },
       });
+      return { analyzed, created: createdInBatch };
     });
+    unanalyzed = (committed.analyzed ? 0 : unanalyzed) + committed.created;
     nextRow = batchEnd;
     context.progress((nextRow / total) * 100, `${nextRow} of ${total} rows`);
   }
-  const stored = await context.scopes.run(context.tenant, (db) => readRowReports(db, context.job.id));
+  const stored = await context.scopes.run(context.tenant, async (db) => {
+    await refreshEntityStatistics(db, unanalyzed);
+    return await readRowReports(db, context.job.id);
+  });
   const report = [...(checkpoint.report ?? []), ...(stored as unknown as RowReport[])];
   return summarise(total, report) as unknown as JsonValue;
 }
