@@ -77,6 +77,14 @@ async function journalIds(pool: pg.Pool, tenantId: string): Promise<string[]> {
   });
 }
 
+/** How often the table was analyzed by hand (ANALYZE; autovacuum's runs are counted apart). */
+async function analyzeCount(pool: pg.Pool, table: string): Promise<number> {
+  const { rows } = await pool.query<{ count: string }>('select pg_stat_get_analyze_count($1::regclass) as count', [
+    table,
+  ]);
+  return Number(rows[0]?.count);
+}
+
 const total = (counts: Record<string, number>) => Object.values(counts).reduce((sum, count) => sum + count, 0);
 
 function moveOptions(tenantId: string, source: pg.Pool, target: pg.Pool, phases: MovePhase[] = []) {
@@ -120,6 +128,7 @@ describe('move engine', () => {
       expect((await post(stack, books, twoLine(books, '2026-04-01', '1000', '4000', 50 + index))).statusCode).toBe(201);
     }
     const before = await journalIds(stack.platform.ownerPool, uuidOf(firm));
+    const analyzedBefore = await analyzeCount(second, 'journal_entries');
     const until = { stop: false };
     const acknowledged: string[][] = [[], [], [], []];
     const refusals: string[][] = [[], [], [], []];
@@ -146,6 +155,8 @@ describe('move engine', () => {
     expect(total(await countTenantRows(stack.platform.ownerPool, uuidOf(firm), tables))).toBe(0);
     expect(result.sourcePurged).toBe(true);
     expect(result.rowsCopied).toBeGreaterThan(50);
+    // The copied tables' statistics were refreshed on the target, not left to autovacuum.
+    expect(await analyzeCount(second, 'journal_entries')).toBeGreaterThan(analyzedBefore);
     expect(phases).toEqual([
       'preparing',
       'copying',
