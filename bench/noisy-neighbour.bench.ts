@@ -689,6 +689,7 @@ async function main(): Promise<void> {
       console.log(`${label}server under the flood: ${await diagnostics.serverLine(loudRun.window)}`);
       console.log(`${label}postgres alone: ${diagnostics.databaseLine(aloneRun.window)}`);
       console.log(`${label}postgres under the flood: ${diagnostics.databaseLine(loudRun.window)}`);
+      console.log(`${label}postgres under the flood, ${diagnostics.statementsLine(loudRun.window)}`);
       if (process.env.BENCH_DEBUG) {
         for (const [name, run] of [
           ['alone', aloneRun],

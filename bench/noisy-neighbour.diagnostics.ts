@@ -27,6 +27,8 @@ interface DatabaseSample {
   atMs: number;
   /** Backends by "pool state wait", e.g. "runtime active CPU" or "runtime active Lock:tuple". */
   backends: Map<string, number>;
+  /** Active backends by "pool [statement's opening]": which statements the database was busy with. */
+  statements: Map<string, number>;
 }
 
 export interface Window {
@@ -45,14 +47,33 @@ async function databaseUrlOf(home: string): Promise<string> {
   return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
 }
 
+/** How much of an active statement's text names it in the statements line. */
+const statementChars = 60;
 const activityQuery = `
   select regexp_replace(coalesce(nullif(application_name, ''), '?'), '^countinghouse-', '') as pool,
          state,
          case when state = 'active' then coalesce(wait_event_type || ':' || wait_event, 'CPU') else '' end as wait,
+         case when state = 'active' then left(regexp_replace(query, '\\s+', ' ', 'g'), ${statementChars}) else '' end as statement,
          count(*)::int as backends
     from pg_stat_activity
    where backend_type = 'client backend' and pid <> pg_backend_pid() and state <> 'idle'
-   group by 1, 2, 3`;
+   group by 1, 2, 3, 4`;
+
+/** Each key's mean per sample, largest first (the top `count`), as "key mean, …". */
+function meansOf(
+  samples: readonly DatabaseSample[],
+  pick: (sample: DatabaseSample) => Map<string, number>,
+  count = Number.POSITIVE_INFINITY,
+): string {
+  const totals = new Map<string, number>();
+  for (const sample of samples)
+    for (const [key, value] of pick(sample)) totals.set(key, (totals.get(key) ?? 0) + value);
+  const parts = [...totals.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([key, total]) => `${key} ${(total / samples.length).toFixed(2)}`);
+  return parts.join(', ') || 'none';
+}
 
 export class Diagnostics {
   readonly #probeFile: string;
@@ -74,11 +95,17 @@ export class Diagnostics {
       if (busy) return;
       busy = true;
       client
-        .query<{ pool: string; state: string; wait: string; backends: number }>(activityQuery)
+        .query<{ pool: string; state: string; wait: string; statement: string; backends: number }>(activityQuery)
         .then(({ rows }) => {
           const backends = new Map<string, number>();
-          for (const row of rows) backends.set(`${row.pool} ${row.state} ${row.wait}`.trim(), row.backends);
-          this.#database.push({ atMs: Date.now(), backends });
+          const statements = new Map<string, number>();
+          const add = (map: Map<string, number>, key: string, count: number) =>
+            map.set(key, (map.get(key) ?? 0) + count);
+          for (const row of rows) {
+            add(backends, `${row.pool} ${row.state} ${row.wait}`.trim(), row.backends);
+            if (row.state === 'active') add(statements, `${row.pool} [${row.statement}]`, row.backends);
+          }
+          this.#database.push({ atMs: Date.now(), backends, statements });
         })
         .catch(() => {})
         .finally(() => {
@@ -124,15 +151,24 @@ export class Diagnostics {
 
   /** One line on PostgreSQL in the window: mean backends per sample by pool, state and wait. */
   databaseLine(window: Window): string {
-    const samples = this.#database.filter((sample) => sample.atMs >= window.startMs && sample.atMs <= window.endMs);
+    const samples = this.#samplesIn(window);
     if (samples.length === 0) return 'no pg_stat_activity samples';
-    const totals = new Map<string, number>();
-    for (const sample of samples)
-      for (const [key, count] of sample.backends) totals.set(key, (totals.get(key) ?? 0) + count);
-    const parts = [...totals.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .map(([key, total]) => `${key} ${(total / samples.length).toFixed(2)}`);
-    return `mean non-idle backends per sample (${samples.length}): ${parts.join(', ') || 'none'}`;
+    return `mean non-idle backends per sample (${samples.length}): ${meansOf(samples, (sample) => sample.backends)}`;
+  }
+
+  /**
+   * The statements PostgreSQL was busiest with in the window: mean active backends per sample
+   * by pool and the statement's opening, the top `count`. A statement that should be cheap
+   * ranking high is a plan gone wrong (as the entity list did after large imports, 0028).
+   */
+  statementsLine(window: Window, count = 4): string {
+    const samples = this.#samplesIn(window);
+    if (samples.length === 0) return 'no pg_stat_activity samples';
+    return `busiest statements (mean active backends): ${meansOf(samples, (sample) => sample.statements, count)}`;
+  }
+
+  #samplesIn(window: Window): DatabaseSample[] {
+    return this.#database.filter((sample) => sample.atMs >= window.startMs && sample.atMs <= window.endMs);
   }
 
   /** The 100-ms intervals whose event-loop delay passed `thresholdMs`, with the database beside them. */
