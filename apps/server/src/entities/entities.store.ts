@@ -72,6 +72,8 @@ export async function insertEntity(
  * for the table as the statistics last saw it, reading all of a large import's rows per page.
  */
 export async function refreshEntityStatistics(db: TenantDb, rowsAdded: number): Promise<boolean> {
+  // Nothing added is never stale: no round trip (an import's first batch, an import of duplicates).
+  if (rowsAdded === 0) return false;
   const { rows } = await db.query<{ analyzed: boolean }>(
     `select refresh_table_statistics('entities', $1) as analyzed`,
     [rowsAdded],
