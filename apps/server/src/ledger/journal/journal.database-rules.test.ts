@@ -176,6 +176,67 @@ describe('balance and locks at commit', () => {
     ).resolves.toBeTypeOf('string');
   });
 
+  it('checks every entry a statement inserts at commit, and keeps its queue of checks from the tenant', async () => {
+    // One statement, three entries: the commit check runs once for all of them (0029).
+    const threeEntries = (ids: string[], secondCredit: number) =>
+      inScope(async (db) => {
+        await db.query(
+          `insert into journal_entries (tenant_id, entity_id, id, entry_date, kind, entry_class, line_count, created_by)
+           select $1, $2, id, '2026-02-14', 'standard', 'unadjusted', 2, $4 from unnest($3::uuid[]) as id`,
+          [db.tenantId, entityId, ids, await userId()],
+        );
+        await db.query(
+          `insert into journal_lines (tenant_id, entity_id, entry_id, line_no, account_id, entry_date, entry_class, side,
+                                      amount_minor, currency, currency_exponent, exchange_rate, base_amount_minor)
+           select $1, $2, line.entry_id, line.line_no, line.account_id, '2026-02-14', 'unadjusted', line.side,
+                  line.amount, 'USD', 2, 1, line.amount
+             from unnest($3::uuid[], $4::smallint[], $5::uuid[], $6::text[], $7::bigint[])
+                    as line(entry_id, line_no, account_id, side, amount)`,
+          [
+            db.tenantId,
+            entityId,
+            ids.flatMap((id) => [id, id]),
+            [1, 2, 1, 2, 1, 2],
+            ids.flatMap(() => [uuid(books.accounts['1010']), uuid(books.accounts['4000'])]),
+            ids.flatMap(() => ['debit', 'credit']),
+            [100, 100, 200, secondCredit, 300, 300],
+          ],
+        );
+      });
+    const unbalanced = [newUuid(), newUuid(), newUuid()];
+    await expect(threeEntries(unbalanced, 199)).rejects.toMatchObject({
+      code: 'CH002',
+      message: 'LEDGER_ENTRY_UNBALANCED',
+      detail: `entry ${unbalanced[1]} does not balance in USD`,
+    });
+    const posted = [newUuid(), newUuid(), newUuid()];
+    await threeEntries(posted, 200);
+    const counted = await inScope(async (db) => {
+      const { rows } = await db.query<{ count: string }>(
+        'select count(*) from journal_entries where id = any ($1::uuid[])',
+        [posted],
+      );
+      return Number(rows[0]?.count);
+    });
+    expect(counted).toBe(3);
+    // A passed check removes itself; the tenant scope can neither read, add to nor empty the queue.
+    const queued = await stack.platform.ownerPool.query<{ count: string }>(
+      'select count(*) from ledger_balance_checks',
+    );
+    expect(Number(queued.rows[0]?.count)).toBe(0);
+    for (const statement of [
+      'select count(*) from ledger_balance_checks',
+      'delete from ledger_balance_checks',
+      `insert into ledger_balance_checks (entries_tenant, entry_ids, entity_ids, entry_dates, line_counts)
+       values (gen_random_uuid(), '{}', '{}', '{}', '{}')`,
+    ]) {
+      await expect(
+        inScope((db) => db.query(statement)),
+        statement,
+      ).rejects.toMatchObject({ code: '42501' });
+    }
+  });
+
   it('refuses a line beyond the declared count, even after the balance check was forced early', async () => {
     const sneak = (lineNo: number) =>
       inScope(async (db) => {
